@@ -1,0 +1,318 @@
+"""Which classes are `nn.Module`s, and what their attributes hold.
+
+A class is a module when a base resolves to a torch.nn class, to another module
+class of the same file, or to a configured base (`distiller-module-bases`); a
+class that defines `forward` and derives from an imported class we cannot see
+(`PreTrainedModel`, a project's `BaseBlock`) is taken as a module with INFERENCE
+confidence: in model files that is what such classes are.
+
+Attribute facts come from every `self.<name> = ...` in the class and its
+same-file bases: a submodule (and whether it holds state), a tensor (parameter,
+buffer), a constant (`self.scale = head_dim ** -0.5`), a function reference
+(`self.act = F.gelu`), or unknown (`self.act = ACT2FN[name]`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from astroid import nodes
+
+from pylint_distiller.analysis.imports import ImportMap
+from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES
+
+# attribute kinds
+MODULE = "module"
+CONTAINER = "container"
+TENSOR = "tensor"
+CONST = "const"
+FUNCTION = "function"
+UNKNOWN = "unknown"
+
+
+@dataclass
+class AttrFact:
+    name: str
+    kind: str
+    qname: str | None = None  # constructor's qualified name (or "local:Class")
+    ctor: nodes.Call | None = None  # the constructor call, when there is exactly one
+    stateful: bool | None = None  # holds parameters or buffers (None: cannot tell)
+    alias_of: str | None = None  # `self.a = self.b`: the attribute it shares
+    values: list[nodes.NodeNG] = field(default_factory=list)
+    in_own_init: bool = False  # assigned in the owning class's own __init__
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: nodes.ClassDef
+    is_module: bool = False
+    inferred: bool = False  # module-ness guessed from an unresolved base
+    bases: list["ClassInfo"] = field(default_factory=list)
+    external_bases: bool = False  # some base is not in this file
+    attrs: dict[str, AttrFact] = field(default_factory=dict)
+    methods: dict[str, nodes.FunctionDef] = field(default_factory=dict)
+    class_modules: list[nodes.Assign] = field(default_factory=list)
+    shared: list[tuple[nodes.NodeNG, str, str]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def mro(self):
+        seen, order, stack = set(), [], [self]
+        while stack:
+            info = stack.pop(0)
+            if id(info) in seen:
+                continue
+            seen.add(id(info))
+            order.append(info)
+            stack.extend(info.bases)
+        return order
+
+    def init(self) -> nodes.FunctionDef | None:
+        return self.methods.get("__init__") if "__init__" in self.node.locals else None
+
+
+_MODULE_BASE_HINTS = ("Module", "Layer", "Block", "Model", "PreTrainedModel")
+
+
+def _is_torch_module_class(qname: str | None) -> bool:
+    if not qname or not qname.startswith("torch.nn."):
+        return False
+    last = qname.rsplit(".", 1)[1]
+    return last[:1].isupper() and last != "Parameter"
+
+
+class ModuleIndex:
+    """Every class of one file, with module-ness and attribute facts resolved."""
+
+    def __init__(self, module: nodes.Module, imports: ImportMap, extra_bases: tuple[str, ...] = ()):
+        self.imports = imports
+        self.extra_bases = extra_bases
+        self.classes: dict[nodes.ClassDef, ClassInfo] = {}
+        self.by_name: dict[str, ClassInfo] = {}
+        for cls in module.nodes_of_class(nodes.ClassDef):
+            info = ClassInfo(cls)
+            self.classes[cls] = info
+            self.by_name.setdefault(cls.name, info)
+        self._resolve_bases()
+        self._resolve_module_ness()
+        for info in self.classes.values():
+            self._collect_members(info)
+        self._stateful_cache: dict[str, bool | None] = {}
+
+    # ------------------------------------------------------------ module-ness
+    def _resolve_bases(self) -> None:
+        for info in self.classes.values():
+            for base in info.node.bases:
+                if isinstance(base, nodes.Name) and base.name in self.by_name and base.name not in self.imports.aliases:
+                    local = self.by_name[base.name]
+                    if local is not info:
+                        info.bases.append(local)
+                        continue
+                if isinstance(base, (nodes.Name, nodes.Attribute)):
+                    qname = self.imports.qualify(base)
+                    if _is_torch_module_class(qname) or self._is_extra_base(base, qname):
+                        info.is_module = True
+                    elif not (isinstance(base, nodes.Name) and base.name == "object"):
+                        info.external_bases = True
+
+    def _is_extra_base(self, base: nodes.NodeNG, qname: str | None) -> bool:
+        if not self.extra_bases:
+            return False
+        text = base.as_string()
+        short = text.rsplit(".", 1)[-1]
+        return any(b in (text, short, qname) or (qname and qname.endswith("." + b)) for b in self.extra_bases)
+
+    def _resolve_module_ness(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for info in self.classes.values():
+                if info.is_module:
+                    continue
+                if any(b.is_module for b in info.bases):
+                    info.is_module = True
+                    info.inferred = any(b.inferred for b in info.bases if b.is_module)
+                    changed = True
+        for info in self.classes.values():
+            if info.is_module or not info.external_bases:
+                continue
+            own = info.node.locals
+            names = [b.as_string().rsplit(".", 1)[-1] for b in info.node.bases]
+            if "forward" in own or any(n.endswith(_MODULE_BASE_HINTS) for n in names):
+                info.is_module = True
+                info.inferred = True
+        changed = True
+        while changed:  # subclasses of inferred modules
+            changed = False
+            for info in self.classes.values():
+                if not info.is_module and any(b.is_module for b in info.bases):
+                    info.is_module = info.inferred = True
+                    changed = True
+
+    # ------------------------------------------------------------- attributes
+    def _collect_members(self, info: ClassInfo) -> None:
+        for base in reversed(info.mro()):
+            for name, defs in base.node.locals.items():
+                for d in defs:
+                    if isinstance(d, nodes.FunctionDef) and d.parent is base.node:
+                        info.methods[name] = d
+        for base in reversed(info.mro()):
+            own = base is info
+            for stmt in base.node.body:
+                if isinstance(stmt, nodes.Assign) and self._module_ctor(stmt.value) is not None:
+                    if own:
+                        info.class_modules.append(stmt)
+            for method in base.node.body:
+                if isinstance(method, nodes.FunctionDef):
+                    self._collect_assignments(info, method, own and method.name == "__init__")
+
+    def _module_ctor(self, value: nodes.NodeNG) -> str | None:
+        """Qualified name of the module class `value` constructs, if it does."""
+        if not isinstance(value, nodes.Call):
+            return None
+        func = value.func
+        qname = self.imports.qualify(func)
+        if _is_torch_module_class(qname):
+            return qname
+        if isinstance(func, nodes.Name) and func.name in self.by_name and func.name not in self.imports.aliases:
+            local = self.by_name[func.name]
+            return f"local:{func.name}" if local.is_module else None
+        return None
+
+    def _collect_assignments(self, info: ClassInfo, method: nodes.FunctionDef, own_init: bool) -> None:
+        local_modules: dict[str, nodes.Call] = {}
+        bound_from_local: dict[str, list[str]] = {}
+        for node in method.nodes_of_class((nodes.Assign, nodes.AnnAssign, nodes.Call)):
+            if isinstance(node, nodes.Call):
+                self._collect_registration(info, node)
+                continue
+            value = node.value
+            if value is None:
+                continue
+            targets = node.targets if isinstance(node, nodes.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, nodes.AssignName) and isinstance(value, nodes.Call):
+                    if self._module_ctor(value):
+                        local_modules[target.name] = value
+                if not (isinstance(target, nodes.AssignAttr) and isinstance(target.expr, nodes.Name)
+                        and target.expr.name == "self"):
+                    continue
+                fact = self._fact_for(info, target.attrname, value)
+                fact.in_own_init = fact.in_own_init or own_init
+                if isinstance(value, nodes.Name) and value.name in local_modules:
+                    bound_from_local.setdefault(value.name, []).append(target.attrname)
+        for local, attrs in bound_from_local.items():
+            if len(attrs) > 1:
+                for attr in attrs[1:]:
+                    info.attrs[attr].alias_of = attrs[0]
+                    info.shared.append((info.attrs[attr].values[-1], attr, attrs[0]))
+
+    def _collect_registration(self, info: ClassInfo, call: nodes.Call) -> None:
+        """`self.register_buffer("name", t)` / `register_parameter`: tensor attributes."""
+        func = call.func
+        if (isinstance(func, nodes.Attribute) and func.attrname in ("register_buffer", "register_parameter")
+                and isinstance(func.expr, nodes.Name) and func.expr.name == "self" and call.args
+                and isinstance(call.args[0], nodes.Const) and isinstance(call.args[0].value, str)):
+            fact = info.attrs.setdefault(call.args[0].value, AttrFact(call.args[0].value, TENSOR))
+            fact.kind = TENSOR
+
+    def _fact_for(self, info: ClassInfo, name: str, value: nodes.NodeNG) -> AttrFact:
+        kind, qname, stateful, alias = self._classify_value(value)
+        fact = info.attrs.get(name)
+        if fact is None:
+            fact = info.attrs[name] = AttrFact(name, kind, qname, value if qname else None, stateful, alias)
+            fact.values.append(value)
+            if alias:
+                info.shared.append((value, name, alias))
+            return fact
+        fact.values.append(value)
+        if kind == CONST and isinstance(value, nodes.Const) and value.value is None:
+            return fact  # `self.x = None` placeholders do not change what x holds
+        if fact.kind == CONST and isinstance(fact.values[0], nodes.Const) and fact.values[0].value is None:
+            fact.kind, fact.qname, fact.stateful, fact.ctor = kind, qname, stateful, value if qname else None
+            return fact
+        if kind != fact.kind:
+            rank = (MODULE, CONTAINER, UNKNOWN, TENSOR, FUNCTION, CONST)
+            fact.kind = min(kind, fact.kind, key=rank.index)
+        if qname != fact.qname or fact.ctor is not None and qname:
+            fact.ctor = None  # several constructors: no single one to copy
+        if stateful is not fact.stateful:
+            fact.stateful = True if (stateful or fact.stateful) else None
+        fact.qname = fact.qname or qname
+        return fact
+
+    def _classify_value(self, value: nodes.NodeNG):
+        """(kind, ctor qname, stateful, alias_of) of an attribute's assigned value."""
+        qname = self._module_ctor(value)
+        if qname is not None:
+            if qname in CONTAINER_MODULES:
+                return CONTAINER, qname, None, None
+            return MODULE, qname, None if qname.startswith("local:") else qname not in STATELESS_MODULES, None
+        if isinstance(value, nodes.Attribute) and isinstance(value.expr, nodes.Name) and value.expr.name == "self":
+            return UNKNOWN, None, None, value.attrname  # resolved when the alias target is known
+        if isinstance(value, nodes.Call):
+            callee = self.imports.qualify(value.func) or ""
+            if callee in ("torch.nn.Parameter", "torch.nn.parameter.Parameter") or (
+                callee.startswith("torch.") and callee[6:7].islower() and not callee.startswith("torch.nn.")
+            ):
+                return TENSOR, None, None, None
+            if isinstance(value.func, (nodes.Name, nodes.Attribute)):
+                last = value.func.as_string().rsplit(".", 1)[-1]
+                if last[:1].isupper() and last not in ("int", "float"):
+                    return MODULE, None, None, None  # an imported class: most likely a module
+            return UNKNOWN, None, None, None
+        if isinstance(value, (nodes.Const, nodes.BinOp, nodes.UnaryOp, nodes.Tuple, nodes.List, nodes.BoolOp,
+                              nodes.Compare, nodes.JoinedStr, nodes.Dict, nodes.Set)):
+            return CONST, None, None, None
+        if isinstance(value, nodes.Lambda):
+            return FUNCTION, None, None, None
+        if isinstance(value, (nodes.Name, nodes.Attribute)):
+            callee = self.imports.qualify(value) or ""
+            if callee.startswith(("torch.nn.functional.", "torch.")) and callee.rsplit(".", 1)[1][:1].islower():
+                return FUNCTION, callee, None, None
+        return UNKNOWN, None, None, None
+
+    # ----------------------------------------------------------------- state
+    def module_stateful(self, qname: str | None, _depth: int = 0) -> bool | None:
+        """Whether instances of a module class hold parameters or buffers."""
+        if qname is None:
+            return None
+        if not qname.startswith("local:"):
+            return qname not in STATELESS_MODULES if qname.startswith("torch.nn.") else None
+        if qname in self._stateful_cache:
+            return self._stateful_cache[qname]
+        self._stateful_cache[qname] = None  # recursion guard
+        info = self.by_name.get(qname[6:])
+        result: bool | None = None
+        if info is not None and _depth < 8:
+            if any(b.external_bases for b in info.mro()):
+                result = None
+            else:
+                result = False
+                for fact in info.attrs.values():
+                    if fact.kind == TENSOR:
+                        result = True
+                    elif fact.kind in (MODULE, CONTAINER):
+                        sub = fact.stateful if fact.stateful is not None else self.module_stateful(fact.qname, _depth + 1)
+                        if sub is None and result is False:
+                            result = None
+                        elif sub:
+                            result = True
+                    elif fact.kind == UNKNOWN:
+                        result = None if result is False else result
+                    if result:
+                        break
+        self._stateful_cache[qname] = result
+        return result
+
+    def attr_stateful(self, fact: AttrFact) -> bool | None:
+        if fact.stateful is not None:
+            return fact.stateful
+        if fact.kind in (MODULE, CONTAINER) and fact.qname:
+            return self.module_stateful(fact.qname)
+        return None
+
+    def module_classes(self):
+        return [info for info in self.classes.values() if info.is_module]

@@ -1,0 +1,309 @@
+"""Turn an op site and its catalogue row into a `Fix` plan for one target.
+
+The plan is exact or absent: every argument of the call must land somewhere in
+the replacement (constructor or forward), constructor arguments must be
+evaluable at the end of `__init__` (literals, module-level names, attributes set
+in `__init__`), and anything that could change behaviour (a loop, dropout's
+training flag, weight tying) lowers the applicability to unsafe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astroid import nodes
+
+from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
+from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.catalogue import NATIVE, UNSUPPORTED, OpSpec, Replacement
+from pylint_distiller.findings import Applicability, Fix, Member
+
+_BUILTIN_NAMES = frozenset(("int", "float", "round", "len", "max", "min", "abs", "tuple", "list", "bool", "str"))
+_COMMUTATIVE = frozenset(("add", "mul"))
+
+
+@dataclass
+class Plan:
+    """What the message says and what the fix does."""
+
+    suggestion: str  # the replacement to name in the message
+    fix: Fix | None
+    note: str = ""  # why there is no (safe) fix
+
+
+class Planner:
+    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, target: str) -> None:
+        self.index = index
+        self.imports = index.imports
+        self.walk = walk
+        self.pos = positions
+        self.target = target
+
+    # ----------------------------------------------------------- evaluability
+    def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
+        """Can `expr` be evaluated at the end of the owner's `__init__`?"""
+        assigned = self.walk.forward_assigned.get(owner, set()) if owner else set()
+        for node in expr.nodes_of_class((nodes.Name, nodes.Lambda, nodes.Yield, nodes.Await)):
+            if not isinstance(node, nodes.Name):
+                return False
+            if node.name == "self":
+                parent = node.parent
+                if not isinstance(parent, nodes.Attribute) or owner is None:
+                    return False
+                attr = parent.attrname
+                if attr == "training" or attr not in owner.attrs or attr in assigned:
+                    return False
+                continue
+            if node.name not in self.imports.module_names and node.name not in _BUILTIN_NAMES:
+                return False
+        return True
+
+    # -------------------------------------------------------------- rendering
+    def render(self, qname: str) -> tuple[str, tuple[str, ...]]:
+        return self.imports.render(qname)
+
+    def constructor(self, rep: Replacement, bound: dict[str, nodes.NodeNG] | None) -> tuple[str, tuple[str, ...]]:
+        name, imports = self.render(rep.module)
+        parts = []
+        bound = bound or {}
+        for param in rep.ctor:
+            if param in bound:
+                parts.append(f"{param}={bound[param].as_string()}")
+            else:
+                default = dict(rep.ctor_defaults).get(param)
+                if default is not None:
+                    parts.append(f"{param}={default}")
+        parts += [f"{k}={v}" for k, v in rep.ctor_fixed]
+        return f"{name}({', '.join(parts)})", imports
+
+    def suggestion(self, rep: Replacement, bound) -> str:
+        text, _ = self.constructor(rep, bound)
+        if rep.method:
+            return f"{text}.{rep.method}"
+        return text
+
+    # ------------------------------------------------------------------- ops
+    def plan_op(self, site: OpSite) -> Plan:
+        spec = site.spec
+        if spec.weighted:
+            return Plan("", None, "it takes explicit weights: move them into a module that owns them (manual)")
+        rep = spec.replacement(self.target)
+        if rep == UNSUPPORTED or rep == NATIVE:
+            return Plan("", None, f"the {self.target} target has no module for it")
+        assert isinstance(rep, Replacement)
+        suggestion = self.suggestion(rep, site.bound if site.bound else None)
+        if site.via_attribute:
+            return Plan(suggestion, None, f"it is stored in self.{site.via_attribute}: assign the module there (manual)")
+        if site.owner is None:
+            return Plan(suggestion, None, "it is outside any module class (manual)")
+        if site.bound is None:
+            return Plan(suggestion, None, "its arguments cannot be mapped exactly (starred or unknown arguments)")
+        return self._op_fix(site, spec, rep, suggestion)
+
+    def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str) -> Plan:
+        bound = site.bound
+        allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable)
+        extra = [p for p in bound if p not in allowed]
+        if extra:
+            return Plan(suggestion, None, f"argument '{extra[0]}' has no equivalent in the module")
+        for param in rep.ctor:
+            if param in bound and not self.init_evaluable(bound[param], site.owner):
+                return Plan(suggestion, None, f"argument '{param}' depends on forward-time values")
+        missing = [p for p in rep.forward if p not in bound and p != "dim"]
+        if missing:
+            return Plan(suggestion, None, f"argument '{missing[0]}' is missing")
+        applicability = rep.applicability
+        reasons = []
+        if "training" in rep.droppable:
+            training = bound.get("training")
+            if not (isinstance(training, nodes.Attribute) and training.attrname == "training"
+                    and isinstance(training.expr, nodes.Name) and training.expr.name == "self"):
+                applicability = Applicability.UNSAFE
+                reasons.append("F.dropout trains unless training=self.training is passed; nn.Dropout follows "
+                               "the module's mode")
+        if site.multi:
+            applicability = Applicability.UNSAFE
+            reasons.append("the op runs several times per forward pass, so its module would be reused")
+        ctor, imports = self.constructor(rep, bound)
+        node = site.node
+        holes: list = []
+
+        def hole(n: nodes.NodeNG) -> str:
+            holes.append(self.pos.span(n))
+            return "{%d}" % (len(holes) - 1)
+
+        args = []
+        method = rep.method
+        forward = [p for p in rep.forward if p in bound]
+        if method and rep.scalar_method and len(forward) == 2:
+            first, second = site.kinds[0], site.kinds[1]
+            op = spec.key.rsplit(".", 1)[1].lstrip("i") if spec.key.startswith("operator.") else spec.key.rsplit(".", 1)[1]
+            if second == K.NUMBER:
+                method = rep.scalar_method
+            elif first == K.NUMBER and op in _COMMUTATIVE:
+                method = rep.scalar_method
+                forward = list(reversed(forward))
+            elif first == K.NUMBER:
+                return Plan(suggestion, None, "a Python number as first operand has no module form")
+        for param in forward:
+            value = bound[param]
+            if param == rep.spread and isinstance(value, (nodes.List, nodes.Tuple)) and not any(
+                    isinstance(e, nodes.Starred) for e in value.elts):
+                args += [hole(e) for e in value.elts]
+            elif param == rep.spread:
+                args.append("*" + hole(value))
+            elif method and param == "dim" and param in bound and param != forward[0]:
+                args.append("dim=" + hole(value))
+            else:
+                args.append(hole(value))
+        call = "self.{m}" + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
+        if isinstance(node, nodes.AugAssign):
+            target = node.target
+            if not isinstance(target, nodes.AssignName):
+                applicability = Applicability.UNSAFE
+                reasons.append("the augmented target is not a plain name")
+            elif method and target.name in _param_names(node.frame()):
+                applicability = Applicability.UNSAFE
+                reasons.append("the in-place update of an argument becomes out-of-place")
+            template = hole(target) + " = " + call
+        else:
+            template = call
+        fix = Fix(
+            title=f"Replace with self.<{rep.member}> = {ctor}",
+            applicability=applicability,
+            span=self.pos.span(node),
+            template=template,
+            holes=tuple(holes),
+            member=Member(rep.member, ctor),
+            imports=imports,
+            class_line=site.owner.node.lineno,
+        )
+        return Plan(suggestion, fix, "; ".join(reasons))
+
+    # ----------------------------------------------------------- reused module
+    def plan_reuse(self, owner: ClassInfo, attr: str, node: nodes.Call, stateful: bool | None,
+                   multi: bool) -> Plan:
+        fact = owner.attrs.get(attr)
+        if multi:
+            return Plan("", None, "the call itself runs several times per pass (loop or helper): restructure by hand")
+        copy_text = None
+        imports: tuple[str, ...] = ()
+        ctor = fact.ctor if fact else None
+        if ctor is not None and fact.in_own_init and self._copyable_ctor(ctor, owner):
+            copy_text = ctor.as_string()
+        if copy_text is None:
+            copy_text = f"copy.deepcopy(self.{attr})"
+            imports = ("import copy",)
+        applicability = Applicability.SAFE if stateful is False else Applicability.UNSAFE
+        base = attr.rstrip("0123456789_") if attr.rstrip("0123456789_") else attr
+        fix = Fix(
+            title=f"Give this call its own instance: self.<{base}_2> = {copy_text}",
+            applicability=applicability,
+            span=self.pos.span(node.func),
+            template="self.{m}",
+            member=Member(f"{attr}_2", copy_text),
+            imports=imports,
+            class_line=(self._class_of(node) or owner).node.lineno,
+        )
+        note = "" if stateful is False else "it holds parameters: duplicating it unties the weights"
+        return Plan(copy_text, fix, note)
+
+    def _copyable_ctor(self, ctor: nodes.Call, owner: ClassInfo) -> bool:
+        """The constructor can be repeated at the end of the owner's __init__."""
+        init = owner.init()
+        if init is None or ctor.frame() is not init:
+            return self.init_evaluable(ctor, owner)
+        rebound = {n.name for n in init.nodes_of_class(nodes.AssignName)}
+        params = _param_names(init)
+        for name in ctor.nodes_of_class(nodes.Name):
+            if name.name in params and name.name not in rebound:
+                continue
+            if name.name == "self" or name.name in self.imports.module_names or name.name in _BUILTIN_NAMES:
+                continue
+            return False
+        return self.init_evaluable_attrs(ctor, owner)
+
+    def init_evaluable_attrs(self, expr: nodes.NodeNG, owner: ClassInfo) -> bool:
+        assigned = self.walk.forward_assigned.get(owner, set())
+        for attr in expr.nodes_of_class(nodes.Attribute):
+            if isinstance(attr.expr, nodes.Name) and attr.expr.name == "self":
+                if attr.attrname not in owner.attrs or attr.attrname in assigned:
+                    return False
+        return True
+
+    # ---------------------------------------------------------- inline module
+    def plan_inline(self, call: nodes.Call, qname: str, owner: ClassInfo | None, multi: bool) -> Plan:
+        name, imports = self.render(qname) if not qname.startswith("local:") else (qname[6:], ())
+        text = call.as_string()
+        parent = call.parent
+        applied = isinstance(parent, nodes.Call) and parent.func is call
+        stateful = self.index.module_stateful(qname)
+        if owner is None or not applied:
+            return Plan(text, None, "only a module applied where it is built (nn.X(...)(x)) can be hoisted")
+        if stateful is not False:
+            return Plan(text, None, "it holds parameters: hoisting changes its weights (manual)")
+        if not self.init_evaluable(call, owner):
+            return Plan(text, None, "its arguments depend on forward-time values")
+        member = qname.rsplit(".", 1)[-1].split(":")[-1].lower()
+        fix = Fix(
+            title=f"Build it once in __init__: self.<{member}> = {text}",
+            applicability=Applicability.UNSAFE if multi else Applicability.SAFE,
+            span=self.pos.span(call),
+            template="self.{m}",
+            member=Member(member, text),
+            imports=imports,
+            class_line=(self._class_of(call) or owner).node.lineno,
+        )
+        return Plan(text, fix, "it runs several times per pass" if multi else "")
+
+    # ------------------------------------------------------- unquantizable
+    def plan_variant(self, call: nodes.Call, qname: str, variant: str | None) -> Plan:
+        if variant is None:
+            return Plan("", None, f"the {self.target} target has no quantizable variant")
+        name, imports = self.render(variant)
+        bound_kw = {kw.arg for kw in call.keywords or ()}
+        if None in bound_kw or any(isinstance(a, nodes.Starred) for a in call.args) or \
+                bound_kw & {"proj_size", "device", "dtype"}:
+            return Plan(name, None, "its arguments cannot be mapped exactly")
+        holes = []
+        parts = []
+        for arg in call.args:
+            holes.append(self.pos.span(arg))
+            parts.append("{%d}" % (len(holes) - 1))
+        for kw in call.keywords or ():
+            holes.append(self.pos.span(kw.value))
+            parts.append(f"{kw.arg}=" + "{%d}" % (len(holes) - 1))
+        if variant.endswith("DistillerLSTM"):
+            # DistillerLSTM requires num_layers and defaults dropout to 0.5 (nn.LSTM: 1 and 0.0)
+            if len(call.args) < 3 and "num_layers" not in bound_kw:
+                parts.append("num_layers=1")
+            if len(call.args) < 6 and "dropout" not in bound_kw:
+                parts.append("dropout=0.0")
+        fix = Fix(
+            title=f"Use {name}",
+            applicability=Applicability.UNSAFE,
+            span=self.pos.span(call),
+            template=f"{name}(" + ", ".join(parts) + ")",
+            holes=tuple(holes),
+            imports=imports,
+        )
+        return Plan(name, fix, "its state_dict keys differ: convert the checkpoint")
+
+    def _class_of(self, node: nodes.NodeNG) -> ClassInfo | None:
+        frame = node.frame()
+        parent = frame.parent if isinstance(frame, nodes.FunctionDef) else None
+        return self.index.classes.get(parent) if isinstance(parent, nodes.ClassDef) else None
+
+
+def _param_names(func) -> set[str]:
+    if not isinstance(func, nodes.FunctionDef) or func.args.args is None:
+        return set()
+    args = func.args
+    names = {a.name for a in list(args.posonlyargs) + list(args.args) + list(args.kwonlyargs)}
+    if args.vararg:
+        names.add(args.vararg)
+    if args.kwarg:
+        names.add(args.kwarg)
+    return names

@@ -1,0 +1,31 @@
+"""Node positions in characters.
+
+astroid (like `ast`) gives column offsets in UTF-8 bytes. Editors, the rewrite
+engine and the language server all want characters, so every span leaving the
+analysis goes through here. Lines that are pure ASCII (nearly all) convert for
+free.
+"""
+
+from __future__ import annotations
+
+from astroid import nodes
+
+Span = tuple[int, int, int, int]
+
+
+class Positions:
+    def __init__(self, text: str | None) -> None:
+        self._lines = text.splitlines() if text is not None and not text.isascii() else None
+
+    def col(self, line: int, byte_col: int) -> int:
+        if self._lines is None or line < 1 or line > len(self._lines):
+            return byte_col
+        text = self._lines[line - 1]
+        if text.isascii():
+            return byte_col
+        return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def span(self, node: nodes.NodeNG) -> Span:
+        end_line = node.end_lineno if node.end_lineno is not None else node.lineno
+        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        return (node.lineno, self.col(node.lineno, node.col_offset), end_line, self.col(end_line, end_col))

@@ -1,0 +1,170 @@
+"""Turn the walk's raw facts into `Finding`s with messages and fix plans."""
+
+from __future__ import annotations
+
+from astroid import nodes
+
+from pylint_distiller.analysis import classes as attrs
+from pylint_distiller.analysis.classes import ModuleIndex
+from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.plans import Plan, Planner
+from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.catalogue import NATIVE, QUANT_NEUTRAL_MODULES, UNQUANTIZABLE
+from pylint_distiller.findings import Confidence, Finding
+from pylint_distiller.settings import Settings
+
+
+class Reporter:
+    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions,
+                 settings: Settings, path: str) -> None:
+        self.index = index
+        self.walk = walk
+        self.pos = positions
+        self.settings = settings
+        self.path = path
+        self.planner = Planner(index, walk, positions, settings.target)
+        self.findings: list[Finding] = []
+
+    def run(self) -> list[Finding]:
+        self._ops()
+        self._reuse()
+        self._inline()
+        self._module_facts()
+        self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
+        return self.findings
+
+    def _add(self, symbol: str, node: nodes.NodeNG, message: str, plan: Plan | None,
+             confidence: Confidence = Confidence.HIGH, klass=None, op=None, **extra) -> None:
+        line, col, end_line, end_col = self.pos.span(node)
+        self.findings.append(Finding(
+            symbol=symbol, path=self.path, line=line, col=col, end_line=end_line, end_col=end_col,
+            args=(message,), message=message, confidence=confidence,
+            fix=plan.fix if plan else None, klass=klass, op=op, extra=extra, node=node,
+        ))
+
+    @staticmethod
+    def _tail(plan: Plan) -> str:
+        return f" ({plan.note})" if plan.note else ""
+
+    # ------------------------------------------------------------------- ops
+    def _ops(self) -> None:
+        settings = self.settings
+        for site in self.walk.ops.values():
+            spec = site.spec
+            if not site.loud or settings.ignores(spec.key, spec.shown):
+                continue
+            if spec.data_movement and not settings.flag_data_movement:
+                continue
+            if spec.replacement(settings.target) == NATIVE:
+                continue
+            plan = self.planner.plan_op(site)
+            what = self._describe(site)
+            if plan.suggestion:
+                message = f"{what} runs outside any module; use {plan.suggestion}{self._tail(plan)}"
+            else:
+                message = f"{what} runs outside any module, invisible to the quantizer{self._tail(plan)}"
+            owner = site.owner
+            confidence = Confidence.INFERENCE if (owner and owner.inferred) else Confidence.HIGH
+            self._add(spec.rule, site.node, message, plan, confidence,
+                      klass=owner.name if owner else None, op=spec.key)
+
+    @staticmethod
+    def _describe(site) -> str:
+        spec = site.spec
+        if spec.rule == "tensor-operator":
+            return f"Tensor operator '{spec.shown}'"
+        if site.via_attribute:
+            return f"{spec.shown} (via self.{site.via_attribute})"
+        return spec.shown if spec.rule != "tensor-method" else f"Tensor method {spec.shown}"
+
+    # ----------------------------------------------------------------- reuse
+    def _reuse(self) -> None:
+        reported: set[nodes.Call] = set()
+        for owner, _forward, totals, call_nodes in self.walk.per_forward:
+            by_attr: dict[str, list[nodes.Call]] = {}
+            for call in call_nodes:
+                record = self.walk.calls[call]
+                sites = by_attr.setdefault(record.attr, [])
+                if call not in sites:
+                    sites.append(call)
+            for attr, sites in by_attr.items():
+                count = totals.get(attr, 0)
+                if count < 2:
+                    continue
+                fact = owner.attrs.get(attr)
+                if fact is None:
+                    continue
+                if fact.qname in QUANT_NEUTRAL_MODULES and not self.settings.report_stateless_reuse:
+                    continue
+                stateful = self.index.attr_stateful(fact)
+                sites.sort(key=lambda c: (c.lineno, c.col_offset))
+                lines = ", ".join(str(c.lineno) for c in sites)
+                multi_sites = [c for c in sites if self.walk.calls[c].multi]
+                flagged = [c for c in sites[1:] if c not in multi_sites] + multi_sites
+                for call in flagged:
+                    if call in reported:
+                        continue
+                    reported.add(call)
+                    multi = self.walk.calls[call].multi
+                    plan = self.planner.plan_reuse(owner, attr, call, stateful, multi)
+                    times = "at least 2" if multi_sites else str(count)
+                    where = f"line {lines}" if len(sites) == 1 else f"lines {lines}"
+                    if multi and len(sites) == 1:
+                        where += ", executed repeatedly (loop, comprehension or helper)"
+                    tying = " It holds parameters: this is weight tying, so no safe fix exists." \
+                        if stateful else (" It may hold parameters (weight tying?)." if stateful is None else "")
+                    message = (f"self.{attr} is called {times} times per forward pass ({where}); "
+                               f"a quantizer keeps only one call's statistics.{tying}")
+                    if plan.fix is not None and not multi:
+                        message += f" Give this call its own instance: {plan.suggestion}"
+                    elif plan.note and multi:
+                        message += f" ({plan.note})"
+                    confidence = Confidence.HIGH if fact.kind == attrs.MODULE and fact.qname else Confidence.INFERENCE
+                    self._add("reused-module", call, message, plan, confidence, klass=owner.name,
+                              op=f"self.{attr}", attr=attr, calls=count)
+
+    # ---------------------------------------------------------------- inline
+    def _inline(self) -> None:
+        for record in self.walk.inline.values():
+            plan = self.planner.plan_inline(record.node, record.qname, record.owner, record.multi)
+            name = record.qname.split(":")[-1].replace("torch.nn.", "nn.")
+            message = (f"{name}(...) is constructed inside forward code, so the quantizer never sees it; "
+                       f"build it once in __init__{self._tail(plan)}")
+            self._add("inline-module", record.node, message, plan,
+                      klass=record.owner.name if record.owner else None, op=record.qname)
+
+    # ------------------------------------------------- module-level facts
+    def _module_facts(self) -> None:
+        target = self.settings.target
+        for info in self.index.module_classes():
+            for stmt in info.class_modules:
+                names = ", ".join(t.as_string() for t in stmt.targets)
+                message = (f"Module {names} is created at class level and shared by every instance of "
+                           f"{info.name}; create it in __init__")
+                self._add("shared-module-instance", stmt, message, None, klass=info.name)
+            reported_shared = set()
+            for value, attr, other in info.shared:
+                other_fact = info.attrs.get(other)
+                if other_fact is None or other_fact.kind not in (attrs.MODULE, attrs.CONTAINER):
+                    continue
+                if id(value) in reported_shared or value.frame().parent is not info.node:
+                    continue
+                reported_shared.add(id(value))
+                message = (f"self.{attr} and self.{other} are one module instance: every call shares one "
+                           f"set of quantization statistics (weight tying if it holds parameters)")
+                self._add("shared-module-instance", value.parent if isinstance(value.parent, nodes.Assign)
+                          else value, message, None, klass=info.name)
+            for func in info.node.mymethods():
+                for call in func.nodes_of_class(nodes.Call):
+                    qname = self.index.imports.qualify(call.func)
+                    if qname not in UNQUANTIZABLE:
+                        continue
+                    variant = UNQUANTIZABLE[qname].for_target(target)
+                    plan = self.planner.plan_variant(call, qname, variant)
+                    short = qname.replace("torch.nn.", "nn.")
+                    if variant:
+                        message = (f"{short} cannot be quantized by the {target} target; use "
+                                   f"{plan.suggestion or variant}{self._tail(plan)}")
+                    else:
+                        message = f"{short} cannot be quantized by the {target} target, which has no quantizable variant"
+                    self._add("unquantizable-module", call, message, plan, klass=info.name, op=qname)

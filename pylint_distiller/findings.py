@@ -1,0 +1,158 @@
+"""The two value types every consumer shares: a `Finding` and its `Fix` plan.
+
+The analysis produces findings; the pylint checker turns them into messages, the
+rewrite engine applies their fixes, `verify` cross-checks them against a model run
+and the language server publishes them. Keeping them plain, frozen data (no astroid
+nodes inside) is what lets all four consumers, and JSON output, share them.
+
+Positions follow astroid/pylint: lines are 1-based, columns are 0-based offsets in
+*characters* of the line (Python's `ast` col_offset is in UTF-8 bytes; the analysis
+converts). `end_line`/`end_col` are exclusive ends of the flagged expression.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Applicability(str, enum.Enum):
+    """How far a fix may be trusted (ruff's model).
+
+    SAFE keeps weights, state_dict keys and outputs; `fix` applies it by default.
+    UNSAFE may change behaviour (weight tying, dropout semantics, loops);
+    `fix --unsafe-fixes` applies it. MANUAL fixes are never applied: they only say
+    what to do.
+    """
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text between two (line, col) positions with `text`.
+
+    An insertion has start == end. Columns are character offsets in the line.
+    """
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": {"line": self.line, "col": self.col},
+            "end": {"line": self.end_line, "col": self.end_col},
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Member:
+    """A module member the fix adds at the end of the owning class's `__init__`.
+
+    `name` is the preferred attribute name (the engine makes it unique);
+    `constructor` the expression text, e.g. ``distiller.modules.EltwiseAdd(inplace=True)``.
+    """
+
+    name: str
+    constructor: str
+
+
+Span = tuple[int, int, int, int]  # (line, col, end_line, end_col), columns in characters
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A fix plan for one finding: data, applied by the rewrite engine.
+
+    `span` is the text the fix replaces and `template` its replacement, where
+    ``{m}`` stands for the new member's attribute name (made unique by the engine)
+    and ``{0}``, ``{1}``... for the current text of `holes` (spans of the original
+    source, such as the operands of ``a + b``). Holes let nested fixes compose in
+    one pass: ``(a + b) * c`` becomes ``self.mul(self.add(a, b), c)``. `member` is
+    added at the end of ``__init__`` of the class defined at `class_line`.
+    """
+
+    title: str
+    applicability: Applicability
+    span: Span | None = None
+    template: str = ""
+    holes: tuple[Span, ...] = ()
+    member: Member | None = None
+    imports: tuple[str, ...] = ()
+    class_line: int | None = None
+
+    @property
+    def applies(self) -> bool:
+        return self.applicability is not Applicability.MANUAL and self.span is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "applicability": self.applicability.value,
+            "member": None
+            if self.member is None
+            else {"name": self.member.name, "constructor": self.member.constructor},
+            "imports": list(self.imports),
+        }
+
+
+class Confidence(str, enum.Enum):
+    """Mirrors pylint's HIGH / INFERENCE levels.
+
+    HIGH: the evidence is direct (a resolved torch name, a value produced by a
+    submodule call). INFERENCE: one step of guessing (an unresolved base class that
+    defines forward, an attribute assigned from an unknown factory).
+    """
+
+    HIGH = "HIGH"
+    INFERENCE = "INFERENCE"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One quantization-unfriendly pattern at one expression."""
+
+    symbol: str
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    args: tuple[str, ...]
+    message: str
+    confidence: Confidence = Confidence.HIGH
+    fix: Fix | None = None
+    klass: str | None = None  # the nn.Module subclass whose forward owns the op
+    op: str | None = None  # catalogue key of the op, e.g. "torch.cat" or "operator.add"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: the astroid node, for the pylint checker (node-scoped messages need one); never serialised
+    node: Any = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def msgid(self) -> str:
+        from pylint_distiller.catalogue import RULES
+
+        return RULES[self.symbol].msgid
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "symbol": self.symbol,
+            "code": self.msgid,
+            "message": self.message,
+            "line": self.line,
+            "col": self.col,
+            "end_line": self.end_line,
+            "end_col": self.end_col,
+            "confidence": self.confidence.value,
+            "class": self.klass,
+            "op": self.op,
+            "fix": None if self.fix is None else self.fix.as_dict(),
+        }

@@ -1,0 +1,34 @@
+"""`pylint-distiller verify`: run a model once and see what a quantizer would miss.
+
+This is the only part of pylint-distiller that imports torch and executes user
+code. The rest of the package (the pylint plugin, `fix`) must stay importable
+without torch, so the names below are loaded lazily: importing
+`pylint_distiller.verify.command` (the CLI entry) costs nothing until it runs.
+
+* `trace_model(model, inputs)` -> `RuntimeReport`: one traced forward pass.
+* `cross_check(report, static_findings)` -> `CrossCheck`: runtime vs static.
+* `run_verify(argv)` -> exit code: the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CrossCheck", "RuntimeReport", "cross_check", "run_verify", "trace_model"]
+
+_LAZY = {
+    "trace_model": "runtime",
+    "RuntimeReport": "runtime",
+    "cross_check": "crosscheck",
+    "CrossCheck": "crosscheck",
+    "run_verify": "command",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
