@@ -88,3 +88,7 @@ def from_pyproject(start: str | os.PathLike) -> Settings:
     for table in (pylint_cfg, *[v for v in pylint_cfg.values() if isinstance(v, dict)]):
         found.update({k: v for k, v in table.items() if k in OPTION_FIELDS})
     return from_mapping(found)
+
+
+def replace_settings(settings: Settings, **changes) -> Settings:
+    return replace(settings, **changes) if changes else settings

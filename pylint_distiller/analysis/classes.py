@@ -254,8 +254,9 @@ class ModuleIndex:
             return UNKNOWN, None, None, value.attrname  # resolved when the alias target is known
         if isinstance(value, nodes.Call):
             callee = self.imports.qualify(value.func) or ""
+            last = callee.rsplit(".", 1)[-1]
             if callee in ("torch.nn.Parameter", "torch.nn.parameter.Parameter") or (
-                callee.startswith("torch.") and callee[6:7].islower() and not callee.startswith("torch.nn.")
+                callee.startswith("torch.") and last[:1].islower() and not callee.startswith("torch.nn.")
             ):
                 return TENSOR, None, None, None
             if isinstance(value.func, (nodes.Name, nodes.Attribute)):

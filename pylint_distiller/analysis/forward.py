@@ -765,6 +765,13 @@ class _Events:
 
     def _method_call(self, call: nodes.Call, func: nodes.Attribute) -> str:
         receiver = self.eval(func.expr)
+        inner = func.expr
+        if (receiver == K.MODULE and isinstance(inner, nodes.Attribute) and isinstance(inner.expr, nodes.Name)
+                and inner.expr.name == "self" and self.frame.owner is not None):
+            # `self.add.add(a, b)`: a FloatFunctional-style module used through a method
+            self._eval_args(call)
+            self._record_module_call(call, inner.attrname)
+            return K.TENSOR
         arg_kinds = self._eval_args(call)
         name = func.attrname
         if receiver in (K.TENSOR, K.UNKNOWN) and name in NON_TENSOR_METHODS:

@@ -20,6 +20,10 @@ _PREFIX_ALIASES = (
 )
 
 
+#: Names spelled bare with a from-import when the file has no alias for them.
+FROM_IMPORTED = frozenset(("torch.ao.nn.quantized.FloatFunctional",))
+
+
 def normalize(qname: str) -> str:
     for prefix, short in _PREFIX_ALIASES:
         if qname.startswith(prefix):
@@ -89,15 +93,15 @@ class ImportMap:
         """
         if qname in self._reverse:
             return self._reverse[qname], ()
+        module, _, name = qname.rpartition(".")
+        if qname in FROM_IMPORTED and module not in self._reverse and name not in self.module_names:
+            return name, (f"from {module} import {name}",)
         prefix = qname
         while "." in prefix:
             prefix, _ = prefix.rsplit(".", 1)
             alias = self._reverse.get(prefix)
             if alias is not None:
                 return alias + qname[len(prefix):], ()
-        module, _, name = qname.rpartition(".")
-        if qname == "torch.ao.nn.quantized.FloatFunctional" and name not in self.module_names:
-            return name, (f"from {module} import {name}",)
         if qname.startswith("distiller."):
             return qname, (f"import {module}",)
         top = qname.split(".", 1)[0]

@@ -12,7 +12,13 @@ without torch, so the names below are loaded lazily: importing
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pylint_distiller.verify.command import run_verify
+    from pylint_distiller.verify.crosscheck import CrossCheck, cross_check
+    from pylint_distiller.verify.runtime import RuntimeReport, trace_model
 
 __all__ = ["CrossCheck", "RuntimeReport", "cross_check", "run_verify", "trace_model"]
 
@@ -29,6 +35,4 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -342,7 +342,7 @@ def _text(options, report, static, check, status: int) -> str:  # pylint: disabl
     ]
     out += _limited([
         f"  {_loc(s.path, s.line)}  {s.op} x{s.count} in {s.module_class}"
-        f"{' (' + s.module + ')' if s.module else ''}  | {_source(s.path, s.line)}"
+        f"{f' ({s.module})' if s.module else ''}  | {_source(s.path, s.line)}"
         for s in report.op_sites
     ])
     out += ["", f"Modules run more than once: {len(report.reused_modules)}"]
@@ -354,9 +354,9 @@ def _text(options, report, static, check, status: int) -> str:  # pylint: disabl
         names = " = ".join(m.aliases)
         out.append(f"  {names} ({m.klass}, {m.params} params) ran {m.calls}x{tied}: {sites}")
     out += ["", f"Modules a quantizer cannot find: {len(report.inline_modules)}"]
+    why = {"constructed": "constructed during forward", "unregistered": "not registered"}
     out += [
-        f"  {_loc(m.path, m.line)}  {m.klass} x{m.count} "
-        f"({'constructed during forward' if m.kind == 'constructed' else 'not registered on the model'})"
+        f"  {_loc(m.path, m.line)}  {m.klass} x{m.count} ({why.get(m.kind, m.kind)})"
         f"  | {_source(m.path, m.line)}"
         for m in report.inline_modules
     ]
@@ -383,11 +383,9 @@ def _text_check(static: dict[str, Any], check: Any) -> list[str]:
     out.append(f"  found by both: {counts['both']}")
     out += _limited([fnd(m.finding) for m in check.both])
     out.append(f"  runtime only (static misses): {counts['runtime_only']}")
-    out += _limited([
-        f"    {', '.join(_loc(p, ln) for p, ln in i.sites) or '?'}  {i.kind}: {i.label}"
-        for i in check.runtime_only
-    ])
-    out.append(f"  static only, line executed (static false alarms): {counts['static_only_executed']}")
+    out += _limited([_runtime_item(i) for i in check.runtime_only])
+    out.append("  static only, line executed (static false alarms): "
+               f"{counts['static_only_executed']}")
     out += _limited([fnd(f) for f in check.static_executed])
     out.append(f"  static only, line never ran: {counts['static_only_not_executed']}")
     out += _limited([fnd(f) for f in check.static_not_executed])
@@ -395,6 +393,15 @@ def _text_check(static: dict[str, Any], check: Any) -> list[str]:
         out.append(f"  static only, not observable at runtime: {counts['not_runtime_observable']}")
         out += _limited([fnd(f) for f in check.unobservable])
     return out
+
+
+def _runtime_item(item: Any) -> str:
+    sites = ", ".join(_loc(p, ln) for p, ln in item.sites) or "?"
+    if item.kind == "op":
+        return f"    {sites}  op {item.label}  | {_source(*item.sites[0])}"
+    if item.kind == "reused-module":
+        return f"    {sites}  module {item.label or '(root)'} ran {item.record.calls}x"
+    return f"    {sites}  {item.label} constructed in forward or not registered"
 
 
 def _verdict(report: Any, status: int) -> str:

@@ -192,7 +192,7 @@ def _op_name(func: Callable[..., Any]) -> str:
 
 
 @dataclass
-class OpSite:
+class OpSite:  # pylint: disable=too-many-instance-attributes
     """A compute op called outside any leaf module, aggregated per line and op."""
 
     path: str
@@ -247,7 +247,7 @@ class InlineModule:
 
 
 @dataclass
-class RuntimeReport:
+class RuntimeReport:  # pylint: disable=too-many-instance-attributes
     """Everything one traced forward pass found; see the module docstring."""
 
     op_sites: list[OpSite] = field(default_factory=list)
@@ -296,6 +296,7 @@ _TORCH_MODULE_DIRS = tuple(
     for d in ("nn/modules", "ao/nn", "nn/quantized", "nn/intrinsic", "nn/qat", "nn/quantizable")
 )
 
+_getframe = sys._getframe  # pylint: disable=protected-access
 _USER, _FILTERED, _TORCH, _TORCH_MODULE, _SKIP = range(5)
 _FUNCTIONAL_MODULES = frozenset({"FloatFunctional", "FXFloatFunctional", "QFunctional"})
 
@@ -309,25 +310,32 @@ def _is_torch_path(path: str) -> bool:
 
 
 def source_files(modules: Iterable[nn.Module]) -> list[str]:
-    """Real paths of the source files defining the classes of `modules`, minus torch."""
-    import inspect
+    """Real paths of the files defining the classes of `modules` and their forward.
 
-    seen: dict[type, None] = {}
+    For each class: its own file, and the file of the class in its MRO that
+    defines the `forward` that runs (a base class elsewhere). Other bases
+    (`PreTrainedModel`, mixins) are left out: their code is not forward code.
+    torch's own files and this package's are never included.
+    """
+    import inspect  # pylint: disable=import-outside-toplevel
+
+    classes: dict[type, None] = {}
     for mod in modules:
-        seen.setdefault(type(mod), None)
+        cls = type(mod)
+        classes.setdefault(cls, None)
+        owner = next((k for k in cls.__mro__ if "forward" in vars(k)), None)
+        if owner is not None:
+            classes.setdefault(owner, None)
     files: dict[str, None] = {}
-    for cls in seen:
-        for klass in cls.__mro__:
-            if klass in (nn.Module, object):
-                break
-            try:
-                path = inspect.getsourcefile(klass)
-            except (TypeError, OSError):
-                continue
-            if path:
-                real = os.path.realpath(path)
-                if not _is_torch_path(real) and not real.startswith(_SELF_DIR):
-                    files.setdefault(real, None)
+    for cls in classes:
+        try:
+            path = inspect.getsourcefile(cls)
+        except (TypeError, OSError):
+            continue
+        if path:
+            real = os.path.realpath(path)
+            if not _is_torch_path(real) and not real.startswith(_SELF_DIR):
+                files.setdefault(real, None)
     return list(files)
 
 
@@ -428,7 +436,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
         while frame is not None:
             code = frame.f_code
             kind, path = self._code_kind(code)
-            if kind == _USER or kind == _FILTERED:
+            if kind in (_USER, _FILTERED):
                 if (
                     owner is None
                     or code.co_name != owner_method
@@ -456,7 +464,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
     def on_op(self, func: Any, args: tuple, kwargs: dict | None) -> None:
         if not self.active or threading.get_ident() != self.thread:
             return
-        frame, kind, path, crossed = self._user_frame(sys._getframe(2))
+        frame, kind, path, crossed = self._user_frame(_getframe(2))
         if kind != _USER:
             return
         self.torch_calls += 1
@@ -496,7 +504,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
         self.calls[key] = self.calls.get(key, 0) + 1
         if len(self.stack) == 1:
             return  # the root call: its call site is the caller of trace_model
-        frame, kind, path, _ = self._user_frame(sys._getframe(1), module, "__call__")
+        frame, kind, path, _ = self._user_frame(_getframe(1), module, "__call__")
         if kind == _USER:
             site = (path, frame.f_lineno)
             self.lines.add(site)
@@ -515,7 +523,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
     def on_init(self, module: nn.Module) -> None:
         if not self.active or threading.get_ident() != self.thread:
             return
-        frame, kind, path, _ = self._user_frame(sys._getframe(2), module, "__init__")
+        frame, kind, path, _ = self._user_frame(_getframe(2), module, "__init__")
         site = None
         if kind == _USER:
             site = (path, frame.f_lineno)
@@ -541,7 +549,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
                 lines.add((_realpath(frame.f_code.co_filename), frame.f_lineno))
             return local_trace
 
-        def global_trace(frame, event, _arg):
+        def global_trace(frame, _event, _arg):  # only ever called for 'call'
             filename = frame.f_code.co_filename
             wanted = line_cache.get(filename)
             if wanted is None:

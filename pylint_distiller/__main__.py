@@ -1,0 +1,5 @@
+import sys
+
+from pylint_distiller.cli import main
+
+sys.exit(main())

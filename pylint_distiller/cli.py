@@ -1,0 +1,217 @@
+"""`pylint-distiller`: check, fix, verify, lsp, rules.
+
+`check` and `fix` only read (and `fix` rewrite) source text: they never import
+or run the code. `verify` is the one command that executes user code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+
+from pylint_distiller import __version__
+from pylint_distiller.catalogue import TARGETS
+from pylint_distiller.findings import Applicability, Finding
+from pylint_distiller.settings import Settings, from_pyproject, replace_settings
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched recursively)")
+    parser.add_argument("--target", choices=TARGETS, help="quantizer to prepare for (default: from pyproject, "
+                        "else distiller)")
+    parser.add_argument("--config", metavar="PYPROJECT", help="read distiller-* options from this pyproject.toml "
+                        "(default: the nearest one above the first path)")
+    parser.add_argument("--ignore-ops", metavar="OPS", help="comma-separated ops never to report (torch.mean,F.relu,+)")
+    parser.add_argument("--flag-data-movement", action="store_true", default=None,
+                        help="also report data-movement ops (view, reshape, chunk...)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pylint-distiller", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pylint-distiller {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="report findings (the plugin's messages, without the rest of pylint)")
+    _common(check)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+
+    fix = sub.add_parser("fix", help="rewrite files in place so every op is its own module")
+    _common(fix)
+    fix.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
+    fix.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file would change")
+    fix.add_argument("--unsafe-fixes", action="store_true",
+                     help="also apply unsafe fixes (weight tying, loops, dropout mode, renamed parametric modules)")
+
+    sub.add_parser("verify", help="run a model once and cross-check runtime and static findings "
+                   "(IMPORTS AND EXECUTES the model code)", add_help=False)
+    sub.add_parser("lsp", help="language server over stdio (diagnostics, quick fixes)", add_help=False)
+    rules = sub.add_parser("rules", help="list the rules, or write their documentation pages")
+    rules.add_argument("--write-docs", metavar="DIR", help="write docs/rules/<symbol>.md pages into DIR")
+    return parser
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    start = args.config or (args.paths[0] if args.paths else os.getcwd())
+    settings = from_pyproject(start)
+    changes = {}
+    if args.target:
+        changes["target"] = args.target
+    if args.ignore_ops:
+        changes["ignore_ops"] = tuple(o.strip() for o in args.ignore_ops.split(",") if o.strip())
+    if args.flag_data_movement:
+        changes["flag_data_movement"] = True
+    return replace_settings(settings, **changes)
+
+
+def _fix_tag(finding: Finding, settings: Settings) -> str:
+    fix = finding.fix
+    if fix is None:
+        return "[no fix]"
+    if fix.applicability is Applicability.SAFE:
+        return "[*]"
+    return f"[{fix.applicability.value} fix]"
+
+
+def _print_finding(finding: Finding, settings: Settings, out) -> None:
+    out.write(f"{finding.path}:{finding.line}:{finding.col + 1}: {finding.msgid} {finding.message} "
+              f"({finding.symbol}) {_fix_tag(finding, settings)}\n")
+
+
+def run_check(args, out=sys.stdout, err=sys.stderr) -> int:
+    from pylint_distiller.api import parse
+    from pylint_distiller.fixer.engine import edits_for
+    from pylint_distiller.fixer.files import Progress, check_file, collect
+
+    settings = load_settings(args)
+    paths = list(collect(args.paths))
+    progress = Progress(len(paths), err)
+    total, errors, records = 0, 0, []
+    for i, path in enumerate(paths, 1):
+        progress.step(i, path)
+        outcome = check_file(path, settings)
+        if outcome.error:
+            errors += 1
+            progress.close()
+            err.write(f"error: {outcome.error}\n")
+            continue
+        total += len(outcome.findings)
+        if args.format == "json":
+            module = parse(outcome.source.text, path) if any(f.fix for f in outcome.findings) else None
+            for finding in outcome.findings:
+                record = finding.as_dict()
+                if record["fix"] is not None and module is not None:
+                    record["fix"]["edits"] = [e.as_dict() for e in edits_for(outcome.source.text, module, finding)]
+                records.append(record)
+        else:
+            for finding in outcome.findings:
+                _print_finding(finding, settings, out)
+    progress.close()
+    if args.format == "json":
+        json.dump(records, out, indent=2)
+        out.write("\n")
+    else:
+        fixable = "" if not total else " ([*]: fixable with `pylint-distiller fix`)"
+        err.write(f"{total} finding(s) in {len(paths) - errors} file(s){fixable}"
+                  + (f"; {errors} file(s) could not be checked" if errors else "") + "\n")
+    if errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if total else EXIT_OK
+
+
+def run_fix(args, out=sys.stdout, err=sys.stderr) -> int:
+    from pylint_distiller.fixer.files import Progress, collect, fix_file
+
+    settings = load_settings(args)
+    write = not (args.diff or args.check)
+    paths = list(collect(args.paths))
+    progress = Progress(len(paths), err)
+    errors = changed = applied = 0
+    remaining: list[Finding] = []
+    for i, path in enumerate(paths, 1):
+        progress.step(i, path)
+        outcome = fix_file(path, settings, args.unsafe_fixes, write)
+        if outcome.error:
+            errors += 1
+            progress.close()
+            err.write(f"error: {outcome.error}\n")
+            continue
+        result = outcome.result
+        remaining.extend(outcome.findings)
+        if result.changed:
+            changed += 1
+            applied += len(result.applied)
+            if args.diff:
+                progress.close()
+                out.writelines(difflib.unified_diff(
+                    outcome.source.text.splitlines(True), result.text.splitlines(True),
+                    fromfile=f"a/{path}", tofile=f"b/{path}"))
+            elif args.check:
+                progress.close()
+                out.write(f"would fix {path} ({len(result.applied)} fix(es))\n")
+    progress.close()
+    verb = "Would fix" if not write else "Fixed"
+    err.write(f"{verb} {applied} finding(s) in {changed} file(s) of {len(paths)}.\n")
+    if remaining:
+        by_reason = {"unsafe": 0, "manual": 0, "no fix": 0}
+        for finding in remaining:
+            fix = finding.fix
+            key = "no fix" if fix is None else ("unsafe" if fix.applicability is Applicability.UNSAFE else "manual")
+            by_reason[key] += 1
+        err.write(f"{len(remaining)} finding(s) left: {by_reason['unsafe']} with unsafe fixes "
+                  f"(--unsafe-fixes), {by_reason['manual']} manual, {by_reason['no fix']} without a fix "
+                  f"(unsupported by the {settings.target} target or not mappable):\n")
+        for finding in remaining:
+            _print_finding(finding, settings, err)
+    if errors:
+        return EXIT_ERROR
+    if args.check and changed:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def run_rules(args, out=sys.stdout) -> int:
+    from pylint_distiller.catalogue import RULES
+
+    if args.write_docs:
+        from pylint_distiller.docs import write_rule_pages
+
+        for path in write_rule_pages(args.write_docs):
+            out.write(f"wrote {path}\n")
+        return EXIT_OK
+    for rule in RULES.values():
+        out.write(f"{rule.msgid} {rule.symbol:24} {rule.summary}\n")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "verify":
+        from pylint_distiller.verify.command import run_verify
+
+        return run_verify(argv[1:])
+    if argv and argv[0] == "lsp":
+        from pylint_distiller.lsp import main as lsp_main
+
+        return lsp_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return run_check(args)
+        if args.command == "fix":
+            return run_fix(args)
+        return run_rules(args)
+    except ValueError as exc:  # bad settings (e.g. an unknown target in pyproject)
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""The rewrite engine: apply findings' fix plans to source text.
+
+One pass: analyse, keep the fixes the caller allows, give every new member a
+unique name in its class, compose call-site edits (nested ones inside their
+parent's holes), add members at the end of `__init__` and imports after the last
+top-level import, splice, and check the result parses. Passes repeat until no
+applicable fix is left (bounded), so fixes that conflicted in one pass land in
+the next. Nothing here writes files: see `fixer.files`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from astroid import nodes
+
+from pylint_distiller.analysis import analyze_module
+from pylint_distiller.api import parse
+from pylint_distiller.catalogue import MODULE_ATTRIBUTES
+from pylint_distiller.findings import Applicability, Edit, Finding
+from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
+from pylint_distiller.settings import Settings
+
+MAX_PASSES = 8
+
+
+class FixError(Exception):
+    """The engine produced text that does not parse (a bug): nothing is written."""
+
+
+@dataclass
+class FixResult:
+    text: str
+    applied: list[Finding] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)  # what is still reported after fixing
+    passes: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied)
+
+
+def allowed(finding: Finding, unsafe: bool) -> bool:
+    fix = finding.fix
+    if fix is None or not fix.applies:
+        return False
+    return fix.applicability is Applicability.SAFE or (unsafe and fix.applicability is Applicability.UNSAFE)
+
+
+def fix_source(text: str, path: str = "<string>", settings: Settings | None = None, unsafe: bool = False,
+               select=None) -> FixResult:
+    """Fix `text`; `select(finding) -> bool` narrows which fixes apply (the LSP's quick fix)."""
+    settings = settings or Settings()
+    result = FixResult(text)
+    for _ in range(MAX_PASSES):
+        module = parse(result.text, path)
+        findings = analyze_module(module, settings, text=result.text, path=path)
+        chosen = [f for f in findings if allowed(f, unsafe) and (select is None or select(f))]
+        if not chosen:
+            result.remaining = findings
+            return result
+        new_text, applied = apply_once(result.text, module, chosen)
+        result.passes += 1
+        if not applied or new_text == result.text:
+            result.remaining = findings
+            return result
+        result.text = new_text
+        result.applied.extend(applied)
+        if select is not None:
+            break  # a quick fix applies once; what it leaves is re-analysed below
+    result.remaining = analyze_module(parse(result.text, path), settings, text=result.text, path=path)
+    return result
+
+
+def apply_once(text: str, module: nodes.Module, findings: list[Finding]) -> tuple[str, list[Finding]]:
+    """Apply the fixes of `findings` that fit together; returns the text and what was applied."""
+    edits, applied = plan_edits(text, module, findings)
+    new_text = splice(text, edits)
+    try:
+        compile(new_text, "<fixed>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise FixError(f"the rewrite does not parse ({exc.msg}, line {exc.lineno}); nothing written") from None
+    return new_text, applied
+
+
+def edits_for(text: str, module: nodes.Module, finding: Finding) -> list[Edit]:
+    """The text edits of one finding's fix, as line/column spans (JSON output, LSP)."""
+    if finding.fix is None or not finding.fix.applies:
+        return []
+    edits, applied = plan_edits(text, module, [finding])
+    if not applied:
+        return []
+    lines = LineIndex(text)
+    return [Edit(*lines.position(start), *lines.position(end), new) for start, end, new in sorted(edits)]
+
+
+def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
+    """(start, end, text) edits for the fixes that fit together, and their findings."""
+    lines = LineIndex(text)
+    classes = {c.lineno: c for c in module.nodes_of_class(nodes.ClassDef)}
+    namer = _Namer(module)
+    replacements: list[Replacement] = []
+    members: dict[int, list[tuple[str, str]]] = {}
+    imports: list[str] = []
+    by_key = {}
+    for i, finding in enumerate(findings):
+        fix = finding.fix
+        names = {}
+        if fix.member is not None:
+            cls = classes.get(fix.class_line)
+            if cls is None or not _can_extend_init(cls):
+                continue
+            name = namer.allocate(cls, fix.member.name)
+            names["m"] = name
+            members.setdefault(cls.lineno, []).append((name, fix.member.constructor))
+        start, end = lines.span(fix.span)
+        holes = [lines.span(h) for h in fix.holes]
+        replacements.append(Replacement(start, end, fix.template, holes, names, key=i))
+        by_key[i] = finding
+        imports.extend(fix.imports)
+    edits, dropped = compose(text, replacements)
+    if dropped:
+        # members of dropped fixes must not be added: plan again with the kept ones
+        keep = set(dropped)
+        return plan_edits(text, module, [f for i, f in by_key.items() if i not in keep])
+    newline = lines.newline()
+    for class_line, new in members.items():
+        edits.append(_member_edit(lines, classes[class_line], new, newline))
+    edits.extend(_import_edits(lines, module, imports, newline, text))
+    return edits, list(by_key.values())
+
+
+# ------------------------------------------------------------------- members
+def _init_of(cls: nodes.ClassDef) -> nodes.FunctionDef | None:
+    for stmt in cls.body:
+        if isinstance(stmt, nodes.FunctionDef) and stmt.name == "__init__":
+            return stmt
+    return None
+
+
+def _can_extend_init(cls: nodes.ClassDef) -> bool:
+    """Members appended to __init__ must run: no early return, no one-line bodies."""
+    init = _init_of(cls)
+    if init is None:
+        return bool(cls.body) and cls.body[0].lineno > cls.lineno or cls.doc_node is not None
+    if init.body and init.body[0].lineno == init.lineno:
+        return False
+    for ret in init.nodes_of_class(nodes.Return):
+        if ret.frame() is init:
+            return False
+    return True
+
+
+def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str]], nl: str):
+    init = _init_of(cls)
+    if init is not None:
+        first = init.body[0]
+        indent = lines.text[lines.line_start(first.lineno):lines.offset(first.lineno, 0) + _char_col(lines, first)]
+        last = init.body[-1]
+        at = lines.line_end(last.end_lineno or last.lineno)
+        return at, at, "".join(f"{nl}{indent}self.{name} = {ctor}" for name, ctor in new)
+    # no __init__ of its own: add one that forwards to the base class
+    if cls.body:
+        first = cls.body[0]
+        first_line = min([first.lineno] + [d.lineno for d in getattr(first.decorators, "nodes", [])])
+        indent = lines.text[lines.line_start(first_line):lines.offset(first_line, 0) + _char_col(lines, first)]
+        at = lines.line_start(first_line)
+        if cls.doc_node is not None and cls.doc_node.end_lineno < first_line:
+            at = lines.line_start(cls.doc_node.end_lineno + 1)
+        prefix, suffix = "", nl
+    else:
+        doc = cls.doc_node
+        indent = " " * (cls.col_offset + 4)
+        at = lines.line_end(doc.end_lineno)
+        prefix, suffix = nl, ""
+    unit = "\t" if "\t" in indent else "    "
+    body = [f"{indent}def __init__(self, *args, **kwargs):",
+            f"{indent}{unit}super().__init__(*args, **kwargs)"]
+    body += [f"{indent}{unit}self.{name} = {ctor}" for name, ctor in new]
+    text = prefix + nl.join(body) + nl + suffix
+    return at, at, text
+
+
+def _char_col(lines: LineIndex, node: nodes.NodeNG) -> int:
+    line_text = lines.text[lines.line_start(node.lineno):lines.line_end(node.lineno)]
+    if line_text.isascii():
+        return node.col_offset
+    return len(line_text.encode("utf-8")[:node.col_offset].decode("utf-8", errors="ignore"))
+
+
+class _Namer:
+    """Unique, readable member names: `add`, `add_2`... never shadowing anything.
+
+    A name is taken in a class when the class, any same-file ancestor or
+    descendant, or nn.Module itself already uses it (attributes, methods, class
+    attributes), or when this run gave it to a related class: a subclass
+    assigning `self.add` after `super().__init__()` would replace its base's.
+    """
+
+    def __init__(self, module: nodes.Module) -> None:
+        self.classes = list(module.nodes_of_class(nodes.ClassDef))
+        by_name = {c.name: c for c in self.classes}
+        self.parents = {c: [by_name[b.name] for b in c.bases if isinstance(b, nodes.Name) and b.name in by_name
+                            and by_name[b.name] is not c] for c in self.classes}
+        self.used = {c: self._names_in(c) for c in self.classes}
+        self.given: dict[nodes.ClassDef, set[str]] = {}
+        self._related: dict[nodes.ClassDef, set] = {}
+
+    @staticmethod
+    def _names_in(cls: nodes.ClassDef) -> set[str]:
+        names = set(cls.locals)
+        for node in cls.nodes_of_class((nodes.AssignAttr, nodes.Attribute)):
+            expr = node.expr
+            if isinstance(expr, nodes.Name) and expr.name == "self":
+                names.add(node.attrname)
+        for call in cls.nodes_of_class(nodes.Call):
+            func = call.func
+            if isinstance(func, nodes.Attribute) and func.attrname in ("register_buffer", "register_parameter",
+                                                                         "add_module", "register_module") \
+                    and call.args and isinstance(call.args[0], nodes.Const):
+                names.add(str(call.args[0].value))
+        return names
+
+    def related(self, cls: nodes.ClassDef) -> set:
+        if cls not in self._related:
+            up, stack = set(), [cls]
+            while stack:
+                c = stack.pop()
+                if c not in up:
+                    up.add(c)
+                    stack.extend(self.parents.get(c, ()))
+            down = {c for c in self.classes if up & self._ancestors(c) and cls in self._ancestors(c)}
+            self._related[cls] = up | down
+        return self._related[cls]
+
+    def _ancestors(self, cls):
+        seen, stack = set(), [cls]
+        while stack:
+            c = stack.pop()
+            if c not in seen:
+                seen.add(c)
+                stack.extend(self.parents.get(c, ()))
+        return seen
+
+    def allocate(self, cls: nodes.ClassDef, preferred: str) -> str:
+        taken = set(MODULE_ATTRIBUTES)
+        for other in self.related(cls):
+            taken |= self.used.get(other, set()) | self.given.get(other, set())
+        base = preferred
+        name, n = base, 2
+        if name in taken and base.endswith("_2"):
+            base = base[:-2]
+            n = 2
+        while name in taken:
+            name = f"{base}_{n}"
+            n += 1
+        self.given.setdefault(cls, set()).add(name)
+        return name
+
+
+# ------------------------------------------------------------------- imports
+def _import_edits(lines: LineIndex, module: nodes.Module, wanted: list[str], nl: str, text: str):
+    present = {line.strip() for line in text.splitlines()}
+    new = []
+    for imp in wanted:
+        if imp not in present and imp not in new:
+            new.append(imp)
+    if not new:
+        return []
+    last_import = None  # the end of the first run of top-level imports
+    for stmt in module.body:
+        if isinstance(stmt, (nodes.Import, nodes.ImportFrom)):
+            last_import = stmt
+        elif last_import is not None:
+            break
+    if last_import is not None:
+        at = lines.line_end(last_import.end_lineno)
+        return [(at, at, "".join(nl + imp for imp in new))]
+    if module.doc_node is not None:
+        at = lines.line_end(module.doc_node.end_lineno)
+        return [(at, at, "".join(nl + imp for imp in new))]
+    if module.body:
+        at = lines.line_start(module.body[0].lineno)
+        return [(at, at, "".join(imp + nl for imp in new))]
+    at = len(text)
+    return [(at, at, "".join(imp + nl for imp in new))]
+
+
