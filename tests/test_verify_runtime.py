@@ -254,7 +254,7 @@ def test_prepared_model_has_no_findings_and_same_output():
     torch.manual_seed(0)
     original = BasicModule().eval()
     prepared = PreparedBasicModule().eval()
-    prepared.load_state_dict(original.state_dict(), strict=False)
+    prepared.load_state_dict(original.state_dict(), strict=True)
     x = torch.randn(2, 4, 5, 5)
     with torch.no_grad():
         expected = original(x.clone())
@@ -302,6 +302,20 @@ def test_same_leaf_arithmetic_in_a_container_is_a_finding():
     report = trace_model(Container().eval(), (torch.randn(1, 2, 3, 3),))
     names = sorted(s.op.rsplit(".", 1)[-1] for s in report.op_sites)
     assert names == ["add", "div", "mean", "mul", "sqrt", "sub"]
+
+
+def test_unknown_ops_are_reported_as_findings():
+    class UsesRareOp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return torch.rad2deg(self.fc(x))  # not in the table
+
+    (site,) = trace_model(UsesRareOp().eval(), (torch.randn(2, 3),)).op_sites
+    assert (site.op, site.category) == ("torch.rad2deg", "unknown")
+    assert site.line == line_of(UsesRareOp.forward, "# not in the table")
 
 
 def test_float_functional_prepared_and_shared():
@@ -482,6 +496,22 @@ def test_cross_check_buckets(tmp_path):
     json.dumps(check.as_dict())
 
 
+def test_cross_check_shared_instance_matches_by_attribute_names():
+    report = trace_model(FloatFunctionalModel(shared=True).eval(), (torch.randn(1, 3, 4, 4),))
+    bound = line_of(FloatFunctionalModel.__init__, "self.cat = self.add if shared")
+    shared = Finding(symbol="shared-module-instance", path=HERE, line=bound, col=8,
+                     end_line=bound, end_col=60, args=("cat", "add"),
+                     message="self.cat and self.add are one module instance")
+    other = Finding(symbol="shared-module-instance", path=HERE, line=bound, col=8,
+                    end_line=bound, end_col=60, args=("conv", "cat"),
+                    message="self.conv and self.cat are one module instance")
+    check = cross_check(report, [shared, other])
+    assert [m.finding for m in check.both] == [shared]
+    assert [i.label for i in check.both[0].items] == ["add"]
+    assert check.unobservable == [other]  # that pair never ran twice as one instance
+    assert check.runtime_only == []
+
+
 def test_cross_check_multi_line_span():
     report = trace_model(MultiLineMethod().eval(), (torch.randn(2, 4),))
     (site,) = report.op_sites
@@ -556,7 +586,8 @@ def test_cli_exit_codes(model_file, capsys):
     assert "Ops outside leaf modules: 1" in out
 
     assert run_verify([f"{model_file}:Good", *shape]) == 0
-    assert run_verify([f"{model_file}:build", "--inputs", f"{model_file}:inputs", "--no-static"]) == 0
+    assert run_verify([f"{model_file}:build", "--inputs", f"{model_file}:inputs",
+                       "--no-static"]) == 0
     assert run_verify([f"{model_file}:Bad", "--kwargs", '{"width": 2}', "--input-shape",
                        "1,2,4,4", "--no-static", "--train"]) == 1
     assert run_verify([f"{model_file}:Tokens", "--input-shape", "2,5", "--dtype", "int64",

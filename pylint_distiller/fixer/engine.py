@@ -162,7 +162,7 @@ def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str
     # no __init__ of its own: add one that forwards to the base class
     if cls.body:
         first = cls.body[0]
-        first_line = min([first.lineno] + [d.lineno for d in getattr(first.decorators, "nodes", [])])
+        first_line = min([first.lineno] + [d.lineno for d in getattr(getattr(first, "decorators", None), "nodes", [])])
         indent = lines.text[lines.line_start(first_line):lines.offset(first_line, 0) + _char_col(lines, first)]
         at = lines.line_start(first_line)
         if cls.doc_node is not None and cls.doc_node.end_lineno < first_line:

@@ -110,9 +110,12 @@ def run_verify(argv: list[str]) -> int:
 def _verify(options: argparse.Namespace) -> int:
     for directory in reversed(options.path or [os.getcwd()]):
         sys.path.insert(0, os.path.abspath(directory))
-    import torch  # pylint: disable=import-outside-toplevel
-
-    from pylint_distiller.verify.runtime import trace_model  # pylint: disable=import-outside-toplevel
+    try:
+        import torch  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise VerifyError("verify needs torch: pip install 'pylint-distiller[torch]'") from None
+    # pylint: disable-next=import-outside-toplevel
+    from pylint_distiller.verify.runtime import trace_model
 
     torch.manual_seed(options.seed)
     model = _build_model(options, torch)
@@ -128,14 +131,20 @@ def _verify(options: argparse.Namespace) -> int:
     if not options.no_static:
         findings = _static_findings(report, static)
         if findings is not None:
-            from pylint_distiller.verify.crosscheck import cross_check  # pylint: disable=import-outside-toplevel
+            # pylint: disable-next=import-outside-toplevel
+            from pylint_distiller.verify.crosscheck import cross_check
 
             check = cross_check(report, findings)
     status = 1 if report.finding_count else 0
     if options.format == "json":
-        print(json.dumps(_json(options, report, static, check, status), indent=2))
+        output = json.dumps(_json(options, report, static, check, status), indent=2)
     else:
-        print(_text(options, report, static, check, status))
+        output = _text(options, report, static, check, status)
+    try:
+        print(output)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `verify ... | head`: the reader left, the verdict stands
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return status
 
 
@@ -401,7 +410,8 @@ def _runtime_item(item: Any) -> str:
         return f"    {sites}  op {item.label}  | {_source(*item.sites[0])}"
     if item.kind == "reused-module":
         return f"    {sites}  module {item.label or '(root)'} ran {item.record.calls}x"
-    return f"    {sites}  {item.label} constructed in forward or not registered"
+    why = "constructed in forward" if item.record.kind == "constructed" else "not registered"
+    return f"    {sites}  module {item.label} {why}"
 
 
 def _verdict(report: Any, status: int) -> str:

@@ -11,8 +11,11 @@ Putting the two side by side measures the static rules on real models:
 * static-only, never ran: the run cannot confirm or refute it (another branch,
   another model class in the same file).
 
-Findings of rules the run cannot observe at all (`unquantizable-module`: an LSTM
-is a module that runs fine) are kept apart instead of being counted as "never ran".
+Findings the run cannot observe are kept apart instead of being counted as "never
+ran": `unquantizable-module` (an LSTM is a module that runs fine), and a
+`shared-module-instance` whose instance did not run twice. A shared instance that
+did run twice matches its reused module by attribute names, since the static
+finding sits where the instance is bound, not where it runs.
 
 Matching is by (realpath, line), and only between compatible kinds (an op rule
 matches an op site, a reuse rule a reused module's call site, `inline-module` a
@@ -25,6 +28,7 @@ its span.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
@@ -155,6 +159,11 @@ def cross_check(report: RuntimeReport, static_findings: Iterable[StaticFinding])
         if not hits:
             for line in range(finding.line + 1, last + 1):
                 hits += _compatible(by_site.get((path, line), ()), kind)
+        if not hits and finding.symbol == "shared-module-instance":
+            hits = _shared_instance_hits(finding, items)
+            if not hits:
+                result.unobservable.append(finding)
+                continue
         if hits:
             result.both.append(Match(finding, hits))
             matched.update(id(i) for i in hits)
@@ -165,6 +174,24 @@ def cross_check(report: RuntimeReport, static_findings: Iterable[StaticFinding])
 
     result.runtime_only = [i for i in items if id(i) not in matched]
     return result
+
+
+def _shared_instance_hits(finding: StaticFinding, items: list[RuntimeItem]) -> list[RuntimeItem]:
+    """Reused modules registered under several names that the finding names.
+
+    `shared-module-instance` is reported where the instance is bound (`__init__`,
+    a class attribute), not where it runs, so lines cannot match; the attribute
+    names can. Sharing is only observable when the shared instance runs twice.
+    """
+    text = " ".join([finding.message, *map(str, getattr(finding, "args", ()) or ())])
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
+    return [
+        item
+        for item in items
+        if item.kind == "reused-module"
+        and len(item.record.aliases) > 1
+        and sum(alias.rpartition(".")[2] in words for alias in item.record.aliases) >= 2
+    ]
 
 
 def _compatible(items: Iterable[RuntimeItem], kind: str | None) -> list[RuntimeItem]:

@@ -29,6 +29,8 @@ runs and only events from the tracing thread are recorded.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import linecache
 import os
 import sys
@@ -197,7 +199,7 @@ class OpSite:  # pylint: disable=too-many-instance-attributes
 
     path: str
     line: int
-    col: int | None
+    col: int | None  # 0-based, in characters, of the first call; None before Python 3.11
     op: str
     category: str
     count: int = 0
@@ -301,7 +303,9 @@ _USER, _FILTERED, _TORCH, _TORCH_MODULE, _SKIP = range(5)
 _FUNCTIONAL_MODULES = frozenset({"FloatFunctional", "FXFloatFunctional", "QFunctional"})
 
 
+@functools.lru_cache(maxsize=4096)
 def _realpath(filename: str) -> str:
+    """Cached: realpath costs an lstat per path component, and code objects repeat."""
     return filename if filename.startswith("<") else os.path.realpath(filename)
 
 
@@ -317,8 +321,6 @@ def source_files(modules: Iterable[nn.Module]) -> list[str]:
     (`PreTrainedModel`, mixins) are left out: their code is not forward code.
     torch's own files and this package's are never included.
     """
-    import inspect  # pylint: disable=import-outside-toplevel
-
     classes: dict[type, None] = {}
     for mod in modules:
         cls = type(mod)
@@ -326,21 +328,25 @@ def source_files(modules: Iterable[nn.Module]) -> list[str]:
         owner = next((k for k in cls.__mro__ if "forward" in vars(k)), None)
         if owner is not None:
             classes.setdefault(owner, None)
-    files: dict[str, None] = {}
-    for cls in classes:
-        try:
-            path = inspect.getsourcefile(cls)
-        except (TypeError, OSError):
-            continue
-        if path:
-            real = os.path.realpath(path)
-            if not _is_torch_path(real) and not real.startswith(_SELF_DIR):
-                files.setdefault(real, None)
-    return list(files)
+    files = (_class_file(cls) for cls in classes)
+    return list(dict.fromkeys(f for f in files if f))
+
+
+@functools.lru_cache(maxsize=1024)
+def _class_file(cls: type) -> str | None:
+    """Real path of the file defining `cls`, None for torch's, ours or unknown."""
+    try:
+        path = inspect.getsourcefile(cls)
+    except (TypeError, OSError):
+        return None
+    real = os.path.realpath(path) if path else None
+    if real is None or _is_torch_path(real) or real.startswith(_SELF_DIR):
+        return None
+    return real
 
 
 class _OpMode(TorchFunctionMode):
-    """Forwards every torch call to the tracer after running it."""
+    """Reports every torch call to the tracer, then runs it."""
 
     def __init__(self, tracer: _Tracer) -> None:
         super().__init__()
@@ -474,7 +480,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
         if crossed or not stack:
             return
         top = stack[-1]
-        if not self._has_children(top) or _is_torch_path_cls(type(top)):
+        if not self._has_children(top) or _is_torch_class(type(top)):
             return
         info = self.op_info.get(func)
         if info is None:
@@ -542,19 +548,19 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
 
         line_files = self._line_files()
         lines = self.lines
-        line_cache: dict[str, bool] = {}
+        traced: dict[str, str | None] = {}  # co_filename -> realpath if traced, else None
 
         def local_trace(frame, event, _arg):
             if event == "line":
-                lines.add((_realpath(frame.f_code.co_filename), frame.f_lineno))
+                lines.add((traced[frame.f_code.co_filename], frame.f_lineno))
             return local_trace
 
         def global_trace(frame, _event, _arg):  # only ever called for 'call'
             filename = frame.f_code.co_filename
-            wanted = line_cache.get(filename)
-            if wanted is None:
-                wanted = line_cache[filename] = _realpath(filename) in line_files
-            return local_trace if wanted else None
+            if filename not in traced:
+                real = _realpath(filename)
+                traced[filename] = real if real in line_files else None
+            return local_trace if traced[filename] else None
 
         pre = _module_mod.register_module_forward_pre_hook(self.on_pre)
         post = _module_mod.register_module_forward_hook(self.on_post, always_call=True)
@@ -595,6 +601,7 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
 
         ops = []
         for site, module in self.sites.values():
+            site.col = _char_col(site.path, site.line, site.col)
             site.module = names.get(id(module), [None])[0]
             site.module_class = type(module).__qualname__
             ops.append(site)
@@ -685,7 +692,15 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
         return list(grouped.values())
 
 
-def _is_torch_path_cls(cls: type) -> bool:
+def _char_col(path: str, line: int, col: int | None) -> int | None:
+    """Python's code positions count UTF-8 bytes; findings count characters."""
+    text = linecache.getline(path, line)
+    if col is None or not text or text.isascii():
+        return col
+    return len(text.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+
+
+def _is_torch_class(cls: type) -> bool:
     """Whether a module class is torch's own (its ops are its implementation)."""
     return cls.__module__.startswith("torch.")
 
