@@ -305,7 +305,8 @@ def _static_findings(report: Any, static: dict[str, Any]) -> list[Any] | None:
     for path in files:
         try:
             findings.extend(analyze_file(path))
-        except Exception as exc:  # a file the analysis cannot read; keep going
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # a file the analysis cannot read: note it and keep going
             static["errors"].append({"path": path, "error": f"{type(exc).__name__}: {exc}"})
     static["ran"] = True
     static["files"] = files
