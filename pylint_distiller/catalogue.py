@@ -353,7 +353,9 @@ class Replacement:
     (`Concat` takes `*seq`). `method` is set for `FloatFunctional`-style modules
     called through a method (``self.add.add(a, b)``); `scalar_method` is the
     method to use when the second operand is a Python number. `droppable` names
-    parameters that may be bound without preventing the fix.
+    parameters that may be bound without preventing the fix. `cast` names a
+    `dtype` parameter that casts the input first (`F.softmax(x, -1, dtype=d)` is
+    `softmax(x.to(d))`), so the module receives ``(x).to(d)``.
     """
 
     module: str
@@ -366,6 +368,7 @@ class Replacement:
     method: str | None = None
     scalar_method: str | None = None
     droppable: tuple[str, ...] = ()
+    cast: str | None = None
     applicability: Applicability = Applicability.SAFE
     note: str = ""
 
@@ -487,11 +490,11 @@ def _functional_specs() -> list[OpSpec]:
         ("logsigmoid", ("input",), _activation("LogSigmoid", "logsigmoid")),
         ("glu", ("input", "dim"), _activation("GLU", "glu", ctor=("dim",))),
         ("softmax", ("input", "dim", "_stacklevel", "dtype"),
-         _activation("Softmax", "softmax", ctor=("dim",), droppable=("_stacklevel",))),
+         _activation("Softmax", "softmax", ctor=("dim",), droppable=("_stacklevel",), cast="dtype")),
         ("log_softmax", ("input", "dim", "_stacklevel", "dtype"),
-         _activation("LogSoftmax", "log_softmax", ctor=("dim",), droppable=("_stacklevel",))),
+         _activation("LogSoftmax", "log_softmax", ctor=("dim",), droppable=("_stacklevel",), cast="dtype")),
         ("softmin", ("input", "dim", "_stacklevel", "dtype"),
-         _activation("Softmin", "softmin", ctor=("dim",), droppable=("_stacklevel",))),
+         _activation("Softmin", "softmin", ctor=("dim",), droppable=("_stacklevel",), cast="dtype")),
         ("pixel_shuffle", ("input", "upscale_factor"),
          _activation("PixelShuffle", "pixel_shuffle", ctor=("upscale_factor",))),
         ("pixel_unshuffle", ("input", "downscale_factor"),
@@ -617,9 +620,10 @@ def _torch_function_specs() -> list[OpSpec]:
         OpSpec(T + "relu", "torch-function", ("input",), _activation("ReLU", "relu")),
         OpSpec(T + "relu_", "torch-function", ("input",),
                _activation("ReLU", "relu", ctor_fixed=(("inplace", "True"),))),
-        OpSpec(T + "softmax", "torch-function", ("input", "dim", "dtype"), _activation("Softmax", "softmax", ctor=("dim",))),
+        OpSpec(T + "softmax", "torch-function", ("input", "dim", "dtype"),
+               _activation("Softmax", "softmax", ctor=("dim",), cast="dtype")),
         OpSpec(T + "log_softmax", "torch-function", ("input", "dim", "dtype"),
-               _activation("LogSoftmax", "log_softmax", ctor=("dim",))),
+               _activation("LogSoftmax", "log_softmax", ctor=("dim",), cast="dtype")),
         OpSpec(T + "flatten", "torch-function", ("input", "start_dim", "end_dim"), {
             DISTILLER: Replacement(NN + "Flatten", "flatten", ctor=("start_dim", "end_dim"),
                                    ctor_defaults=(("start_dim", "0"),)),
@@ -678,8 +682,9 @@ def _tensor_method_specs() -> list[OpSpec]:
         _method("tanh", _activation("Tanh", "tanh")),
         _method("relu", _activation("ReLU", "relu"), hint=True),
         _method("relu_", _activation("ReLU", "relu", ctor_fixed=(("inplace", "True"),)), hint=True),
-        _method("softmax", _activation("Softmax", "softmax", ctor=("dim",)), ("input", "dim", "dtype"), hint=True),
-        _method("log_softmax", _activation("LogSoftmax", "log_softmax", ctor=("dim",)),
+        _method("softmax", _activation("Softmax", "softmax", ctor=("dim",), cast="dtype"), ("input", "dim", "dtype"),
+                hint=True),
+        _method("log_softmax", _activation("LogSoftmax", "log_softmax", ctor=("dim",), cast="dtype"),
                 ("input", "dim", "dtype"), hint=True),
         _method("mean", {DISTILLER: Replacement(DM + "Mean", "mean", ctor=("dim", "keepdim")),
                          TORCH_EAGER: NATIVE}, ("input", "dim", "keepdim")),

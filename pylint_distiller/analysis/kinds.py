@@ -11,6 +11,8 @@ from astroid import nodes
 
 TENSOR = "T"  # evidence of a tensor
 TENSORS = "TS"  # a Python sequence of tensors (iterating/indexing yields tensors)
+INDEX = "I"  # a tensor that holds no activations: ids, positions, bool masks, indices
+INDEXES = "IS"  # a Python sequence of such tensors
 SHAPE = "SH"  # a torch.Size / tuple of ints
 SEQ = "S"  # some other Python sequence (tuple, list): `+` concatenates
 NUMBER = "N"  # a Python number (shape arithmetic, counters, constants)
@@ -21,7 +23,10 @@ FUNCTION = "F"
 UNKNOWN = "U"
 
 #: kinds that make `+`/`*` a container operation, never a tensor op
-CONTAINERS = frozenset((TENSORS, SHAPE, SEQ, OTHER))
+CONTAINERS = frozenset((TENSORS, INDEXES, SHAPE, SEQ, OTHER))
+
+#: kinds of values that are certainly not activations (no quantization finding on them)
+PLAIN = frozenset((NUMBER, SHAPE, SEQ, OTHER, INDEX, INDEXES, MODULE, MODULES, FUNCTION))
 
 
 def join(a: str | None, b: str | None) -> str:
@@ -34,6 +39,10 @@ def join(a: str | None, b: str | None) -> str:
         return TENSOR
     if UNKNOWN in (a, b):
         return UNKNOWN
+    if INDEX in (a, b) and {a, b} - {INDEX} <= {NUMBER, OTHER}:
+        return INDEX  # `pos = 0` on one path, `pos = torch.arange(n)` on another
+    if {a, b} <= {TENSORS, INDEXES}:
+        return TENSORS
     if {a, b} <= {SHAPE, SEQ}:
         return SEQ
     if OTHER in (a, b) and {a, b} - {OTHER} <= {NUMBER, SHAPE, SEQ, TENSORS}:
@@ -59,6 +68,9 @@ def literal_kind(node: nodes.NodeNG | None) -> str:
 _SEQ_ANNOTATIONS = ("tuple", "Tuple", "list", "List", "Sequence", "Iterable", "dict", "Dict", "Cache")
 
 
+_INDEX_TENSORS = ("LongTensor", "IntTensor", "BoolTensor", "ByteTensor")
+
+
 def annotation_kind(annotation: nodes.NodeNG | None) -> str | None:
     """Kind promised by a parameter annotation (`torch.Tensor`, `int`...), if any."""
     if annotation is None:
@@ -68,7 +80,12 @@ def annotation_kind(annotation: nodes.NodeNG | None) -> str | None:
     if bare.startswith(_SEQ_ANNOTATIONS):
         return TENSORS if "Tensor" in bare and bare.startswith(("list", "List", "tuple", "Tuple")) else SEQ
     if "Tensor" in text:
+        if any(name in text for name in _INDEX_TENSORS) and "FloatTensor" not in text:
+            return INDEX
         return TENSOR
+    head = bare.split("|")[0].split("[")[0].strip()
+    if head.rsplit(".", 1)[-1] in ("Module", "PreTrainedModel"):
+        return MODULE
     head = bare.split("|")[0].split("]")[0].strip()
     if head in ("int", "float"):
         return NUMBER

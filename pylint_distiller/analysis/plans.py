@@ -104,7 +104,7 @@ class Planner:
 
     def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str) -> Plan:
         bound = site.bound
-        allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable)
+        allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
         if extra:
             return Plan(suggestion, None, f"argument '{extra[0]}' has no equivalent in the module")
@@ -156,6 +156,8 @@ class Planner:
                 args.append("*" + hole(value))
             elif method and param == "dim" and param in bound and param != forward[0]:
                 args.append("dim=" + hole(value))
+            elif param == forward[0] and rep.cast and rep.cast in bound:
+                args.append("(" + hole(value) + ").to(" + hole(bound[rep.cast]) + ")")
             else:
                 args.append(hole(value))
         call = "self.{m}" + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
