@@ -76,7 +76,9 @@ class Fix:
     and ``{0}``, ``{1}``... for the current text of `holes` (spans of the original
     source, such as the operands of ``a + b``). Holes let nested fixes compose in
     one pass: ``(a + b) * c`` becomes ``self.mul(self.add(a, b), c)``. `member` is
-    added at the end of ``__init__`` of the class defined at `class_line`.
+    added at the end of ``__init__`` of each class defined at `class_lines` (one
+    class for a method; every calling class for a module-level helper that receives
+    the module as an argument).
     """
 
     title: str
@@ -86,7 +88,7 @@ class Fix:
     holes: tuple[Span, ...] = ()
     member: Member | None = None
     imports: tuple[str, ...] = ()
-    class_line: int | None = None
+    class_lines: tuple[int, ...] = ()
 
     @property
     def applies(self) -> bool:

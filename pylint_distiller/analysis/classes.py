@@ -40,6 +40,7 @@ class AttrFact:
     alias_of: str | None = None  # `self.a = self.b`: the attribute it shares
     values: list[nodes.NodeNG] = field(default_factory=list)
     in_own_init: bool = False  # assigned in the owning class's own __init__
+    elements: list[nodes.NodeNG] = field(default_factory=list)  # `self.blocks.append(Block())` arguments
 
 
 @dataclass(eq=False)
@@ -210,8 +211,19 @@ class ModuleIndex:
                     info.shared.append((info.attrs[attr].values[-1], attr, attrs[0]))
 
     def _collect_registration(self, info: ClassInfo, call: nodes.Call) -> None:
-        """`self.register_buffer("name", t)` / `register_parameter`: tensor attributes."""
+        """`self.register_buffer("name", t)` / `register_parameter`: tensor attributes.
+
+        Also `self.blocks.append(Block())` (and extend/insert/add_module): what a
+        container attribute holds.
+        """
         func = call.func
+        if (isinstance(func, nodes.Attribute) and func.attrname in ("append", "extend", "insert", "add_module")
+                and isinstance(func.expr, nodes.Attribute) and isinstance(func.expr.expr, nodes.Name)
+                and func.expr.expr.name == "self" and call.args):
+            fact = info.attrs.get(func.expr.attrname)
+            if fact is not None:
+                fact.elements.append(call.args[-1])
+            return
         if (isinstance(func, nodes.Attribute) and func.attrname in ("register_buffer", "register_parameter")
                 and isinstance(func.expr, nodes.Name) and func.expr.name == "self" and call.args
                 and isinstance(call.args[0], nodes.Const) and isinstance(call.args[0].value, str)):
@@ -274,6 +286,74 @@ class ModuleIndex:
             if callee.startswith(("torch.nn.functional.", "torch.")) and callee.rsplit(".", 1)[1][:1].islower():
                 return FUNCTION, callee, None, None
         return UNKNOWN, None, None, None
+
+    # ------------------------------------------------------- module targets
+    def _local_module_calls(self, value: nodes.NodeNG, depth: int = 0) -> list[str]:
+        """Names of same-file module classes constructed in `value` (resolving local names once)."""
+        out: list[str] = []
+        scope = value.scope() if depth == 0 else None
+        for node in [value, *value.nodes_of_class((nodes.Call, nodes.Name))]:
+            if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name):
+                info = self.by_name.get(node.func.name)
+                if info is not None and info.is_module and node.func.name not in self.imports.aliases:
+                    if node.func.name not in out:
+                        out.append(node.func.name)
+            elif isinstance(node, nodes.Name) and scope is not None and depth == 0 and \
+                    isinstance(scope, nodes.FunctionDef) and node.name != "self":
+                for other in self._local_values(scope, node.name):
+                    for name in self._local_module_calls(other, depth + 1):
+                        if name not in out:
+                            out.append(name)
+        return out
+
+    @staticmethod
+    def _local_values(scope: nodes.FunctionDef, name: str) -> list[nodes.NodeNG]:
+        """Values a local name of `scope` is bound to or collects (`layers.append(Block())`)."""
+        values: list[nodes.NodeNG] = []
+        for node in scope.nodes_of_class((nodes.Assign, nodes.AugAssign, nodes.Call)):
+            if isinstance(node, nodes.Assign):
+                if any(isinstance(t, nodes.AssignName) and t.name == name for t in node.targets):
+                    values.append(node.value)
+            elif isinstance(node, nodes.AugAssign):
+                if isinstance(node.target, nodes.AssignName) and node.target.name == name:
+                    values.append(node.value)
+            elif (isinstance(node.func, nodes.Attribute) and node.func.attrname in ("append", "extend", "insert")
+                  and isinstance(node.func.expr, nodes.Name) and node.func.expr.name == name and node.args):
+                values.append(node.args[-1])
+        return values
+
+    def element_classes(self, fact: AttrFact) -> list[str]:
+        """Same-file module classes a container attribute holds (`ModuleList([Block() ...])`)."""
+        out: list[str] = []
+        for value in [*fact.values, *fact.elements]:
+            for name in self._local_module_calls(value):
+                if name not in out:
+                    out.append(name)
+        return out
+
+    def module_classes_of(self, fact: AttrFact) -> list[str]:
+        """Same-file module classes a module attribute may hold (`self.attn = Attention()`)."""
+        out: list[str] = []
+        for value in fact.values:
+            if isinstance(value, nodes.Call) and not isinstance(value.func, nodes.Name):
+                continue  # nn.Linear(...), ACT2FN[...]: not a same-file class
+            candidates = [value]
+            if isinstance(value, nodes.IfExp):
+                candidates = [value.body, value.orelse]
+            for candidate in candidates:
+                if isinstance(candidate, (nodes.Call, nodes.Name)):
+                    for name in self._local_module_calls(candidate) if isinstance(candidate, nodes.Name) \
+                            else self._direct_local(candidate):
+                        if name not in out:
+                            out.append(name)
+        return out
+
+    def _direct_local(self, call: nodes.NodeNG) -> list[str]:
+        if isinstance(call, nodes.Call) and isinstance(call.func, nodes.Name):
+            info = self.by_name.get(call.func.name)
+            if info is not None and info.is_module and call.func.name not in self.imports.aliases:
+                return [call.func.name]
+        return []
 
     # ----------------------------------------------------------------- state
     def module_stateful(self, qname: str | None, _depth: int = 0) -> bool | None:

@@ -1,16 +1,27 @@
-"""Walk forward code once: tensor facts, op sites and module calls per path.
+"""Walk forward code: tensor facts, op sites and module calls per path.
 
 Forward code is `forward` of every module class plus the methods and same-file
-functions it calls (walked at each call, with the argument kinds of that call).
+functions it calls (walked at each call, with the argument kinds of that call)
+or hands on as values (`attention_interface = eager_attention_forward`,
+`apply_chunking_to_forward(self.ff_chunk, ...)`: walked once where referenced).
 The walk is an abstract interpretation in statement order:
 
 * an environment maps local names to kinds (`kinds.py`), so `x.size(0) * 2` is
-  shape arithmetic while `x * 2` is a tensor op;
+  shape arithmetic while `x * 2` is a tensor op, and `torch.arange(n) + 1` is
+  index arithmetic, not an activation op;
 * every op site found is recorded with the context it ran in (inside a loop, a
   comprehension, a helper called twice: executed more than once per pass);
 * calls of submodules are counted per execution path: `walk_block` returns the
   counts of paths that fall through and of paths that ended (return/raise), and
   branches join by maximum, so calls in exclusive branches are one call.
+
+The file is walked twice. The first walk records, for each same-file module
+class, the kinds of the arguments its callers pass (`self.rel_bias(window_size)`
+passes a tuple); the second walk starts each forward with those kinds instead of
+the default "positional inputs are tensors". After the walk, a class whose
+instance runs more than once per pass (called twice, or an element of a
+container indexed many-to-one, ALBERT-style) passes that multiplicity on to every
+module call of its own forward: those submodules run more than once as well.
 """
 
 from __future__ import annotations
@@ -34,20 +45,50 @@ from pylint_distiller.catalogue import (
 _BINOPS = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "@": "matmul",
            "**": "pow", "%": "mod"}
 _AUGOPS = {k + "=": v for k, v in _BINOPS.items()}
-_SPLITTING = frozenset(("chunk", "split", "unbind", "tensor_split"))
+_SPLITTING = frozenset(("chunk", "split", "unbind", "tensor_split", "split_with_sizes"))
 _NUMERIC_BUILTINS = frozenset(("len", "int", "float", "round", "math.sqrt", "math.ceil", "math.floor",
-                               "math.log", "math.log2", "math.prod", "math.exp", "math.pow"))
+                               "math.log", "math.log2", "math.prod", "math.exp", "math.pow", "math.gcd",
+                               "math.isqrt", "divmod"))
 _SEQ_BUILTINS = frozenset(("range", "enumerate", "zip", "tuple", "list", "sorted", "reversed", "map", "filter"))
 _OTHER_BUILTINS = frozenset(("isinstance", "hasattr", "getattr", "callable", "str", "bool", "print", "repr",
-                             "type", "id", "dict", "set", "any", "all", "issubclass", "format"))
-_NO_GRAD = frozenset(("torch.no_grad", "torch.inference_mode", "torch.enable_grad"))
-_SKIP_DECORATORS = frozenset(("torch.no_grad", "torch.inference_mode", "torch.jit.ignore", "torch.jit.unused",
-                              "torch.jit.unused"))
+                             "type", "id", "dict", "set", "any", "all", "issubclass", "format", "setattr",
+                             "vars", "next", "iter", "hash"))
+_NO_GRAD = frozenset(("torch.no_grad", "torch.inference_mode"))
+_SKIP_DECORATORS = frozenset(("torch.no_grad", "torch.inference_mode", "torch.jit.ignore", "torch.jit.unused"))
 _TENSOR_ONLY_METHODS = frozenset(("view", "reshape", "permute", "transpose", "contiguous", "unsqueeze",
                                   "squeeze", "expand", "expand_as", "flatten", "type_as", "view_as",
-                                  "masked_fill", "softmax", "float", "half", "detach", "clone", "to"))
+                                  "masked_fill", "softmax", "float", "half", "to"))
+#: tensor methods whose result holds no activations (integer, bool or index tensors)
+_INDEX_METHODS = frozenset(("long", "int", "bool", "byte", "short", "char", "eq", "ne", "lt", "le", "gt", "ge",
+                            "argmax", "argmin", "argsort", "nonzero", "isnan", "isinf", "isfinite", "logical_not",
+                            "logical_and", "logical_or", "logical_xor", "any", "all", "bitwise_not",
+                            "bitwise_and", "bitwise_or", "not_equal", "greater", "less", "equal"))
+#: methods that turn an index tensor into a float one (or may: `.to(dtype)`)
+_FLOAT_CASTS = frozenset(("float", "half", "double", "bfloat16", "type_as", "type"))
+#: factories whose result is an index tensor unless a float dtype is asked for
+_INDEX_FACTORIES = frozenset(("torch.arange", "torch.range", "torch.randint", "torch.randperm", "torch.tril_indices",
+                              "torch.triu_indices", "torch.tensor", "torch.as_tensor", "torch.randint_like",
+                              "torch.bucketize", "torch.searchsorted"))
+#: torch functions that answer a question about tensors: never tensors themselves
+_TORCH_QUERIES = frozenset(("torch.is_tensor", "torch.is_floating_point", "torch.is_complex", "torch.numel",
+                            "torch.is_grad_enabled", "torch.is_autocast_enabled", "torch.jit.is_tracing",
+                            "torch.jit.is_scripting", "torch.compiler.is_compiling", "torch.is_inference_mode_enabled",
+                            "torch.get_default_dtype", "torch.device", "torch.Size", "torch.finfo", "torch.iinfo",
+                            "torch.result_type", "torch.promote_types", "torch.can_cast"))
+#: parameter names that hold integer tensors in model code (ids, positions)
+_INDEX_PARAM_SUFFIXES = ("_ids", "_idx", "_indices")
+_INDEX_PARAMS = frozenset(("input_ids", "position_ids", "token_type_ids", "cache_position", "indices", "labels",
+                           "ids"))
+#: parameter names that hold key/value caches (objects or tuples of tensors, never one tensor)
+_CACHE_PARAMS = frozenset(("cache", "past_key_values", "past_key_value", "layer_past", "cache_params",
+                           "inference_params", "past"))
+#: unannotated parameter names that hold modules (`eager_attention_forward(module, ...)`)
+_MODULE_PARAMS = frozenset(("module", "model", "layer", "block", "submodule", "mod"))
+_FLOAT_DTYPE_WORDS = ("float", "half", "double", "bfloat16", "dtype")
+_INT_DTYPE_WORDS = ("long", "int", "bool", "uint8")
 _MAX_DEPTH = 12
 _VISIT_BUDGET = 200_000
+_MAX_MULTIPLICITY = 8
 
 
 @dataclass
@@ -102,10 +143,12 @@ class OpSite:
 @dataclass
 class ModuleCall:
     node: nodes.Call
-    attr: str  # canonical attribute name
+    attr: str  # canonical attribute name (the container's, for a call of one of its elements)
     owner: ClassInfo
     visits: int = 0
     multi: bool = False
+    element: bool = False  # calls one element of a module container (`for blk in self.blocks: blk(x)`)
+    targets: tuple[ClassInfo, ...] = ()  # same-file module classes whose forward the call runs
 
 
 @dataclass
@@ -117,6 +160,16 @@ class InlineModule:
 
 
 @dataclass
+class _Element:
+    """A local name bound to one element of a module container by a loop."""
+
+    attr: str  # the container attribute
+    targets: tuple[ClassInfo, ...]
+    depth: int  # len(frame.loops) when the binding loop started
+    repeated: bool  # the binding loop itself runs more than once per pass
+
+
+@dataclass
 class _Frame:
     owner: ClassInfo | None
     function: nodes.FunctionDef
@@ -125,6 +178,56 @@ class _Frame:
     silent: bool
     depth: int
     returns: str | None = None
+    returns_elts: list[str] | None = None  # element kinds when every return is a tuple of one length
+    returns_mixed: bool = False
+    elements: dict[str, _Element] = field(default_factory=dict)
+    loops: list[str] = field(default_factory=list)
+    counters: set[str] = field(default_factory=set)  # loop counters (`for i in range(n)`)
+    shared_index: set[str] = field(default_factory=set)  # many-to-one functions of counters (`i // k`)
+
+
+@dataclass
+class _SiteKinds:
+    """Argument kinds of one call of a module class."""
+
+    positional: list[str]
+    keywords: dict[str, str]
+    open_ended: bool  # *args or **kwargs: any parameter may be passed
+
+
+def _is_staticmethod(func: nodes.FunctionDef) -> bool:
+    return bool(func.decorators) and any(
+        isinstance(d, nodes.Name) and d.name == "staticmethod" for d in func.decorators.nodes)
+
+
+def _is_property(func: nodes.FunctionDef) -> bool:
+    return bool(func.decorators) and any(
+        (isinstance(d, nodes.Name) and d.name in ("property", "cached_property"))
+        or (isinstance(d, nodes.Attribute) and d.attrname == "cached_property")
+        for d in func.decorators.nodes)
+
+
+def _dtype_word(node: nodes.NodeNG | None) -> str | None:
+    """'float' / 'int' for a dtype expression, None when it cannot tell."""
+    if node is None:
+        return None
+    text = node.as_string().lower()
+    if any(w in text for w in _INT_DTYPE_WORDS) and "float" not in text:
+        return "int"
+    if any(w in text for w in _FLOAT_DTYPE_WORDS):
+        return "float"
+    return None
+
+
+def _keyword(call: nodes.Call, name: str) -> nodes.NodeNG | None:
+    for kw in call.keywords or ():
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def _is_self_attr(node: nodes.NodeNG) -> bool:
+    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
 
 
 class ForwardAnalysis:
@@ -134,34 +237,88 @@ class ForwardAnalysis:
         self.index = index
         self.imports = index.imports
         self.module_node = module_node
+        self._functions = {
+            f.name: f for f in module_node.body if isinstance(f, nodes.FunctionDef)
+        }
+        self._site_kinds: dict[ClassInfo, list[_SiteKinds]] = {}
+        self._edges: dict[ClassInfo, set[ClassInfo]] = {}
+        self._collect_sites = True
+        self._current_owner: ClassInfo | None = None
+        #: what each module class's forward returns: (kind, tuple element kinds)
+        self._class_returns: dict[ClassInfo, tuple[str | None, list[str] | None]] = {}
+        self._reset()
+
+    def _reset(self) -> None:
         self.ops: dict[nodes.NodeNG, OpSite] = {}
         self.calls: dict[nodes.Call, ModuleCall] = {}
         self.inline: dict[nodes.Call, InlineModule] = {}
         self.forward_assigned: dict[ClassInfo, set[str]] = {}
         self.per_forward: list[tuple[ClassInfo, nodes.FunctionDef, Counter, list[nodes.Call]]] = []
-        self._functions = {
-            f.name: f for f in module_node.body if isinstance(f, nodes.FunctionDef)
-        }
+        self.multiplicity: dict[ClassInfo, int] = {}
         self._budget = _VISIT_BUDGET
         self._stack: list[nodes.FunctionDef] = []
         self._current_calls: list[nodes.Call] = []
+        self._current_ops: set[nodes.NodeNG] = set()
+        self._forward_ops: dict[ClassInfo, set[nodes.NodeNG]] = {}
+        self._referenced: set[nodes.FunctionDef] = set()
 
     # ------------------------------------------------------------------ entry
     def run(self) -> None:
-        for info in self.index.module_classes():
+        classes = self.index.module_classes()
+        self._walk_forwards(classes)
+        if self._site_kinds:
+            order = self._callers_first(classes)
+            self._collect_sites = False
+            self._site_kinds = {}
+            self._reset()
+            self._walk_forwards(order)
+        self._propagate_multiplicity()
+
+    def _callers_first(self, classes: list[ClassInfo]) -> list[ClassInfo]:
+        """Classes ordered so that each comes after the classes whose forward calls it."""
+        callees = self._edges
+        indegree = {info: 0 for info in classes}
+        for caller, targets in callees.items():
+            for target in targets:
+                if target in indegree and target is not caller:
+                    indegree[target] += 1
+        ready = [info for info in classes if indegree[info] == 0]
+        order: list[ClassInfo] = []
+        seen: set[ClassInfo] = set()
+        while ready:
+            info = ready.pop(0)
+            if info in seen:
+                continue
+            seen.add(info)
+            order.append(info)
+            for target in callees.get(info, ()):
+                if target in indegree and target is not info and target not in seen:
+                    indegree[target] -= 1
+                    if indegree[target] == 0:
+                        ready.append(target)
+        order += [info for info in classes if info not in seen]  # cycles: file order
+        return order
+
+    def _walk_forwards(self, classes: list[ClassInfo]) -> None:
+        for info in classes:
             forward = info.node.locals.get("forward")
             if not forward or not isinstance(forward[0], nodes.FunctionDef) or forward[0].parent is not info.node:
                 continue
             func = forward[0]
             if self._skipped(func):
                 continue
+            self._current_owner = info
             self._current_calls = []
-            env = self._param_env(func, None, is_forward=True)
+            self._current_ops = set()
+            self._referenced = set()
+            env = self._param_env(func, self._caller_kinds(info, func), is_forward=True)
             frame = _Frame(info, func, env, multi=False, silent=False, depth=0)
             self._stack = [func]
             paths = self.walk_block(func.body, frame)
             totals = _cmax(paths.fall, paths.done) or Counter()
             self.per_forward.append((info, func, totals, self._current_calls))
+            self._class_returns[info] = (frame.returns, None if frame.returns_mixed else frame.returns_elts)
+            self._forward_ops[info] = self._current_ops
 
     def _skipped(self, func: nodes.FunctionDef) -> bool:
         if not func.decorators:
@@ -172,7 +329,133 @@ class ForwardAnalysis:
                 return True
         return False
 
+    # ------------------------------------------------------- module multiplicity
+    def _forward_owner(self, info: ClassInfo) -> ClassInfo | None:
+        """The class whose `forward` runs for instances of `info` (itself or a same-file base)."""
+        for klass in info.mro():
+            forward = klass.node.locals.get("forward")
+            if forward and isinstance(forward[0], nodes.FunctionDef) and forward[0].parent is klass.node:
+                return klass
+        return None
+
+    def _propagate_multiplicity(self) -> None:
+        """Runs per pass of every module class, and reuse inside classes that run repeatedly."""
+        entries = {info: (totals, calls) for info, _f, totals, calls in self.per_forward}
+        mult: dict[ClassInfo, int] = {}
+        for _round in range(len(entries) + 2):
+            changed = False
+            for info, (totals, calls) in entries.items():
+                runs = mult.get(info, 1)
+                for call in calls:
+                    record = self.calls[call]
+                    per_pass = totals.get(record.attr, 0)
+                    if record.element and not record.multi:
+                        per_pass = 1
+                    per_pass = max(per_pass, 1)
+                    for target in record.targets:
+                        owner = self._forward_owner(target)
+                        if owner is None:
+                            continue
+                        value = min(runs * per_pass, _MAX_MULTIPLICITY)
+                        if value > mult.get(owner, 1):
+                            mult[owner] = value
+                            changed = True
+            if not changed:
+                break
+        self.multiplicity = mult
+        for info, _f, totals, calls in self.per_forward:
+            runs = mult.get(info, 1)
+            if runs < 2:
+                continue
+            for call in calls:
+                record = self.calls[call]
+                record.multi = True
+                totals[record.attr] = max(totals.get(record.attr, 0), 1) * runs
+            for node in self._forward_ops.get(info, ()):
+                site = self.ops.get(node)
+                if site is not None:
+                    site.multi = True
+
     # -------------------------------------------------------------- parameters
+    def _caller_kinds(self, info: ClassInfo, func: nodes.FunctionDef) -> dict[str, str] | None:
+        """Kinds the same-file callers of `info` pass to its forward (those walked so far).
+
+        Only kinds the callers agree on count: a tensor on any path is a tensor, a
+        parameter some caller passes blindly (`*args`, `**kwargs`) stays unknown.
+        """
+        if self._collect_sites:
+            return None
+        sites = self._site_kinds.get(info)
+        if not sites:
+            return None
+        args = func.args
+        if args.args is None:
+            return None
+        positional = (list(args.posonlyargs) + list(args.args))[1:]
+        names = [(p.name, i) for i, p in enumerate(positional)] + [(p.name, None) for p in args.kwonlyargs]
+        out: dict[str, str] = {}
+        for name, index in names:
+            kind: str | None = None
+            for site in sites:
+                if index is not None and index < len(site.positional):
+                    value = site.positional[index]
+                elif name in site.keywords:
+                    value = site.keywords[name]
+                elif site.open_ended:
+                    value = K.UNKNOWN
+                else:
+                    continue  # not passed: the default
+                kind = value if kind is None else K.join(kind, value)
+            if kind is not None and (kind in K.PLAIN or kind == K.TENSOR):
+                out[name] = kind
+        if out:
+            # a caller's "tensor" may be a guess (an unpacked module output): it
+            # overrides no annotation but a tensor-sequence one (`tuple[torch.Tensor]`)
+            annotated = dict(zip((p.name for p in args.posonlyargs + args.args),
+                                 args.posonlyargs_annotations + args.annotations))
+            annotated.update(zip((p.name for p in args.kwonlyargs), args.kwonlyargs_annotations))
+            for name in [n for n, k in out.items() if k == K.TENSOR]:
+                if K.annotation_kind(annotated.get(name)) not in (None, K.TENSOR, K.TENSORS):
+                    del out[name]
+        return out or None
+
+    def module_result(self, targets: tuple[ClassInfo, ...]) -> tuple[str, list[str] | None]:
+        """Kind (and tuple element kinds) a call of a same-file module class returns."""
+        if len(targets) != 1:
+            return K.TENSOR, None
+        owner = self._forward_owner(targets[0])
+        kind, elts = self._class_returns.get(owner, (None, None)) if owner is not None else (None, None)
+        if kind == K.TENSORS and elts is not None:
+            return K.TENSORS, elts
+        if kind == K.INDEX:
+            return K.INDEX, None
+        return K.TENSOR, None
+
+    def _record_site_kinds(self, targets, call: nodes.Call, ev: "_Events") -> None:
+        if not targets:
+            return
+        if self._collect_sites and self._current_owner is not None:
+            self._edges.setdefault(self._current_owner, set()).update(
+                t for t in (self._forward_owner(x) for x in targets) if t is not None)
+        positional: list[str] = []
+        open_ended = False
+        for arg in call.args:
+            if isinstance(arg, nodes.Starred):
+                open_ended = True
+                break
+            positional.append(ev.kind_cache.get(arg, K.UNKNOWN))
+        keywords = {}
+        for kw in call.keywords or ():
+            if kw.arg is None:
+                open_ended = True
+            else:
+                keywords[kw.arg] = ev.kind_cache.get(kw.value, K.UNKNOWN)
+        site = _SiteKinds(positional, keywords, open_ended)
+        for target in targets:
+            owner = self._forward_owner(target)
+            if owner is not None:
+                self._site_kinds.setdefault(owner, []).append(site)
+
     def _param_env(self, func: nodes.FunctionDef, call_kinds: dict[str, str] | None, is_forward: bool) -> dict:
         env: dict[str, str] = {}
         args = func.args
@@ -183,21 +466,27 @@ class ForwardAnalysis:
         annotations = list(args.posonlyargs_annotations) + list(args.annotations)
         params = list(zip(positional, defaults, annotations))
         params += list(zip(args.kwonlyargs, args.kw_defaults, args.kwonlyargs_annotations))
-        is_method = isinstance(func.parent, nodes.ClassDef) and not (
-            func.decorators and any(getattr(d, "name", "") == "staticmethod" for d in func.decorators.nodes)
-        )
+        is_method = isinstance(func.parent, nodes.ClassDef) and not _is_staticmethod(func)
         for i, (param, default, annotation) in enumerate(params):
             if i == 0 and is_method and positional and param is positional[0]:
                 env[param.name] = K.MODULE
                 continue
             kind = K.annotation_kind(annotation)
             if call_kinds is not None and param.name in call_kinds:
-                kind = call_kinds[param.name] if kind is None or call_kinds[param.name] == K.TENSOR else kind
+                given = call_kinds[param.name]
+                if kind is None or given in (K.TENSOR, K.INDEX) or (given in K.PLAIN and kind == K.TENSOR):
+                    kind = given
             if kind is None:
-                if default is None or (isinstance(default, nodes.Const) and default.value is None):
+                if param.name in _MODULE_PARAMS and not is_method:
+                    kind = K.MODULE
+                elif param.name in _CACHE_PARAMS:
+                    kind = K.SEQ
+                elif default is None or (isinstance(default, nodes.Const) and default.value is None):
                     kind = K.TENSOR if is_forward else K.UNKNOWN
                 else:
                     kind = K.literal_kind(default)
+            if kind == K.TENSOR and (param.name in _INDEX_PARAMS or param.name.endswith(_INDEX_PARAM_SUFFIXES)):
+                kind = K.INDEX
             env[param.name] = kind
         if args.vararg:
             env[args.vararg] = K.TENSORS if is_forward else K.SEQ
@@ -217,18 +506,20 @@ class ForwardAnalysis:
             fall = _plus(fall, p.fall)
         return Paths(fall, done)
 
-    def walk_stmt(self, stmt, frame: _Frame) -> Paths:
+    def walk_stmt(self, stmt, frame: _Frame) -> Paths:  # noqa: C901 - one dispatch over statements
         self._budget -= 1
         ev = _Events(self, frame)
         if isinstance(stmt, nodes.Assign):
             kind = ev.eval(stmt.value)
             for target in stmt.targets:
                 self._bind_target(target, kind, stmt.value, frame, ev)
+            self._track_shared_index(stmt.targets, stmt.value, frame)
             return ev.paths()
         if isinstance(stmt, nodes.AnnAssign):
             if stmt.value is not None:
                 kind = ev.eval(stmt.value)
                 self._bind_target(stmt.target, kind, stmt.value, frame, ev)
+                self._track_shared_index([stmt.target], stmt.value, frame)
             return ev.paths()
         if isinstance(stmt, nodes.AugAssign):
             ev.aug_assign(stmt)
@@ -238,7 +529,9 @@ class ForwardAnalysis:
             return ev.paths()
         if isinstance(stmt, nodes.Return):
             if stmt.value is not None:
-                frame.returns = K.join(frame.returns, ev.eval(stmt.value))
+                kind = ev.eval(stmt.value)
+                frame.returns = K.join(frame.returns, kind)
+                self._note_return_elements(stmt.value, ev, frame)
             return Paths(None, ev.counts)
         if isinstance(stmt, nodes.Raise):
             return Paths(None, Counter())
@@ -310,14 +603,32 @@ class ForwardAnalysis:
                 ev.eval(child)
         return ev.paths()
 
+    def _note_return_elements(self, value, ev: "_Events", frame: _Frame) -> None:
+        if frame.returns_mixed:
+            return
+        if isinstance(value, nodes.Tuple) and not any(isinstance(e, nodes.Starred) for e in value.elts):
+            elts = [ev.kind_cache.get(e, K.UNKNOWN) for e in value.elts]
+        else:
+            elts = ev.elt_kinds.get(value)
+        if elts is None:
+            frame.returns_mixed, frame.returns_elts = True, None
+        elif frame.returns_elts is None:
+            frame.returns_elts = list(elts)
+        elif len(frame.returns_elts) != len(elts):
+            frame.returns_mixed, frame.returns_elts = True, None
+        else:
+            frame.returns_elts = [K.join(a, b) for a, b in zip(frame.returns_elts, elts)]
+
     def _walk_loop(self, stmt, frame: _Frame, ev: "_Events") -> Paths:
         if isinstance(stmt, nodes.For):
             kind = ev.eval(stmt.iter)
-            self._bind_loop_target(stmt.target, stmt.iter, kind, frame, ev)
+            self._bind_loop_target(stmt.target, stmt.iter, kind, frame, ev, repeated=frame.multi)
         else:
             ev.eval(stmt.test)
         old, frame.multi = frame.multi, True
+        frame.loops.append("loop")
         body = self.walk_block(stmt.body, frame)
+        frame.loops.pop()
         frame.multi = old
         orelse = self.walk_block(stmt.orelse, frame)
         once = _cmax(body.fall, body.done) or Counter()
@@ -326,18 +637,48 @@ class ForwardAnalysis:
             fall = _times(once, 2)
         return ev.then(Paths(fall, _times(body.done, 2)))
 
+    def _track_shared_index(self, targets, value, frame: _Frame) -> None:
+        """`group = int(i / per_group)` in a loop: an index many loop turns share."""
+        names = [t.name for t in targets if isinstance(t, nodes.AssignName)]
+        if not names:
+            return
+        if frame.loops and self._many_to_one(value, frame):
+            frame.shared_index.update(names)
+        else:
+            frame.shared_index.difference_update(names)
+
+    @staticmethod
+    def _many_to_one(expr: nodes.NodeNG, frame: _Frame) -> bool:
+        if isinstance(expr, nodes.Name):
+            return expr.name in frame.shared_index
+        for binop in expr.nodes_of_class(nodes.BinOp):
+            if binop.op in ("/", "//", "%") and any(
+                    n.name in frame.counters or n.name in frame.shared_index
+                    for n in binop.nodes_of_class(nodes.Name)):
+                return True
+        return False
+
     # ------------------------------------------------------------- bindings
+    _ELEMENT_OF = {K.TENSOR: K.TENSOR, K.TENSORS: K.TENSOR, K.SHAPE: K.NUMBER, K.MODULES: K.MODULE,
+                   K.INDEX: K.INDEX, K.INDEXES: K.INDEX}
+
     def _bind_target(self, target, kind: str, value, frame: _Frame, ev: "_Events") -> None:
         if isinstance(target, nodes.AssignName):
             frame.env[target.name] = kind
+            frame.elements.pop(target.name, None)
+            frame.counters.discard(target.name)
         elif isinstance(target, (nodes.Tuple, nodes.List)):
             elts = value.elts if isinstance(value, (nodes.Tuple, nodes.List)) and len(value.elts) == len(target.elts) else None
+            known = ev.elt_kinds.get(value) if value is not None else None
+            if known is not None and len(known) != len(target.elts):
+                known = None
             for i, elt in enumerate(target.elts):
                 if elts is not None:
                     sub = ev.kind_cache.get(elts[i], K.UNKNOWN)
+                elif known is not None:
+                    sub = known[i]
                 else:
-                    sub = {K.TENSOR: K.TENSOR, K.TENSORS: K.TENSOR, K.SHAPE: K.NUMBER,
-                           K.MODULES: K.MODULE}.get(kind, K.UNKNOWN)
+                    sub = self._ELEMENT_OF.get(kind, K.UNKNOWN)
                 if isinstance(elt, nodes.Starred):
                     self._bind_target(elt.value, K.TENSORS if sub == K.TENSOR else K.SEQ, None, frame, ev)
                 else:
@@ -353,25 +694,75 @@ class ForwardAnalysis:
         elif isinstance(target, nodes.Starred):
             self._bind_target(target.value, K.SEQ, None, frame, ev)
 
-    def _bind_loop_target(self, target, iter_node, kind: str, frame: _Frame, ev: "_Events") -> None:
-        element = {K.MODULES: K.MODULE, K.TENSORS: K.TENSOR, K.TENSOR: K.TENSOR,
-                   K.SHAPE: K.NUMBER}.get(kind, K.UNKNOWN)
+    def container_attr(self, node: nodes.NodeNG, owner: ClassInfo | None) -> str | None:
+        """The container attribute `node` iterates (`self.blocks`, `self.blocks[1:]`, `.values()`)."""
+        if owner is None:
+            return None
+        if isinstance(node, nodes.Subscript) and isinstance(node.slice, nodes.Slice):
+            node = node.value
+        if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) and \
+                node.func.attrname in ("values", "children", "modules") and not node.args:
+            node = node.func.expr
+        if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name) and node.func.name == "reversed" \
+                and len(node.args) == 1:
+            node = node.args[0]
+        if _is_self_attr(node):
+            fact = owner.attrs.get(node.attrname)
+            if fact is not None and fact.kind == attrs.CONTAINER:
+                return node.attrname
+        return None
+
+    def element_targets(self, owner: ClassInfo, attr: str) -> tuple[ClassInfo, ...]:
+        fact = owner.attrs.get(attr)
+        if fact is None:
+            return ()
+        out = []
+        for name in self.index.element_classes(fact):
+            info = self.index.by_name.get(name)
+            if info is not None and info.is_module and info not in out:
+                out.append(info)
+        return tuple(out)
+
+    def _bind_element(self, target, attr: str, frame: _Frame, repeated: bool) -> None:
+        if isinstance(target, nodes.AssignName) and frame.owner is not None:
+            frame.elements[target.name] = _Element(attr, self.element_targets(frame.owner, attr),
+                                                   len(frame.loops), repeated)
+
+    def _bind_loop_target(self, target, iter_node, kind: str, frame: _Frame, ev: "_Events",
+                          repeated: bool = False) -> None:
+        element = self._ELEMENT_OF.get(kind, K.UNKNOWN)
+        if element == K.NUMBER and kind == K.SHAPE:
+            element = K.NUMBER
+        container = self.container_attr(iter_node, frame.owner)
         if isinstance(iter_node, nodes.Call) and isinstance(iter_node.func, nodes.Name):
             name = iter_node.func.name
             if name == "range":
-                element = K.NUMBER
-            elif name == "enumerate" and iter_node.args and isinstance(target, nodes.Tuple) and len(target.elts) == 2:
+                self._bind_target(target, K.NUMBER, None, frame, ev)
+                if isinstance(target, nodes.AssignName):
+                    frame.counters.add(target.name)
+                return
+            if name == "enumerate" and iter_node.args and isinstance(target, nodes.Tuple) and len(target.elts) == 2:
                 inner = ev.kind_cache.get(iter_node.args[0], K.UNKNOWN)
-                inner_el = {K.MODULES: K.MODULE, K.TENSORS: K.TENSOR, K.TENSOR: K.TENSOR,
-                            K.SHAPE: K.NUMBER}.get(inner, K.UNKNOWN)
+                inner_el = self._ELEMENT_OF.get(inner, K.UNKNOWN)
+                if inner == K.SHAPE:
+                    inner_el = K.NUMBER
                 self._bind_target(target.elts[0], K.NUMBER, None, frame, ev)
                 self._bind_target(target.elts[1], inner_el, None, frame, ev)
+                if isinstance(target.elts[0], nodes.AssignName):
+                    frame.counters.add(target.elts[0].name)
+                attr = self.container_attr(iter_node.args[0], frame.owner)
+                if attr is not None:
+                    self._bind_element(target.elts[1], attr, frame, repeated)
                 return
-            elif name == "zip" and isinstance(target, nodes.Tuple) and len(target.elts) == len(iter_node.args):
+            if name == "zip" and isinstance(target, nodes.Tuple) and len(target.elts) == len(iter_node.args):
                 for elt, arg in zip(target.elts, iter_node.args):
                     inner = ev.kind_cache.get(arg, K.UNKNOWN)
-                    self._bind_target(elt, {K.MODULES: K.MODULE, K.TENSORS: K.TENSOR, K.TENSOR: K.TENSOR}.get(
-                        inner, K.UNKNOWN), None, frame, ev)
+                    sub = {K.MODULES: K.MODULE, K.TENSORS: K.TENSOR, K.TENSOR: K.TENSOR, K.INDEX: K.INDEX,
+                           K.INDEXES: K.INDEX}.get(inner, K.UNKNOWN)
+                    self._bind_target(elt, sub, None, frame, ev)
+                    attr = self.container_attr(arg, frame.owner)
+                    if attr is not None:
+                        self._bind_element(elt, attr, frame, repeated)
                 return
         if isinstance(iter_node, nodes.Call) and isinstance(iter_node.func, nodes.Attribute) and \
                 iter_node.func.attrname in ("items", "values") and ev.kind_cache.get(iter_node.func.expr) == K.MODULES:
@@ -379,23 +770,30 @@ class ForwardAnalysis:
             if iter_node.func.attrname == "items" and isinstance(target, nodes.Tuple) and len(target.elts) == 2:
                 self._bind_target(target.elts[0], K.OTHER, None, frame, ev)
                 self._bind_target(target.elts[1], K.MODULE, None, frame, ev)
+                attr = self.container_attr(iter_node.func.expr, frame.owner)
+                if attr is not None:
+                    self._bind_element(target.elts[1], attr, frame, repeated)
                 return
         self._bind_target(target, element, None, frame, ev)
+        if container is not None:
+            self._bind_element(target, container, frame, repeated)
 
     # ----------------------------------------------------------------- helpers
-    def call_helper(self, func: nodes.FunctionDef, call: nodes.Call, arg_kinds: dict[str, str],
-                    frame: _Frame, owner: ClassInfo | None) -> tuple[str, Paths]:
-        """Walk a same-file helper at this call; returns its result kind and paths."""
+    def call_helper(self, func: nodes.FunctionDef, call: nodes.Call | None, arg_kinds: dict[str, str] | None,
+                    frame: _Frame, owner: ClassInfo | None, referenced: bool = False):
+        """Walk a same-file helper at this call; returns its result kind, paths and tuple element kinds."""
         if func in self._stack or frame.depth >= _MAX_DEPTH or self._budget <= 0 or self._skipped(func):
-            return K.UNKNOWN, Paths()
-        env = self._param_env(func, arg_kinds, is_forward=False)
+            return K.UNKNOWN, Paths(), None
+        env = self._param_env(func, arg_kinds, is_forward=referenced)
         sub = _Frame(owner, func, env, multi=frame.multi, silent=frame.silent, depth=frame.depth + 1)
         self._stack.append(func)
         try:
             paths = self.walk_block(func.body, sub)
         finally:
             self._stack.pop()
-        return sub.returns or K.UNKNOWN, paths
+        if func.is_generator():
+            return K.SEQ, paths, None
+        return sub.returns or K.UNKNOWN, paths, (None if sub.returns_mixed else sub.returns_elts)
 
     def helper_function(self, name: str) -> nodes.FunctionDef | None:
         return self._functions.get(name)
@@ -409,6 +807,7 @@ class _Events:
         self.frame = frame
         self.counts: Counter = Counter()
         self.kind_cache: dict[nodes.NodeNG, str] = {}
+        self.elt_kinds: dict[nodes.NodeNG, list[str]] = {}
 
     def paths(self) -> Paths:
         return Paths(self.counts, Counter())
@@ -426,16 +825,20 @@ class _Events:
         site.visits += 1
         site.multi = site.multi or self.frame.multi or site.visits > 1
         site.loud = site.loud or not self.frame.silent
+        self.a._current_ops.add(node)
 
-    def _record_module_call(self, node: nodes.Call, attr: str) -> None:
+    def _record_module_call(self, node: nodes.Call, attr: str, targets: tuple = (), element: bool = False,
+                            counted: bool = True) -> None:
         owner = self.frame.owner
         record = self.a.calls.get(node)
         if record is None:
-            record = self.a.calls[node] = ModuleCall(node, attr, owner)
+            record = self.a.calls[node] = ModuleCall(node, attr, owner, element=element, targets=targets)
         record.visits += 1
-        record.multi = record.multi or self.frame.multi or record.visits > 1
+        if counted:
+            record.multi = record.multi or self.frame.multi or record.visits > 1
+            self.counts[attr] += 2 if self.frame.multi else 1
         self.a._current_calls.append(node)
-        self.counts[attr] += 2 if self.frame.multi else 1
+        self.a._record_site_kinds(targets, node, self)
 
     # ------------------------------------------------------------ expressions
     def eval(self, node) -> str:
@@ -448,6 +851,10 @@ class _Events:
         if isinstance(node, nodes.Name):
             if node.name in env:
                 return env[node.name]
+            helper = self.a.helper_function(node.name)
+            if helper is not None:
+                self._reference(helper, None)
+                return K.FUNCTION
             return K.UNKNOWN
         if isinstance(node, nodes.Const):
             return K.literal_kind(node)
@@ -461,14 +868,26 @@ class _Events:
             kind = self.eval(node.operand)
             if node.op == "-" and kind == K.TENSOR:
                 self._record_op(node, OPS["operator.neg"], (kind,), {"input": node.operand})
-            return kind if node.op in ("-", "+", "~") else K.OTHER
+            if node.op == "not":
+                return K.OTHER
+            if node.op == "~" and kind in (K.TENSOR, K.INDEX):
+                return K.INDEX
+            return kind
         if isinstance(node, nodes.Subscript):
             return self._subscript(node)
         if isinstance(node, (nodes.Tuple, nodes.List, nodes.Set)):
             kinds = [self.eval(e) for e in node.elts]
-            if kinds and all(k in (K.NUMBER,) for k in kinds):
+            if not any(isinstance(e, nodes.Starred) for e in node.elts):
+                self.elt_kinds[node] = kinds
+            if kinds and all(k == K.NUMBER for k in kinds):
                 return K.SHAPE
-            return K.TENSORS if K.TENSOR in kinds else K.SEQ
+            if K.TENSOR in kinds:
+                return K.TENSORS
+            if K.INDEX in kinds and all(k in (K.INDEX, K.INDEXES, K.NUMBER) for k in kinds):
+                return K.INDEXES
+            if K.TENSORS in kinds and all(k in (K.TENSORS, K.INDEX, K.INDEXES) for k in kinds):
+                return K.TENSORS  # [*xs] and friends
+            return K.SEQ
         if isinstance(node, nodes.Dict):
             for key, value in node.items:
                 self.eval(key)
@@ -476,8 +895,9 @@ class _Events:
             return K.OTHER
         if isinstance(node, nodes.Compare):
             kinds = [self.eval(node.left)] + [self.eval(right) for _, right in node.ops]
-            return K.TENSOR if K.TENSOR in kinds and not any(op in ("is", "is not", "in", "not in")
-                                                            for op, _ in node.ops) else K.OTHER
+            if any(op in ("is", "is not", "in", "not in") for op, _ in node.ops):
+                return K.OTHER
+            return K.INDEX if (K.TENSOR in kinds or K.INDEX in kinds) else K.OTHER
         if isinstance(node, nodes.BoolOp):
             kind = None
             for value in node.values:
@@ -513,32 +933,63 @@ class _Events:
             self.eval(child)
         return K.UNKNOWN
 
+    def _reference(self, func: nodes.FunctionDef, owner: ClassInfo | None) -> str:
+        """A same-file function or method handed on as a value: it runs once, later, on tensors."""
+        if func in self.a._referenced or func in self.a._stack:
+            return K.FUNCTION
+        self.a._referenced.add(func)
+        result, paths, _ = self.a.call_helper(func, None, None, self.frame, owner, referenced=True)
+        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or Counter())
+        return result
+
     def _attribute(self, node: nodes.Attribute) -> str:
         expr = node.expr
         if isinstance(expr, nodes.Name) and expr.name == "self" and self.frame.owner is not None:
             if node.attrname == "training":
                 return K.OTHER
-            fact = self.frame.owner.attrs.get(node.attrname)
+            owner = self.frame.owner
+            fact = owner.attrs.get(node.attrname)
             if fact is None:
+                method = owner.methods.get(node.attrname)
+                if method is not None and not isinstance(method.parent, nodes.ClassDef):
+                    method = None
+                if method is not None:
+                    helper_owner = self.a.index.classes.get(method.parent, owner)
+                    if _is_property(method):
+                        result, paths, _ = self.a.call_helper(method, None, {}, self.frame, helper_owner)
+                        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or Counter())
+                        return result
+                    self._reference(method, helper_owner)
+                    return K.FUNCTION
                 return K.UNKNOWN
             return {attrs.MODULE: K.MODULE, attrs.CONTAINER: K.MODULES, attrs.TENSOR: K.TENSOR,
                     attrs.CONST: self._const_kind(fact), attrs.FUNCTION: K.FUNCTION}.get(fact.kind, K.UNKNOWN)
+        if isinstance(expr, nodes.Call) and self.a.imports.qualify(expr.func) in ("torch.finfo", "torch.iinfo"):
+            self.eval(expr)
+            return K.NUMBER if node.attrname in ("min", "max", "eps", "tiny", "smallest_normal", "resolution",
+                                                 "bits") else K.OTHER
         qname = self.a.imports.qualify(node)
         if qname is not None:
-            return K.UNKNOWN
+            return K.OTHER if qname.startswith("torch.") and qname.rsplit(".", 1)[1] in (
+                "float32", "float16", "bfloat16", "float64", "long", "int64", "int32", "bool", "float", "half",
+                "uint8", "int8", "int16", "double") else K.UNKNOWN
         kind = self.eval(expr)
-        if kind == K.TENSOR:
+        if kind in (K.TENSOR, K.INDEX):
             if node.attrname == "shape":
                 return K.SHAPE
             if node.attrname in TENSOR_METADATA_ATTRS:
                 return K.NUMBER if node.attrname == "ndim" else K.OTHER
-            return K.TENSOR
+            return kind
         if kind == K.MODULE:
+            if node.attrname == "training":
+                return K.OTHER
             return K.TENSOR if node.attrname in ("weight", "bias") else K.UNKNOWN
         if node.attrname in ("shape",):
             return K.SHAPE
         if node.attrname == "ndim":
             return K.NUMBER
+        if node.attrname in ("dtype", "device", "is_cuda", "requires_grad"):
+            return K.OTHER
         return K.UNKNOWN
 
     @staticmethod
@@ -555,45 +1006,67 @@ class _Events:
         index = node.slice
         self.eval(index)
         is_slice = isinstance(index, nodes.Slice)
-        if kind == K.TENSOR:
-            return K.TENSOR
+        if isinstance(index, nodes.Const) and isinstance(index.value, str):
+            return K.UNKNOWN  # a dict or a model output, not a tensor
+        if kind in (K.TENSOR, K.INDEX):
+            return kind
         if kind == K.SHAPE:
             return K.SHAPE if is_slice else K.NUMBER
         if kind == K.TENSORS:
             return K.TENSORS if is_slice else K.TENSOR
+        if kind == K.INDEXES:
+            return K.INDEXES if is_slice else K.INDEX
         if kind == K.MODULES:
             return K.MODULES if is_slice else K.MODULE
+        known = self.elt_kinds.get(node.value)
+        if known is not None and isinstance(index, nodes.Const) and isinstance(index.value, int) \
+                and -len(known) <= index.value < len(known):
+            return known[index.value]
         return K.UNKNOWN
 
     def _comprehension(self, node) -> str:
-        old_multi, self.frame.multi = self.frame.multi, True
-        saved_env = dict(self.frame.env)
+        frame = self.frame
+        old_multi, frame.multi = frame.multi, True
+        saved_env = dict(frame.env)
+        saved_elements = dict(frame.elements)
+        loops = len(frame.loops)
         try:
-            for gen in node.generators:
+            for i, gen in enumerate(node.generators):
                 kind = self.eval(gen.iter)
-                self.a._bind_loop_target(gen.target, gen.iter, kind, self.frame, self)
+                self.a._bind_loop_target(gen.target, gen.iter, kind, frame, self,
+                                         repeated=old_multi if i == 0 else True)
+                frame.loops.append("comprehension")
                 for cond in gen.ifs:
                     self.eval(cond)
             if isinstance(node, nodes.DictComp):
                 self.eval(node.key)
-                elt = self.eval(node.value)
+                self.eval(node.value)
                 return K.OTHER
             elt = self.eval(node.elt)
         finally:
-            self.frame.multi = old_multi
-            self.frame.env.clear()
-            self.frame.env.update(saved_env)
+            del frame.loops[loops:]
+            frame.multi = old_multi
+            frame.env.clear()
+            frame.env.update(saved_env)
+            frame.elements.clear()
+            frame.elements.update(saved_elements)
+        if elt == K.TENSOR:
+            return K.TENSORS
+        if elt == K.INDEX:
+            return K.INDEXES
         if isinstance(node, nodes.GeneratorExp):
-            return K.TENSORS if elt == K.TENSOR else K.SEQ
-        return K.TENSORS if elt == K.TENSOR else (K.SHAPE if elt == K.NUMBER else K.SEQ)
+            return K.SEQ
+        return K.SHAPE if elt == K.NUMBER else K.SEQ
 
     # ------------------------------------------------------------- operators
     def _binop(self, node: nodes.BinOp) -> str:
         left = self.eval(node.left)
         right = self.eval(node.right)
         op = _BINOPS.get(node.op)
-        if op is None:
-            return K.TENSOR if K.TENSOR in (left, right) else K.UNKNOWN
+        if op is None:  # & | ^ << >>: masks and bit tricks
+            if K.TENSOR in (left, right) or K.INDEX in (left, right):
+                return K.INDEX
+            return K.NUMBER if (left, right) == (K.NUMBER, K.NUMBER) else K.UNKNOWN
         if self._is_tensor_op(op, left, right):
             self._record_op(node, OPS[f"operator.{op}"], (left, right),
                             {"input": node.left, "other": node.right})
@@ -603,7 +1076,11 @@ class _Events:
                 return K.OTHER
             if left == K.SHAPE and right in (K.SHAPE, K.NUMBER) or right == K.SHAPE and left == K.NUMBER:
                 return K.SHAPE
+            if node.op == "+" and {left, right} <= {K.TENSORS, K.INDEXES}:
+                return K.TENSORS if K.TENSORS in (left, right) else K.INDEXES
             return K.SEQ if node.op in ("+", "*") else K.UNKNOWN
+        if K.INDEX in (left, right):
+            return K.INDEX  # position / index arithmetic
         if left == K.NUMBER and right == K.NUMBER:
             return K.NUMBER
         return K.UNKNOWN
@@ -616,7 +1093,8 @@ class _Events:
             return False
         if op == "mod" and left != K.TENSOR:
             return False
-        return left in (K.TENSOR, K.NUMBER, K.UNKNOWN) and right in (K.TENSOR, K.NUMBER, K.UNKNOWN)
+        ok = (K.TENSOR, K.NUMBER, K.UNKNOWN, K.INDEX)
+        return left in ok and right in ok
 
     def aug_assign(self, stmt: nodes.AugAssign) -> None:
         target = stmt.target
@@ -629,13 +1107,15 @@ class _Events:
                 fact = self.frame.owner.attrs.get(target.attrname) if self.frame.owner else None
                 if fact is not None and fact.kind == attrs.TENSOR:
                     left = K.TENSOR
-            elif left == K.TENSOR:
+                elif fact is not None and fact.kind == attrs.CONST:
+                    left = self._const_kind(fact)
+            elif left in (K.TENSOR, K.INDEX):
                 left = K.UNKNOWN
         else:
             left = self.eval(target.value) if isinstance(target, nodes.Subscript) else K.UNKNOWN
             if isinstance(target, nodes.Subscript):
                 self.eval(target.slice)
-                left = K.TENSOR if left == K.TENSOR else K.UNKNOWN
+                left = left if left in (K.TENSOR, K.INDEX) else K.UNKNOWN
         right = self.eval(stmt.value)
         op = _AUGOPS.get(stmt.op)
         if op is not None and self._is_tensor_op(op, left, right):
@@ -643,6 +1123,8 @@ class _Events:
             kind = K.TENSOR
         elif left in K.CONTAINERS:
             kind = left
+        elif K.INDEX in (left, right) and K.TENSOR not in (left, right):
+            kind = K.INDEX
         else:
             kind = K.NUMBER if (left, right) == (K.NUMBER, K.NUMBER) else K.join(left, right)
         if isinstance(target, nodes.AssignName):
@@ -655,13 +1137,26 @@ class _Events:
             kinds.append(self.eval(kw.value))
         return kinds
 
+    def _fact_targets(self, fact) -> tuple[ClassInfo, ...]:
+        if fact is None:
+            return ()
+        if fact.kind == attrs.CONTAINER:
+            names = self.a.index.element_classes(fact)
+        else:
+            names = self.a.index.module_classes_of(fact)
+        out = []
+        for name in names:
+            info = self.a.index.by_name.get(name)
+            if info is not None and info.is_module and info not in out:
+                out.append(info)
+        return tuple(out)
+
     def _call(self, call: nodes.Call) -> str:  # noqa: C901 - callee dispatch
         func = call.func
         frame = self.frame
         owner = frame.owner
         # self.<name>(...): a submodule, a helper method, or a stored function
-        if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self" \
-                and owner is not None:
+        if _is_self_attr(func) and owner is not None:
             name = func.attrname
             fact = owner.attrs.get(name)
             if name in owner.methods and (fact is None or fact.kind not in (attrs.MODULE, attrs.CONTAINER)):
@@ -670,7 +1165,7 @@ class _Events:
             arg_kinds = self._eval_args(call)
             if fact is not None and fact.kind == attrs.FUNCTION:
                 spec = OPS.get(fact.qname or "")
-                if spec is not None:
+                if spec is not None and not self._index_only(arg_kinds):
                     self._record_op(call, spec, arg_kinds, None, via_attribute=name)
                 return K.TENSOR if K.TENSOR in arg_kinds else K.UNKNOWN
             if fact is not None and fact.kind != attrs.CONST and fact.kind != attrs.TENSOR:
@@ -679,9 +1174,23 @@ class _Events:
                 while canonical in owner.attrs and owner.attrs[canonical].alias_of and canonical not in seen:
                     seen.add(canonical)
                     canonical = owner.attrs[canonical].alias_of
-                self._record_module_call(call, canonical)
-                return K.TENSOR
+                targets = self._fact_targets(owner.attrs.get(canonical, fact))
+                self._record_module_call(call, canonical, targets)
+                return self._module_result(call, targets)
             return K.TENSOR if K.TENSOR in arg_kinds else K.UNKNOWN
+        # self.<container>[i](...): one element of a module container
+        if isinstance(func, nodes.Subscript) and owner is not None and _is_self_attr(func.value):
+            fact = owner.attrs.get(func.value.attrname)
+            if fact is not None and fact.kind == attrs.CONTAINER and not isinstance(func.slice, nodes.Slice):
+                self.eval(func)
+                self._eval_args(call)
+                index = func.slice
+                if isinstance(index, nodes.Const):
+                    return K.TENSOR
+                shared = bool(frame.loops) and self.a._many_to_one(index, frame)
+                self._record_module_call(call, func.value.attrname, self._fact_targets(fact), element=True,
+                                         counted=shared)
+                return K.TENSOR
         qname = self.a.imports.qualify(func)
         if qname is not None:
             return self._qualified_call(call, qname)
@@ -692,17 +1201,25 @@ class _Events:
             if name in frame.env:
                 kind = frame.env[name]
                 self._eval_args(call)
+                element = frame.elements.get(name)
+                if element is not None and kind == K.MODULE:
+                    repeated = element.repeated or len(frame.loops) > element.depth + 1
+                    self._record_module_call(call, element.attr, element.targets, element=True, counted=repeated)
+                    return self._module_result(call, element.targets)
                 return K.TENSOR if kind in (K.MODULE, K.UNKNOWN, K.FUNCTION) else K.UNKNOWN
             arg_kinds = self._eval_args(call)
             if name in _NUMERIC_BUILTINS:
                 return K.NUMBER
             if name in _SEQ_BUILTINS:
                 if name in ("tuple", "list") and arg_kinds:
-                    return {K.SHAPE: K.SHAPE, K.TENSORS: K.TENSORS, K.TENSOR: K.TENSORS}.get(arg_kinds[0], K.SEQ)
+                    return {K.SHAPE: K.SHAPE, K.TENSORS: K.TENSORS, K.TENSOR: K.TENSORS, K.INDEX: K.INDEXES,
+                            K.INDEXES: K.INDEXES}.get(arg_kinds[0], K.SEQ)
+                if name == "reversed" and arg_kinds:
+                    return arg_kinds[0] if arg_kinds[0] in K.CONTAINERS or arg_kinds[0] == K.MODULES else K.SEQ
                 return K.SEQ
             if name in _OTHER_BUILTINS:
                 return K.OTHER
-            if name in ("max", "min", "abs", "sum"):
+            if name in ("max", "min", "abs", "sum", "pow"):
                 return K.NUMBER if arg_kinds and all(k in (K.NUMBER, K.SHAPE) for k in arg_kinds) else K.UNKNOWN
             info = self.a.index.by_name.get(name)
             if info is not None and info.is_module:
@@ -719,9 +1236,15 @@ class _Events:
             return K.TENSOR
         return K.UNKNOWN
 
+    def _module_result(self, call: nodes.Call, targets) -> str:
+        kind, elts = self.a.module_result(targets)
+        if elts is not None:
+            self.elt_kinds[call] = elts
+        return kind
+
     def _helper(self, func, call, arg_kinds, owner, skip_self: bool) -> str:
         params = list(func.args.posonlyargs or []) + list(func.args.args or [])
-        if skip_self and params:
+        if skip_self and params and not _is_staticmethod(func):
             params = params[1:]
         kinds: dict[str, str] = {}
         for param, arg in zip(params, call.args):
@@ -734,19 +1257,48 @@ class _Events:
         helper_owner = owner
         if owner is not None and isinstance(func.parent, nodes.ClassDef):
             helper_owner = self.a.index.classes.get(func.parent, owner)
-        result, paths = self.a.call_helper(func, call, kinds, self.frame, helper_owner)
+        result, paths, elts = self.a.call_helper(func, call, kinds, self.frame, helper_owner)
         self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or Counter())
+        if elts is not None:
+            self.elt_kinds[call] = elts
         return result
+
+    @staticmethod
+    def _index_only(arg_kinds) -> bool:
+        """The call reads index tensors and nothing that may be an activation."""
+        return (K.INDEX in arg_kinds or K.INDEXES in arg_kinds) and not any(
+            k in (K.TENSOR, K.TENSORS, K.UNKNOWN) for k in arg_kinds)
+
+    def _factory(self, call: nodes.Call, qname: str, arg_kinds) -> str:
+        word = _dtype_word(_keyword(call, "dtype"))
+        if qname in ("torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like",
+                     "torch.rand_like", "torch.randn_like") and word is None and arg_kinds:
+            return K.INDEX if arg_kinds[0] == K.INDEX else K.TENSOR
+        if qname in _INDEX_FACTORIES:
+            if word == "float" or K.TENSOR in arg_kinds:
+                return K.TENSOR
+            if qname in ("torch.tensor", "torch.as_tensor", "torch.arange", "torch.range") and any(
+                    isinstance(c, nodes.Const) and isinstance(c.value, float) for c in call.nodes_of_class(nodes.Const)):
+                return K.TENSOR  # torch.tensor(0.5), torch.arange(0, 1, 0.1)
+            return K.INDEX
+        return K.INDEX if word == "int" else K.TENSOR
 
     def _qualified_call(self, call: nodes.Call, qname: str) -> str:
         arg_kinds = self._eval_args(call)
-        if qname in TENSOR_FACTORIES:
-            return K.TENSOR
+        if qname in TENSOR_FACTORIES or qname in _INDEX_FACTORIES:
+            return self._factory(call, qname, arg_kinds)
+        if qname in _TORCH_QUERIES:
+            return K.OTHER
         spec = OPS.get(qname)
+        short = qname.rsplit(".", 1)[1]
         if spec is not None:
+            if self._index_only(arg_kinds):
+                return K.INDEXES if short in _SPLITTING else K.INDEX
             bound = bind_arguments(call, spec.params)
             self._record_op(call, spec, arg_kinds, bound)
-            return K.TENSORS if qname.rsplit(".", 1)[1] in _SPLITTING else K.TENSOR
+            if short in ("argmax", "argmin", "argsort"):
+                return K.INDEX
+            return K.TENSORS if short in _SPLITTING else K.TENSOR
         if qname.startswith("torch.nn.") and not qname.startswith(("torch.nn.functional.", "torch.nn.init.",
                                                                      "torch.nn.utils.")):
             last = qname.rsplit(".", 1)[1]
@@ -757,38 +1309,47 @@ class _Events:
             return K.TENSOR
         if qname in _NUMERIC_BUILTINS:
             return K.NUMBER
-        if qname.startswith("torch.") and K.TENSOR in arg_kinds:
-            return K.TENSOR
+        if qname.startswith("torch."):
+            if K.TENSOR in arg_kinds or K.TENSORS in arg_kinds:
+                return K.TENSOR
+            if self._index_only(arg_kinds):
+                return K.INDEX
         if qname.startswith("math."):
             return K.NUMBER
         return K.UNKNOWN
 
-    def _method_call(self, call: nodes.Call, func: nodes.Attribute) -> str:
+    def _method_call(self, call: nodes.Call, func: nodes.Attribute) -> str:  # noqa: C901
         receiver = self.eval(func.expr)
-        inner = func.expr
-        if (receiver == K.MODULE and isinstance(inner, nodes.Attribute) and isinstance(inner.expr, nodes.Name)
-                and inner.expr.name == "self" and self.frame.owner is not None):
-            # `self.add.add(a, b)`: a FloatFunctional-style module used through a method
-            self._eval_args(call)
-            self._record_module_call(call, inner.attrname)
-            return K.TENSOR
         arg_kinds = self._eval_args(call)
         name = func.attrname
-        if receiver in (K.TENSOR, K.UNKNOWN) and name in NON_TENSOR_METHODS:
-            if receiver == K.TENSOR or name in ("size", "dim", "numel", "item", "tolist"):
+        if receiver in (K.TENSOR, K.UNKNOWN, K.INDEX) and name in NON_TENSOR_METHODS:
+            if receiver in (K.TENSOR, K.INDEX) or name in ("size", "dim", "numel", "item", "tolist"):
                 if name == "size" and not call.args and not call.keywords:
                     return K.SHAPE
                 return K.SEQ if name == "tolist" else K.NUMBER
         if name in ("append", "extend", "insert") and isinstance(func.expr, nodes.Name):
             if K.TENSOR in arg_kinds or K.TENSORS in arg_kinds:
                 self.frame.env[func.expr.name] = K.TENSORS
+            elif (K.INDEX in arg_kinds or K.INDEXES in arg_kinds) and receiver in (K.SEQ, K.INDEXES):
+                self.frame.env[func.expr.name] = K.INDEXES
             return K.OTHER
+        if receiver == K.INDEX:
+            return self._index_method(call, name, arg_kinds)
+        if receiver in (K.TENSOR, K.UNKNOWN) and name in ("long", "int", "bool", "byte", "short"):
+            return K.INDEX
+        if receiver in (K.TENSOR, K.UNKNOWN) and name in ("to", "type") and call.args and \
+                _dtype_word(call.args[0]) == "int" and self.kind_cache.get(call.args[0]) == K.OTHER:
+            return K.INDEX  # .to(torch.long)
         spec = OPS.get("Tensor." + name)
         if spec is not None and (receiver == K.TENSOR or (receiver == K.UNKNOWN and spec.receiver_hint)):
             bound = bind_arguments(call, spec.params, receiver=func.expr)
             self._record_op(call, spec, (receiver, *arg_kinds), bound)
+            if name in _INDEX_METHODS:
+                return K.INDEX
             return K.TENSORS if name in _SPLITTING else K.TENSOR
         if receiver == K.TENSOR:
+            if name in _INDEX_METHODS:
+                return K.INDEX
             return K.TENSORS if name in _SPLITTING else K.TENSOR
         if receiver == K.UNKNOWN and name in _TENSOR_ONLY_METHODS:
             return K.TENSOR
@@ -796,7 +1357,31 @@ class _Events:
             return K.MODULES
         if receiver == K.MODULE and name == "forward":
             return K.TENSOR
+        if receiver in (K.TENSORS, K.INDEXES) and name in ("pop", "__getitem__"):
+            return K.TENSOR if receiver == K.TENSORS else K.INDEX
         return K.UNKNOWN
+
+    def _index_method(self, call: nodes.Call, name: str, arg_kinds) -> str:
+        """A method of an index tensor: index arithmetic, unless it turns floating-point."""
+        if name in ("type_as", "to") and call.args and self.kind_cache.get(call.args[0]) == K.INDEX:
+            return K.INDEX
+        if name in _FLOAT_CASTS:
+            return K.TENSOR
+        if name == "to":
+            args = list(call.args) + [kw.value for kw in call.keywords or () if kw.arg != "device"]
+            if any(_dtype_word(a) == "float" or self.kind_cache.get(a) == K.TENSOR for a in args) or any(
+                    kw.arg == "dtype" for kw in call.keywords or ()):
+                return K.TENSOR
+            return K.INDEX
+        if K.TENSOR in arg_kinds and name not in ("masked_fill", "masked_fill_", "index_select", "gather",
+                                                   "view", "reshape", "expand", "expand_as", "view_as",
+                                                   "reshape_as", "repeat"):
+            spec = OPS.get("Tensor." + name)
+            if spec is not None:
+                bound = bind_arguments(call, spec.params, receiver=call.func.expr)
+                self._record_op(call, spec, (K.INDEX, *arg_kinds), bound)
+            return K.TENSOR
+        return K.INDEXES if name in _SPLITTING else K.INDEX
 
 
 def bind_arguments(call: nodes.Call, params: tuple[str, ...], receiver=None) -> dict[str, nodes.NodeNG] | None:

@@ -96,13 +96,21 @@ class Planner:
         suggestion = self.suggestion(rep, site.bound if site.bound else None)
         if site.via_attribute:
             return Plan(suggestion, None, f"it is stored in self.{site.via_attribute}: assign the module there (manual)")
-        if site.owner is None:
-            return Plan(suggestion, None, "it is outside any module class (manual)")
         if site.bound is None:
             return Plan(suggestion, None, "its arguments cannot be mapped exactly (starred or unknown arguments)")
-        return self._op_fix(site, spec, rep, suggestion)
+        if site.owner is not None:
+            return self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
+        callers = getattr(site, "callers", None)
+        param = getattr(site, "module_param", None)
+        if param and callers:
+            # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
+            # every calling class gets the member, the helper reaches it through that argument
+            lines = tuple(sorted({c.node.lineno for c in callers}))
+            return self._op_fix(site, spec, rep, suggestion, param, lines)
+        return Plan(suggestion, None, "it is outside any module class and receives no module to hold it (manual)")
 
-    def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str) -> Plan:
+    def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str, receiver: str,
+                class_lines: tuple[int, ...]) -> Plan:
         bound = site.bound
         allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
@@ -160,7 +168,7 @@ class Planner:
                 args.append("(" + hole(value) + ").to(" + hole(bound[rep.cast]) + ")")
             else:
                 args.append(hole(value))
-        call = "self.{m}" + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
+        call = receiver + ".{m}" + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
         if isinstance(node, nodes.AugAssign):
             target = node.target
             if not isinstance(target, nodes.AssignName):
@@ -180,7 +188,7 @@ class Planner:
             holes=tuple(holes),
             member=Member(rep.member, ctor),
             imports=imports,
-            class_line=site.owner.node.lineno,
+            class_lines=class_lines,
         )
         return Plan(suggestion, fix, "; ".join(reasons))
 
@@ -207,7 +215,7 @@ class Planner:
             template="self.{m}",
             member=Member(f"{attr}_2", copy_text),
             imports=imports,
-            class_line=(self._class_of(node) or owner).node.lineno,
+            class_lines=((self._class_of(node) or owner).node.lineno,),
         )
         note = "" if stateful is False else "it holds parameters: duplicating it unties the weights"
         return Plan(copy_text, fix, note)
@@ -256,7 +264,7 @@ class Planner:
             template="self.{m}",
             member=Member(member, text),
             imports=imports,
-            class_line=(self._class_of(call) or owner).node.lineno,
+            class_lines=((self._class_of(call) or owner).node.lineno,),
         )
         return Plan(text, fix, "it runs several times per pass" if multi else "")
 

@@ -126,6 +126,8 @@ class Reporter:
     # ---------------------------------------------------------------- inline
     def _inline(self) -> None:
         for record in self.walk.inline.values():
+            if record.qname.endswith("Loss"):
+                continue  # losses are built per training step and are not part of the quantized model
             plan = self.planner.plan_inline(record.node, record.qname, record.owner, record.multi)
             name = record.qname.split(":")[-1].replace("torch.nn.", "nn.")
             message = (f"{name}(...) is constructed inside forward code, so the quantizer never sees it; "

@@ -107,12 +107,13 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         fix = finding.fix
         names = {}
         if fix.member is not None:
-            cls = classes.get(fix.class_line)
-            if cls is None or not _can_extend_init(cls):
+            owners = [classes.get(line) for line in fix.class_lines]
+            if not owners or any(cls is None or not _can_extend_init(cls) for cls in owners):
                 continue
-            name = namer.allocate(cls, fix.member.name)
+            name = namer.allocate(owners, fix.member.name)
             names["m"] = name
-            members.setdefault(cls.lineno, []).append((name, fix.member.constructor))
+            for cls in owners:
+                members.setdefault(cls.lineno, []).append((name, fix.member.constructor))
         start, end = lines.span(fix.span)
         holes = [lines.span(h) for h in fix.holes]
         replacements.append(Replacement(start, end, fix.template, holes, names, key=i))
@@ -242,10 +243,12 @@ class _Namer:
                 stack.extend(self.parents.get(c, ()))
         return seen
 
-    def allocate(self, cls: nodes.ClassDef, preferred: str) -> str:
+    def allocate(self, owners: list[nodes.ClassDef], preferred: str) -> str:
+        """A name free in every owner class (they all get the member)."""
         taken = set(MODULE_ATTRIBUTES)
-        for other in self.related(cls):
-            taken |= self.used.get(other, set()) | self.given.get(other, set())
+        for cls in owners:
+            for other in self.related(cls):
+                taken |= self.used.get(other, set()) | self.given.get(other, set())
         base = preferred
         name, n = base, 2
         if name in taken and base.endswith("_2"):
@@ -254,7 +257,8 @@ class _Namer:
         while name in taken:
             name = f"{base}_{n}"
             n += 1
-        self.given.setdefault(cls, set()).add(name)
+        for cls in owners:
+            self.given.setdefault(cls, set()).add(name)
         return name
 
 

@@ -1,61 +1,114 @@
 """Files in, files out: collect Python files, check or fix each, never lose data.
 
 Each file is handled on its own: a file that cannot be read, decoded, parsed or
-written is reported with one clear line and left untouched, and the others are
-still processed. Writes go through `sources.write_atomic`.
+written is reported with one clear line (naming the file) and left untouched,
+and the others are still processed. Writes go through `sources.write_atomic`.
+
+Which files: a directory is searched recursively for ``*.py`` and ``*.pyi``
+(hidden folders, virtualenvs, caches and build output skipped; symbolic links to
+folders are not followed, so link loops cannot trap the walk); a file named
+explicitly is always processed as Python whatever its suffix (scripts without
+one). A file reached twice (two arguments, or a link and its target) is
+processed once.
+
+``# pylint:`` pragmas are honoured exactly as pylint honours them, by pylint's
+own pragma machinery: ``disable=<symbol|msgid|distiller|all>`` at the end of a
+line silences that line, on a line of its own the rest of the block (until
+``enable=``), ``disable-next=`` the next line, and ``skip-file`` (or a
+``disable=all`` anywhere, as in pylint) the whole file. `check` does not report
+what pylint would not, and `fix` does not rewrite it.
+
+Deeply nested code (a 1,000-term ``a + b + ...`` chain) overflows Python's
+default recursion limit in astroid; such a file is retried once on a thread with
+a large stack and a higher limit, and reported as too deeply nested if that also
+fails.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import sys
+import threading
+import tokenize
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from astroid.exceptions import AstroidSyntaxError
 
 from pylint_distiller.findings import Finding
-from pylint_distiller.fixer.engine import FixError, FixResult, fix_source
+from pylint_distiller.fixer.engine import MAX_PASSES, FixError, FixResult, allowed, fix_source
 from pylint_distiller.settings import Settings
 from pylint_distiller.sources import Source, SourceError, read_source, write_atomic
 
 _SKIPPED_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules",
                            ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist"))
+PYTHON_SUFFIXES = (".py", ".pyi")
 
 
 class PathError(Exception):
     pass
 
 
+class _Missing(str):
+    """A path with the reason it cannot be processed (keeps `collect` a plain iterator of str).
+
+    `warning` marks a folder without Python files: worth saying, not an error by itself.
+    """
+
+    reason: str = ""
+    warning: bool = False
+
+
+def _error(path: str, reason: str, warning: bool = False) -> str:
+    missing = _Missing(path)
+    missing.reason = reason
+    missing.warning = warning
+    return missing
+
+
+def is_problem(path: str) -> bool:
+    return isinstance(path, _Missing)
+
+
+def problem(path: str) -> tuple[str, bool]:
+    """(message, is_warning) for a path `collect` could not use."""
+    return f"{path}: {path.reason}", path.warning  # type: ignore[attr-defined]
+
+
 def collect(paths: list[str]) -> Iterator[str]:
-    """Python files under `paths` (explicit files always, directories recursively, sorted)."""
+    """Python files under `paths` (explicit files always, directories recursively, sorted).
+
+    Paths that cannot be used come out as `_Missing` strings (see `is_problem`).
+    """
+    seen: set[str] = set()
+
+    def first_time(path: str) -> bool:
+        real = os.path.realpath(path)
+        if real in seen:
+            return False
+        seen.add(real)
+        return True
+
     for path in paths:
         if os.path.isdir(path):
             found = False
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("."))
                 for name in sorted(files):
-                    if name.endswith((".py", ".pyi")):
+                    if name.endswith(PYTHON_SUFFIXES):
                         found = True
-                        yield os.path.join(root, name)
+                        full = os.path.join(root, name)
+                        if first_time(full):
+                            yield full
             if not found:
-                yield _error(path, "no Python files found")
+                yield _error(path, "no Python files found in this directory", warning=True)
         elif os.path.exists(path) or os.path.islink(path):
-            yield path
+            if first_time(path):
+                yield path
         else:
             yield _error(path, "no such file or directory")
-
-
-class _Missing(str):
-    """A path with the reason it cannot be processed (keeps `collect` a plain iterator)."""
-
-    reason: str = ""
-
-
-def _error(path: str, reason: str) -> str:
-    missing = _Missing(path)
-    missing.reason = reason
-    return missing
 
 
 @dataclass
@@ -66,6 +119,7 @@ class FileOutcome:
     source: Source | None = None
     result: FixResult | None = None
     written: bool = False
+    module: object = None  # the parsed module (check), for JSON edits
 
 
 def _load(path: str) -> Source:
@@ -75,63 +129,221 @@ def _load(path: str) -> Source:
 
 
 def _syntax_message(path: str, exc: AstroidSyntaxError) -> str:
-    error = exc.error if hasattr(exc, "error") else exc
+    error = exc.error if getattr(exc, "error", None) is not None else exc
     line = getattr(error, "lineno", None)
     msg = getattr(error, "msg", None) or str(error)
-    return f"{path}:{line}: cannot parse: {msg}" if line else f"{path}: cannot parse: {msg}"
+    where = f"{path}:{line}" if line else path
+    hint = "" if path.endswith(PYTHON_SUFFIXES) else " (not a .py file: is it Python?)"
+    return f"{where}: cannot parse: {msg}{hint}"
 
 
-def check_file(path: str, settings: Settings) -> FileOutcome:
-    from pylint_distiller.api import analyze_source
+# ------------------------------------------------------------------ pragmas
+_PRAGMA = re.compile(r"#.*\bpylint\s*:")
+_LINTER = None
 
-    outcome = FileOutcome(path)
+
+def _pragma_linter():
+    """A bare PyLinter that knows this plugin's messages (built once, only for files with pragmas)."""
+    global _LINTER
+    if _LINTER is None:
+        from pylint.lint import PyLinter
+        from pylint.reporters import CollectingReporter
+
+        from pylint_distiller.checker import DistillerChecker
+
+        linter = PyLinter(reporter=CollectingReporter())
+        linter.register_checker(DistillerChecker(linter))
+        _LINTER = linter
+    return _LINTER
+
+
+def pragma_filter(text: str, module, path: str = "<string>") -> Callable[[Finding], bool] | None:
+    """`enabled(finding)` by the text's ``# pylint:`` pragmas, as pylint decides; None when it has none."""
+    if "pylint" not in text or not _PRAGMA.search(text):
+        return None
     try:
-        outcome.source = _load(path)
-        outcome.findings = analyze_source(outcome.source.text, path, settings)
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    from pylint.utils.file_state import FileState
+
+    linter = _pragma_linter()
+    name = getattr(module, "name", "") or "module"
+    linter.set_current_module(name, path)
+    state = FileState(name, linter.msgs_store, module)
+    linter.file_state = state
+    linter._ignore_file = False  # pylint: disable=protected-access
+    linter.process_tokens(tokens)
+    ignored = linter._ignore_file  # pylint: disable=protected-access
+    linter.reporter.messages.clear()  # pragma problems (unknown names...) are pylint's to report
+    if ignored:
+        return lambda finding: False
+
+    def enabled(finding: Finding) -> bool:
+        linter.file_state = state
+        return linter.is_message_enabled(finding.symbol, finding.line)
+
+    return enabled
+
+
+def visible(findings: list[Finding], text: str, module, path: str) -> list[Finding]:
+    enabled = pragma_filter(text, module, path)
+    return findings if enabled is None else [f for f in findings if enabled(f)]
+
+
+def _fix_honouring_pragmas(text: str, path: str, settings: Settings, unsafe: bool) -> FixResult:
+    from pylint_distiller.api import parse
+
+    if "pylint" not in text or not _PRAGMA.search(text):
+        return fix_source(text, path, settings, unsafe=unsafe)
+    # fix_source(select=...) does one pass: repeat it, with the pragmas of each new text
+    total = FixResult(text)
+    for _ in range(MAX_PASSES):
+        enabled = pragma_filter(total.text, parse(total.text, path), path)
+        result = fix_source(total.text, path, settings, unsafe=unsafe,
+                            select=lambda f: allowed(f, unsafe) and (enabled is None or enabled(f)))
+        total.remaining = result.remaining
+        total.passes += result.passes
+        if not result.changed or result.text == total.text:
+            break
+        total.text = result.text
+        total.applied.extend(result.applied)
+    enabled = pragma_filter(total.text, parse(total.text, path), path)
+    if enabled is not None:
+        total.remaining = [f for f in total.remaining if enabled(f)]
+    return total
+
+
+# ---------------------------------------------------------- deep recursion
+DEEP_STACK_BYTES = 512 * 1024 * 1024
+DEEP_RECURSION_LIMIT = 60_000
+
+
+def _with_deep_stack(work: Callable[[], None]) -> None:
+    """Run `work`; on RecursionError run it again on a big-stack thread with a high recursion limit."""
+    try:
+        work()
+        return
+    except RecursionError:
+        pass
+    box: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["exc"] = exc
+
+    old_limit, old_stack = sys.getrecursionlimit(), threading.stack_size()
+    try:
+        threading.stack_size(DEEP_STACK_BYTES)
+        sys.setrecursionlimit(max(old_limit, DEEP_RECURSION_LIMIT))
+        thread = threading.Thread(target=run, name="pylint-distiller-deep")
+        thread.start()
+        thread.join()
+    except (ValueError, RuntimeError, MemoryError):
+        raise RecursionError("no room for a larger stack") from None
+    finally:
+        sys.setrecursionlimit(old_limit)
+        threading.stack_size(old_stack)
+    if "exc" in box:
+        raise box["exc"]
+
+
+def _internal(path: str, exc: BaseException) -> str:
+    if os.environ.get("PYLINT_DISTILLER_DEBUG"):
+        raise exc
+    return (f"{path}: internal error: {type(exc).__name__}: {exc} (a bug in pylint-distiller: please report it "
+            "with this file; PYLINT_DISTILLER_DEBUG=1 shows the traceback)")
+
+
+def _guarded(path: str, outcome: FileOutcome, work: Callable[[], None]) -> FileOutcome:
+    try:
+        _with_deep_stack(work)
     except SourceError as exc:
         outcome.error = str(exc)
     except AstroidSyntaxError as exc:
         outcome.error = _syntax_message(path, exc)
-    except (RecursionError, MemoryError) as exc:
-        outcome.error = f"{path}: too deeply nested or too large to analyse ({type(exc).__name__})"
+    except (SyntaxError, ValueError) as exc:  # compile()'s own refusals (null bytes...)
+        if isinstance(exc, SyntaxError) or "null bytes" in str(exc):
+            outcome.error = f"{path}: cannot parse: {getattr(exc, 'msg', None) or exc}"
+        else:
+            outcome.error = _internal(path, exc)
+    except FixError as exc:
+        outcome.error = f"{path}: {exc}"
+    except RecursionError:
+        outcome.error = f"{path}: too deeply nested to analyse (recursion limit); left untouched"
+    except MemoryError:
+        outcome.error = f"{path}: too large to analyse (out of memory); left untouched"
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        outcome.error = _internal(path, exc)
     return outcome
+
+
+def check_file(path: str, settings: Settings) -> FileOutcome:
+    from pylint_distiller.analysis import analyze_module
+    from pylint_distiller.api import parse
+
+    outcome = FileOutcome(path)
+
+    def work() -> None:
+        outcome.source = _load(path)
+        text = outcome.source.text
+        module = parse(text, path)
+        findings = analyze_module(module, settings, text=text, path=path)
+        outcome.findings = visible(findings, text, module, path)
+        outcome.module = module
+
+    return _guarded(path, outcome, work)
 
 
 def fix_file(path: str, settings: Settings, unsafe: bool, write: bool) -> FileOutcome:
     outcome = FileOutcome(path)
-    try:
+
+    def work() -> None:
         outcome.source = _load(path)
-        result = fix_source(outcome.source.text, path, settings, unsafe=unsafe)
+        result = _fix_honouring_pragmas(outcome.source.text, path, settings, unsafe)
         outcome.result = result
         outcome.findings = result.remaining
-        if write and result.changed:
-            write_atomic(outcome.source, result.text)
+
+    _guarded(path, outcome, work)
+    if outcome.error is None and write and outcome.result.changed:
+        try:
+            write_atomic(outcome.source, outcome.result.text)
             outcome.written = True
-    except SourceError as exc:
-        outcome.error = str(exc)
-    except AstroidSyntaxError as exc:
-        outcome.error = _syntax_message(path, exc)
-    except FixError as exc:
-        outcome.error = f"{path}: {exc}"
-    except (RecursionError, MemoryError) as exc:
-        outcome.error = f"{path}: too deeply nested or too large to analyse ({type(exc).__name__})"
+        except SourceError as exc:
+            outcome.error = str(exc)
     return outcome
 
 
 class Progress:
-    """A one-line counter on stderr for long runs on a terminal; silent otherwise."""
+    """A one-line counter on stderr for long runs on a terminal; silent otherwise.
 
-    def __init__(self, total: int, stream=None) -> None:
+    Call `clear()` before printing anything else to the terminal: the next `step`
+    draws the line again.
+    """
+
+    def __init__(self, total: int, stream=None, minimum: int = 20) -> None:
         self.stream = stream or sys.stderr
         self.total = total
-        self.enabled = total >= 20 and getattr(self.stream, "isatty", lambda: False)()
+        isatty = getattr(self.stream, "isatty", None)
+        try:
+            tty = bool(isatty()) if isatty else False
+        except (ValueError, OSError):
+            tty = False
+        self.enabled = total >= minimum and tty
+        self.shown = False
 
     def step(self, i: int, path: str) -> None:
         if self.enabled:
             self.stream.write(f"\r\x1b[K[{i}/{self.total}] {path[-60:]}")
             self.stream.flush()
+            self.shown = True
 
-    def close(self) -> None:
-        if self.enabled:
+    def clear(self) -> None:
+        if self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self.shown = False
+
+    close = clear

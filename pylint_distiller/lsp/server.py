@@ -1,0 +1,250 @@
+"""The pygls language server: document sync, diagnostics, code actions.
+
+Analysis runs on one worker thread (astroid is not thread-safe, and the event
+loop must keep answering while a large file is analysed); results for a
+document version that has since changed are dropped. Edits are debounced, open
+and save analyse at once. Nothing here imports torch: the analysis only reads
+source text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from pylint_distiller import __version__
+from pylint_distiller.lsp import features
+from pylint_distiller.settings import Settings, from_mapping, from_pyproject
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 0.3
+CONFIG_SECTION = "pylint-distiller"
+
+
+def is_python(doc) -> bool:
+    """Python documents only (the client's document selector should already ensure it)."""
+    language = getattr(doc, "language_id", None)
+    return not language or language == "python"
+
+
+class DistillerLanguageServer(LanguageServer):
+    def __init__(self, debounce: float = DEBOUNCE_SECONDS) -> None:
+        super().__init__(
+            "pylint-distiller",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+        )
+        self.debounce = debounce
+        self.overrides: dict[str, Any] = {}
+        self.analyses: dict[str, tuple[int | None, features.Analysis]] = {}
+        self.pending: dict[str, asyncio.Task] = {}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distiller-analysis")
+        self.warned: set[str] = set()
+
+    # -------------------------------------------------------------- settings
+    def set_overrides(self, options: Any) -> None:
+        if not isinstance(options, dict):
+            self.overrides = {}
+            return
+        nested = options.get(CONFIG_SECTION) or options.get("distiller") or options.get("settings")
+        self.overrides = dict(nested) if isinstance(nested, dict) else dict(options)
+
+    def settings_for(self, path: str | None) -> Settings:
+        start = path or self.workspace.root_path or os.getcwd()
+        try:
+            base = from_pyproject(start)
+        except ValueError as exc:  # e.g. an unknown target in pyproject
+            self.warn_once(f"pyproject settings ignored: {exc}")
+            base = Settings()
+        if not self.overrides:
+            return base
+        try:
+            return from_mapping(self.overrides, base)
+        except (ValueError, TypeError) as exc:
+            self.warn_once(f"initializationOptions ignored: {exc}")
+            return base
+
+    def warn_once(self, message: str) -> None:
+        if message in self.warned:
+            return
+        self.warned.add(message)
+        log.warning("%s", message)
+        try:
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
+                                                             message=f"pylint-distiller: {message}"))
+        except Exception:  # no client attached (unit use)
+            pass
+
+    # ------------------------------------------------------------- documents
+    @property
+    def encoding(self):
+        try:
+            return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        except Exception:
+            return types.PositionEncodingKind.Utf16
+
+    @property
+    def document_changes(self) -> bool:
+        caps = self.client_capabilities
+        ws = getattr(caps, "workspace", None)
+        edit = getattr(ws, "workspace_edit", None) if ws else None
+        return bool(edit and edit.document_changes)
+
+    @property
+    def lazy_fix_all(self) -> bool:
+        caps = self.client_capabilities
+        doc = getattr(caps, "text_document", None)
+        action = getattr(doc, "code_action", None) if doc else None
+        support = getattr(action, "resolve_support", None) if action else None
+        return bool(support and "edit" in (support.properties or []))
+
+    def document(self, uri: str):
+        doc = self.workspace.text_documents.get(uri)
+        return doc
+
+    async def analysis(self, uri: str) -> tuple[Any, features.Analysis] | None:
+        """The current document and its analysis (cached per version)."""
+        doc = self.document(uri)
+        if doc is None or not is_python(doc):
+            return None
+        version, text = doc.version, doc.source
+        cached = self.analyses.get(uri)
+        if cached is not None and cached[0] == version and cached[1].text == text:
+            return doc, cached[1]
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        settings = self.settings_for(path)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.worker, features.analyze, text, path or uri, settings)
+        current = self.document(uri)
+        if current is not None and current.version == version and current.source == text:
+            self.analyses[uri] = (version, result)
+        return doc, result
+
+    async def run_in_worker(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+
+    async def lint(self, uri: str) -> None:
+        got = await self.analysis(uri)
+        if got is None:
+            return
+        doc, result = got
+        current = self.document(uri)
+        if current is None or current.version != doc.version:
+            return  # superseded: a newer version is (or will be) analysed
+        if not is_python(doc):
+            return
+        if result.error:
+            log.info("%s: %s", uri, result.error)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=uri, version=doc.version, diagnostics=features.diagnostics(result, self.encoding)))
+
+    def schedule(self, uri: str, delay: float) -> None:
+        previous = self.pending.pop(uri, None)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self.pending[uri] = asyncio.ensure_future(self._lint_later(uri, delay))
+
+    async def _lint_later(self, uri: str, delay: float) -> None:
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.lint(uri)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("linting %s failed", uri)
+
+    def forget(self, uri: str) -> None:
+        task = self.pending.pop(uri, None)
+        if task is not None and not task.done():
+            task.cancel()
+        self.analyses.pop(uri, None)
+
+    def relint_all(self) -> None:
+        self.analyses.clear()
+        for uri in list(self.workspace.text_documents):
+            self.schedule(uri, 0)
+
+
+def build_server(debounce: float = DEBOUNCE_SECONDS) -> DistillerLanguageServer:
+    server = DistillerLanguageServer(debounce)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: DistillerLanguageServer, params: types.InitializeParams) -> None:
+        ls.set_overrides(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: DistillerLanguageServer, params: types.InitializedParams) -> None:
+        # astroid's first look at torch's own sources takes seconds: start it before the first open
+        ls.worker.submit(features.warm_up)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: DistillerLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri, 0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: DistillerLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri, ls.debounce)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(ls: DistillerLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.analyses.pop(params.text_document.uri, None)  # pyproject may have changed
+        ls.schedule(params.text_document.uri, 0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: DistillerLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.forget(params.text_document.uri)
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=params.text_document.uri, diagnostics=[]))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: DistillerLanguageServer,
+                                 params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if isinstance(settings, dict) and (CONFIG_SECTION in settings or "distiller" in settings):
+            ls.set_overrides(settings)
+            ls.relint_all()
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.QuickFix, features.FIX_ALL_KIND],
+            resolve_provider=True,
+        ),
+    )
+    async def code_action(ls: DistillerLanguageServer, params: types.CodeActionParams):
+        uri = params.text_document.uri
+        got = await ls.analysis(uri)
+        if got is None:
+            return []
+        doc, result = got
+        only = [str(getattr(k, "value", k)) for k in params.context.only] if params.context.only else None
+        return await ls.run_in_worker(
+            lambda: features.code_actions(result, uri, doc.version, params.range, only, ls.encoding,
+                                          ls.document_changes, ls.lazy_fix_all))
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve_code_action(ls: DistillerLanguageServer, action: types.CodeAction) -> types.CodeAction:
+        data = action.data if isinstance(action.data, dict) else {}
+        if action.edit is not None or data.get("kind") != features.FIX_ALL_KIND:
+            return action
+        uri = data.get("uri")
+        got = await ls.analysis(uri) if uri else None
+        if got is None:
+            return action
+        doc, result = got
+        if data.get("version") is not None and data["version"] != doc.version:
+            return action  # stale: the client asks again for the new version
+        action.edit = await ls.run_in_worker(
+            features.fix_all_edit, result, uri, doc.version, ls.encoding, ls.document_changes)
+        return action
+
+    return server
