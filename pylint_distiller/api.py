@@ -14,9 +14,28 @@ from pylint_distiller.sources import read_source
 
 
 def parse(text: str, path: str = "<string>") -> nodes.Module:
-    """Parse without touching astroid's module cache (the text may be unsaved)."""
+    """Parse text into an astroid tree, without inference and without astroid's cache.
+
+    `AstroidBuilder.string_build` also runs astroid's post-build step, which infers
+    the class of every `self.x = ...` target: that imports and parses torch (and
+    a transformers file's whole base-class chain) from disk, seconds of work the
+    analysis never needs, and it caches unsaved editor buffers under their module
+    name. So the tree is built by the rebuilder alone, and only the cheap part of
+    the post-build step (from-imported names into the scope's locals) is redone.
+    """
     builder = astroid.builder.AstroidBuilder(astroid.MANAGER, apply_transforms=False)
-    return builder.string_build(text, modname=_modname(path), path=path if os.path.isabs(path) else None)
+    modname = _modname(path)
+    abspath = path if os.path.isabs(path) else None
+    try:
+        module, rebuilder = builder._data_build(text, modname, abspath)
+        from_nodes = rebuilder._import_from_nodes
+    except AttributeError:  # astroid changed its private API: fall back to the public one
+        return builder.string_build(text, modname=modname, path=abspath)
+    for from_node, _ in from_nodes:
+        for name, asname in from_node.names:
+            if name != "*":
+                from_node.parent.set_local(asname or name, from_node)
+    return module
 
 
 def _modname(path: str) -> str:

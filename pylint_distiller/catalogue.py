@@ -574,14 +574,17 @@ def _functional_specs() -> list[OpSpec]:
     # Stateless functionals with no module equivalent: reported, no fix.
     for name in ("normalize", "scaled_dot_product_attention", "cosine_similarity", "pairwise_distance",
                  "softsign", "tanhshrink", "hardshrink", "softshrink", "threshold", "rrelu",
-                 "local_response_norm", "fold", "unfold", "grid_sample", "affine_grid",
+                 "local_response_norm", "fold", "grid_sample", "affine_grid",
+                 "adaptive_max_pool3d", "embedding_bag", "feature_alpha_dropout", "lp_pool1d", "lp_pool2d",
+                 "lp_pool3d", "upsample_bilinear", "upsample_nearest", "relu_", "elu_", "leaky_relu_",
+                 "hardtanh_", "threshold_", "celu_", "selu_", "rrelu_", "gumbel_softmax",
                  "cross_entropy", "mse_loss", "l1_loss", "nll_loss", "binary_cross_entropy",
                  "binary_cross_entropy_with_logits", "kl_div", "smooth_l1_loss"):
         key = F + name
         if not any(s.key == key for s in out):
             out.append(OpSpec(key, "functional-call", ("input",), display="F." + name))
     # Data movement among functionals: silent unless asked for.
-    for name in ("pad", "one_hot"):
+    for name in ("pad", "one_hot", "unfold"):
         out.append(OpSpec(F + name, "functional-call", ("input",), data_movement=True, display="F." + name))
     return out
 
@@ -645,16 +648,28 @@ def _torch_function_specs() -> list[OpSpec]:
     for name in ("einsum", "mm", "baddbmm", "addmm", "addbmm", "addcmul", "addcdiv", "exp", "log",
                  "log1p", "sqrt", "rsqrt", "pow", "abs", "neg", "clamp", "clip", "sum", "prod",
                  "max", "min", "amax", "amin", "logsumexp", "cumsum", "cumprod", "erf", "sin", "cos",
-                 "square", "reciprocal", "var", "std", "where", "masked_fill", "lerp", "outer",
+                 "square", "reciprocal", "var", "std", "where", "lerp", "outer",
                  "tensordot", "cdist", "true_divide", "floor_divide", "remainder", "fmod", "multiply",
-                 "subtract", "divide", "maximum", "minimum", "sign", "exp2", "tril", "triu", "dropout",
+                 "subtract", "divide", "maximum", "minimum", "sign", "exp2", "dropout",
                  "layer_norm", "group_norm", "batch_norm", "conv1d", "conv2d", "conv3d",
                  "conv_transpose2d", "scaled_dot_product_attention", "gelu", "silu", "hardswish",
-                 "rsub", "diff", "atan2", "logical_not", "sort", "topk", "cosine_similarity"):
+                 "rsub", "diff", "atan2", "sort", "topk", "cosine_similarity",
+                 # further compute functions of the torch namespace (no module in either target)
+                 "absolute", "acos", "asin", "atan", "tan", "sinh", "cosh", "addmv", "aminmax", "argmax",
+                 "argmin", "ceil", "floor", "round", "trunc", "frac", "clamp_max", "clamp_min", "hstack",
+                 "vstack", "dstack", "column_stack", "cummax", "cummin", "dot", "vdot", "inner", "ger", "mv",
+                 "erfc", "erfinv", "expm1", "float_power", "fmax", "fmin", "hypot", "log10", "log2",
+                 "median", "nansum", "negative", "sgn", "std_mean", "var_mean", "xlogy", "selu", "celu",
+                 "prelu", "rrelu", "threshold", "hardshrink", "embedding", "conv_transpose1d",
+                 "conv_transpose3d", "bilinear", "instance_norm", "pixel_shuffle", "pixel_unshuffle",
+                 "rms_norm", "alpha_dropout", "feature_alpha_dropout", "embedding_bag", "square_",
+                 "addcmul_", "sigmoid_", "tanh_", "exp_", "clamp_", "dropout_"):
         specs.append(OpSpec(T + name, "torch-function", ("input",)))
     for name in ("reshape", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "roll", "flip",
                  "gather", "index_select", "repeat_interleave", "tile", "movedim", "t", "unbind",
-                 "tensor_split", "take_along_dim", "broadcast_to", "swapaxes"):
+                 "tensor_split", "take_along_dim", "broadcast_to", "swapaxes",
+                 # masks and triangles: they select values, they compute none
+                 "masked_fill", "tril", "triu"):
         specs.append(OpSpec(T + name, "torch-function", ("input",), data_movement=True))
     return specs
 
@@ -696,19 +711,32 @@ def _tensor_method_specs() -> list[OpSpec]:
                                                    ctor_defaults=(("start_dim", "0"),)),
                             TORCH_EAGER: NATIVE}, ("input", "start_dim", "end_dim"), dm=True),
     ]
-    hinted = {"masked_fill", "masked_fill_", "rsqrt", "baddbmm", "addmm", "exp_", "clamp_", "pow_",
+    hinted = {"rsqrt", "baddbmm", "addmm", "exp_", "clamp_", "pow_",
               "sqrt_", "neg_", "abs_", "float_power", "logsumexp", "erf", "reciprocal", "tanh_"}
     for name in ("exp", "exp_", "log", "log1p", "sqrt", "sqrt_", "rsqrt", "pow", "pow_", "abs", "abs_",
                  "neg", "neg_", "clamp", "clamp_", "clip", "sum", "prod", "max", "min", "amax", "amin",
                  "logsumexp", "cumsum", "erf", "sin", "cos", "square", "reciprocal", "var", "std",
-                 "masked_fill", "masked_fill_", "mm", "baddbmm", "addmm", "lerp", "float_power",
+                 "mm", "baddbmm", "addmm", "lerp", "float_power",
                  "true_divide", "floor_divide", "remainder", "fmod", "sign", "tanh_", "addcmul",
-                 "addcdiv", "exp2", "tril", "triu", "diff", "topk", "sort"):
-        specs.append(_method(name, hint=name in hinted))
+                 "addcdiv", "exp2", "diff", "topk", "sort",
+                 # further compute methods (no module in either target)
+                 "absolute", "acos", "asin", "atan", "atan2", "tan", "sinh", "cosh", "addbmm", "addmv",
+                 "aminmax", "argmax", "argmin", "ceil", "floor", "round", "trunc", "frac", "clamp_max",
+                 "clamp_min", "cummax", "cummin", "cumprod", "divide", "multiply", "subtract", "dot", "vdot",
+                 "inner", "outer", "ger", "mv", "erfc", "erfinv", "expm1", "fmax", "fmin", "hypot", "log10",
+                 "log2", "maximum", "minimum", "median", "nansum", "negative", "sgn", "xlogy", "prelu",
+                 "hardshrink", "where", "log_", "log1p_", "sin_", "cos_", "floor_", "round_", "clamp_min_",
+                 "clamp_max_", "addcmul_", "addcdiv_", "lerp_", "square_", "reciprocal_", "rsqrt_",
+                 "erf_", "fmod_", "remainder_", "true_divide_", "floor_divide_", "sign_", "exp2_",
+                 "cumsum_", "mul", "norm"):
+        if not any(s.key == "Tensor." + name for s in specs):
+            specs.append(_method(name, hint=name in hinted))
     for name in ("view", "reshape", "permute", "transpose", "flatten", "unsqueeze", "squeeze", "expand",
                  "expand_as", "repeat", "split", "narrow", "flip", "roll", "gather", "index_select",
                  "t", "view_as", "reshape_as", "unbind", "unfold", "contiguous", "repeat_interleave",
-                 "movedim", "tile", "swapaxes"):
+                 "movedim", "tile", "swapaxes",
+                 # masks and triangles: they select values, they compute none
+                 "masked_fill", "masked_fill_", "tril", "triu", "tril_", "triu_"):
         if not any(s.key == "Tensor." + name for s in specs):
             specs.append(_method(name, dm=True))
     return specs

@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace) -> Settings:
     start = args.config or (args.paths[0] if args.paths else os.getcwd())
-    settings = from_pyproject(start)
+    try:
+        settings = from_pyproject(start)
+    except (OSError, RuntimeError):  # a symlink loop or an unreadable folder on the way up
+        settings = from_pyproject(os.getcwd())
     changes = {}
     if args.target:
         changes["target"] = args.target
@@ -216,14 +219,25 @@ def run_fix(args, out=None, err=None) -> int:
     err.write(f"{verb} {applied} finding(s) in {changed} file(s) of {len(paths)}"
               + (f"; {errors} error(s), those files left untouched" if errors else "") + ".\n")
     if remaining:
-        by_reason = {"unsafe": 0, "manual": 0, "no fix": 0}
+        by_reason = {"unsafe": 0, "manual": 0, "no fix": 0, "not applied": 0}
         for finding in remaining:
             fix = finding.fix
-            key = "no fix" if fix is None else ("unsafe" if fix.applicability is Applicability.UNSAFE else "manual")
+            if fix is None:
+                key = "no fix"
+            elif fix.applicability is Applicability.MANUAL or not fix.applies:
+                key = "manual"
+            elif fix.applicability is Applicability.UNSAFE and not args.unsafe_fixes:
+                key = "unsafe"
+            else:
+                key = "not applied"  # allowed, but the engine could not place it (e.g. __init__ returns early)
             by_reason[key] += 1
-        err.write(f"{len(remaining)} finding(s) left: {by_reason['unsafe']} with unsafe fixes "
-                  f"(--unsafe-fixes), {by_reason['manual']} manual, {by_reason['no fix']} without a fix "
-                  f"(unsupported by the {settings.target} target or not mappable):\n")
+        parts = [f"{n} {text}" for n, text in (
+            (by_reason["unsafe"], "with unsafe fixes (--unsafe-fixes)"),
+            (by_reason["manual"], "manual"),
+            (by_reason["no fix"], f"without a fix (unsupported by the {settings.target} target or not mappable)"),
+            (by_reason["not applied"], "whose fix could not be applied here (e.g. an __init__ that returns early)"),
+        ) if n]
+        err.write(f"{len(remaining)} finding(s) left: {', '.join(parts)}:\n")
         for finding in remaining:
             _print_finding(finding, settings, err)
     if errors:

@@ -178,10 +178,12 @@ def _prepared_section(rule: Rule) -> list[str]:
     out: list[str] = []
     original = example_source(rule)
     good = prepared_source(rule)
+    shown: dict[str, str] = {}  # prepared text -> the target it was shown for
     if good is not None:
         out += ["## Prepared (distiller)", "",
                 "What `pylint-distiller fix` writes for the example:", "",
                 "```python", good.rstrip("\n"), "```", ""]
+        shown[good] = DISTILLER
     for target in TARGETS:
         if target == DISTILLER and good is not None:
             continue
@@ -196,6 +198,10 @@ def _prepared_section(rule: Rule) -> list[str]:
         command = "pylint-distiller fix" + (" --unsafe-fixes" if unsafe else "")
         if target != DISTILLER:
             command += f" --target {target}"
+        if fixed in shown:
+            out += [f"For {target}, `{command}` writes the same as for {shown[fixed]}.", ""]
+            continue
+        shown[fixed] = target
         out += [f"## Prepared ({target})", "", f"What `{command}` writes for the example:", "",
                 "```python", fixed.rstrip("\n"), "```", ""]
     return out

@@ -87,10 +87,10 @@ def _stamp(st: os.stat_result) -> tuple[int, int]:
 
 def read_source(path: str) -> Source:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before open(): opening a FIFO would block
+            raise SourceError(f"{path}: not a regular file")
         with open(path, "rb") as stream:
             st = os.fstat(stream.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise SourceError(f"{path}: not a regular file")
             data = stream.read()
     except FileNotFoundError:
         kind = "broken symbolic link" if os.path.islink(path) else "no such file"

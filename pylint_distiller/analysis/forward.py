@@ -302,9 +302,9 @@ class ForwardAnalysis:
     def _walk_forwards(self, classes: list[ClassInfo]) -> None:
         for info in classes:
             forward = info.node.locals.get("forward")
-            if not forward or not isinstance(forward[0], nodes.FunctionDef) or forward[0].parent is not info.node:
+            if not forward or not isinstance(forward[-1], nodes.FunctionDef) or forward[-1].parent is not info.node:
                 continue
-            func = forward[0]
+            func = forward[-1]  # the last definition wins (`@overload` stubs come first)
             if self._skipped(func):
                 continue
             self._current_owner = info
@@ -334,7 +334,7 @@ class ForwardAnalysis:
         """The class whose `forward` runs for instances of `info` (itself or a same-file base)."""
         for klass in info.mro():
             forward = klass.node.locals.get("forward")
-            if forward and isinstance(forward[0], nodes.FunctionDef) and forward[0].parent is klass.node:
+            if forward and isinstance(forward[-1], nodes.FunctionDef) and forward[-1].parent is klass.node:
                 return klass
         return None
 
@@ -1165,7 +1165,7 @@ class _Events:
             arg_kinds = self._eval_args(call)
             if fact is not None and fact.kind == attrs.FUNCTION:
                 spec = OPS.get(fact.qname or "")
-                if spec is not None and not self._index_only(arg_kinds):
+                if spec is not None and not self._index_only(arg_kinds) and not self._numbers_only(arg_kinds):
                     self._record_op(call, spec, arg_kinds, None, via_attribute=name)
                 return K.TENSOR if K.TENSOR in arg_kinds else K.UNKNOWN
             if fact is not None and fact.kind != attrs.CONST and fact.kind != attrs.TENSOR:
@@ -1269,6 +1269,12 @@ class _Events:
         return (K.INDEX in arg_kinds or K.INDEXES in arg_kinds) and not any(
             k in (K.TENSOR, K.TENSORS, K.UNKNOWN) for k in arg_kinds)
 
+    @staticmethod
+    def _numbers_only(arg_kinds) -> bool:
+        """`torch.ceil(h / p)` under tracing: shape arithmetic spelled with torch."""
+        return bool(arg_kinds) and all(k in (K.NUMBER, K.SHAPE, K.OTHER) for k in arg_kinds) and any(
+            k in (K.NUMBER, K.SHAPE) for k in arg_kinds)
+
     def _factory(self, call: nodes.Call, qname: str, arg_kinds) -> str:
         word = _dtype_word(_keyword(call, "dtype"))
         if qname in ("torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like",
@@ -1294,6 +1300,8 @@ class _Events:
         if spec is not None:
             if self._index_only(arg_kinds):
                 return K.INDEXES if short in _SPLITTING else K.INDEX
+            if self._numbers_only(arg_kinds):
+                return K.NUMBER
             bound = bind_arguments(call, spec.params)
             self._record_op(call, spec, arg_kinds, bound)
             if short in ("argmax", "argmin", "argsort"):
@@ -1310,6 +1318,8 @@ class _Events:
         if qname in _NUMERIC_BUILTINS:
             return K.NUMBER
         if qname.startswith("torch."):
+            if short in _INDEX_METHODS:
+                return K.INDEX  # torch.eq, torch.logical_not, torch.isnan...
             if K.TENSOR in arg_kinds or K.TENSORS in arg_kinds:
                 return K.TENSOR
             if self._index_only(arg_kinds):

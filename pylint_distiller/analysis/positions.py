@@ -8,14 +8,19 @@ free.
 
 from __future__ import annotations
 
+import re
+
 from astroid import nodes
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 Span = tuple[int, int, int, int]
 
 
 class Positions:
     def __init__(self, text: str | None) -> None:
-        self._lines = text.splitlines() if text is not None and not text.isascii() else None
+        # only \r\n, \r and \n end a line for Python (str.splitlines also splits at \f, \x1c, U+2028...)
+        self._lines = _LINE_BREAK.split(text) if text is not None and not text.isascii() else None
 
     def col(self, line: int, byte_col: int) -> int:
         if self._lines is None or line < 1 or line > len(self._lines):

@@ -131,7 +131,10 @@ def _load(path: str) -> Source:
 def _syntax_message(path: str, exc: AstroidSyntaxError) -> str:
     error = exc.error if getattr(exc, "error", None) is not None else exc
     line = getattr(error, "lineno", None)
-    msg = getattr(error, "msg", None) or str(error)
+    if isinstance(error, (MemoryError, RecursionError)):  # CPython's parser gives up on deep nesting
+        msg = "too deeply nested (Python's parser gives up)"
+    else:
+        msg = getattr(error, "msg", None) or str(error) or type(error).__name__
     where = f"{path}:{line}" if line else path
     hint = "" if path.endswith(PYTHON_SUFFIXES) else " (not a .py file: is it Python?)"
     return f"{where}: cannot parse: {msg}{hint}"

@@ -17,6 +17,8 @@ from lsprotocol import types
 
 from pylint_distiller.catalogue import RULES
 from pylint_distiller.findings import Applicability, Finding
+from pylint_distiller.fixer import files
+from pylint_distiller.fixer.engine import MAX_PASSES
 from pylint_distiller.lsp import pragmas
 from pylint_distiller.lsp.text import UTF16, Lines, diff_edits
 from pylint_distiller.settings import Settings
@@ -26,7 +28,6 @@ log = logging.getLogger(__name__)
 SOURCE = "pylint-distiller"
 FIX_ALL_KIND = "source.fixAll.distiller"
 FIX_ALL_TITLE = "pylint-distiller: apply all safe fixes"
-MAX_FIX_ALL_ROUNDS = 8
 
 
 @dataclass
@@ -62,13 +63,25 @@ def analyze(text: str, path: str, settings: Settings) -> Analysis:
         result.error = f"analysis failed: {exc!r}"
         return result
     result.module = module
-    result.findings = pragmas.visible(findings, text)
+    try:
+        result.findings = files.visible(findings, text, module, path)  # disable comments, read as pylint reads them
+    except Exception:
+        log.exception("reading the pragmas of %s failed", path)
+        result.findings = findings
     return result
 
 
 _WARM_UP = (
     "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
-    "class Warm(nn.Module):\n    def forward(self, x):\n        return F.relu(torch.cat([x, x], dim=1)) + x\n"
+    "class Warm(nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.conv = nn.Conv2d(4, 4, 3)\n"
+    "        self.bn = nn.BatchNorm2d(4)\n"
+    "        self.relu = nn.ReLU()\n\n"
+    "    def forward(self, x):\n"
+    "        y = self.relu(self.bn(self.conv(x)))\n"
+    "        return F.sigmoid(torch.cat([x, y], dim=1)) + x\n"
 )
 
 
@@ -210,19 +223,21 @@ def disable_action(analysis: Analysis, finding: Finding, uri: str, version: int 
 
 
 def fix_all_text(text: str, path: str, settings: Settings) -> str:
-    """What ``pylint-distiller fix`` writes (safe fixes), leaving findings silenced by pragmas alone."""
+    """What ``pylint-distiller fix`` writes (safe fixes; what a pragma silences is left alone)."""
+    from pylint_distiller.api import parse
     from pylint_distiller.fixer.engine import allowed, fix_source
 
-    if "pylint:" not in text:
+    enabled = files.pragma_filter(text, parse(text, path), path)
+    if enabled is None:
         return fix_source(text, path, settings, unsafe=False).text
-    # fix_source(select=...) does one pass; repeat it as `fix` repeats its passes
-    for _ in range(MAX_FIX_ALL_ROUNDS):
-        table = pragmas.read_pragmas(text)
+    # as `fix` does: fix_source(select=...) makes one pass, so repeat it with each new text's pragmas
+    for _ in range(MAX_PASSES):
         result = fix_source(text, path, settings, unsafe=False,
-                            select=lambda f, table=table: allowed(f, False) and not table.disabled(f))
+                            select=lambda f, on=enabled: allowed(f, False) and (on is None or on(f)))
         if not result.changed or result.text == text:
             break
         text = result.text
+        enabled = files.pragma_filter(text, parse(text, path), path)
     return text
 
 

@@ -46,6 +46,7 @@ class DistillerLanguageServer(LanguageServer):
         self.overrides: dict[str, Any] = {}
         self.analyses: dict[str, tuple[int | None, features.Analysis]] = {}
         self.pending: dict[str, asyncio.Task] = {}
+        self.inflight: dict[str, tuple[int | None, str, asyncio.Future]] = {}
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distiller-analysis")
         self.warned: set[str] = set()
 
@@ -54,8 +55,11 @@ class DistillerLanguageServer(LanguageServer):
         if not isinstance(options, dict):
             self.overrides = {}
             return
-        nested = options.get(CONFIG_SECTION) or options.get("distiller") or options.get("settings")
-        self.overrides = dict(nested) if isinstance(nested, dict) else dict(options)
+        for key in (CONFIG_SECTION, "distiller"):
+            if isinstance(options.get(key), dict):
+                self.overrides = dict(options[key])
+                return
+        self.overrides = dict(options)
 
     def settings_for(self, path: str | None) -> Settings:
         start = path or self.workspace.root_path or os.getcwd()
@@ -69,7 +73,7 @@ class DistillerLanguageServer(LanguageServer):
         try:
             return from_mapping(self.overrides, base)
         except (ValueError, TypeError) as exc:
-            self.warn_once(f"initializationOptions ignored: {exc}")
+            self.warn_once(f"client settings ignored (initializationOptions / configuration): {exc}")
             return base
 
     def warn_once(self, message: str) -> None:
@@ -110,23 +114,40 @@ class DistillerLanguageServer(LanguageServer):
         doc = self.workspace.text_documents.get(uri)
         return doc
 
-    async def analysis(self, uri: str) -> tuple[Any, features.Analysis] | None:
-        """The current document and its analysis (cached per version)."""
+    async def analysis(self, uri: str) -> tuple[int | None, features.Analysis] | None:
+        """(version, analysis) of the document as it is now (cached per version).
+
+        pygls updates a document object in place, so the version and text are
+        read once, here, and the result belongs to them.
+        """
         doc = self.document(uri)
         if doc is None or not is_python(doc):
             return None
         version, text = doc.version, doc.source
         cached = self.analyses.get(uri)
         if cached is not None and cached[0] == version and cached[1].text == text:
-            return doc, cached[1]
-        path = to_fs_path(uri) if uri.startswith("file:") else None
-        settings = self.settings_for(path)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.worker, features.analyze, text, path or uri, settings)
-        current = self.document(uri)
-        if current is not None and current.version == version and current.source == text:
+            return version, cached[1]
+        running = self.inflight.get(uri)
+        if running is None or running[0] != version or running[1] != text:
+            path = to_fs_path(uri) if uri.startswith("file:") else None
+            settings = self.settings_for(path)
+            task = asyncio.ensure_future(self.run_in_worker(features.analyze, text, path or uri, settings))
+            running = (version, text, task)
+            self.inflight[uri] = running
+            task.add_done_callback(lambda _t, uri=uri, mine=running: self._done(uri, mine))
+        # shielded: a cancelled (debounced) lint must not cancel an analysis a code action waits for
+        result = await asyncio.shield(running[2])
+        if self.is_current(uri, version, text):
             self.analyses[uri] = (version, result)
-        return doc, result
+        return version, result
+
+    def _done(self, uri: str, running) -> None:
+        if self.inflight.get(uri) is running:
+            del self.inflight[uri]
+
+    def is_current(self, uri: str, version: int | None, text: str) -> bool:
+        doc = self.document(uri)
+        return doc is not None and doc.version == version and doc.source == text
 
     async def run_in_worker(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
@@ -135,16 +156,13 @@ class DistillerLanguageServer(LanguageServer):
         got = await self.analysis(uri)
         if got is None:
             return
-        doc, result = got
-        current = self.document(uri)
-        if current is None or current.version != doc.version:
-            return  # superseded: a newer version is (or will be) analysed
-        if not is_python(doc):
-            return
+        version, result = got
+        if not self.is_current(uri, version, result.text):
+            return  # superseded: the newer version is (or will be) analysed
         if result.error:
             log.info("%s: %s", uri, result.error)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-            uri=uri, version=doc.version, diagnostics=features.diagnostics(result, self.encoding)))
+            uri=uri, version=version, diagnostics=features.diagnostics(result, self.encoding)))
 
     def schedule(self, uri: str, delay: float) -> None:
         previous = self.pending.pop(uri, None)
@@ -170,6 +188,7 @@ class DistillerLanguageServer(LanguageServer):
 
     def relint_all(self) -> None:
         self.analyses.clear()
+        self.inflight.clear()
         for uri in list(self.workspace.text_documents):
             self.schedule(uri, 0)
 
@@ -182,7 +201,7 @@ def build_server(debounce: float = DEBOUNCE_SECONDS) -> DistillerLanguageServer:
         ls.set_overrides(params.initialization_options)
 
     @server.feature(types.INITIALIZED)
-    def initialized(ls: DistillerLanguageServer, params: types.InitializedParams) -> None:
+    def initialized(ls: DistillerLanguageServer, _params: types.InitializedParams) -> None:
         # astroid's first look at torch's own sources takes seconds: start it before the first open
         ls.worker.submit(features.warm_up)
 
@@ -197,6 +216,7 @@ def build_server(debounce: float = DEBOUNCE_SECONDS) -> DistillerLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(ls: DistillerLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
         ls.analyses.pop(params.text_document.uri, None)  # pyproject may have changed
+        ls.inflight.pop(params.text_document.uri, None)
         ls.schedule(params.text_document.uri, 0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -225,10 +245,10 @@ def build_server(debounce: float = DEBOUNCE_SECONDS) -> DistillerLanguageServer:
         got = await ls.analysis(uri)
         if got is None:
             return []
-        doc, result = got
+        version, result = got
         only = [str(getattr(k, "value", k)) for k in params.context.only] if params.context.only else None
         return await ls.run_in_worker(
-            lambda: features.code_actions(result, uri, doc.version, params.range, only, ls.encoding,
+            lambda: features.code_actions(result, uri, version, params.range, only, ls.encoding,
                                           ls.document_changes, ls.lazy_fix_all))
 
     @server.feature(types.CODE_ACTION_RESOLVE)
@@ -240,11 +260,11 @@ def build_server(debounce: float = DEBOUNCE_SECONDS) -> DistillerLanguageServer:
         got = await ls.analysis(uri) if uri else None
         if got is None:
             return action
-        doc, result = got
-        if data.get("version") is not None and data["version"] != doc.version:
+        version, result = got
+        if data.get("version") is not None and data["version"] != version:
             return action  # stale: the client asks again for the new version
         action.edit = await ls.run_in_worker(
-            features.fix_all_edit, result, uri, doc.version, ls.encoding, ls.document_changes)
+            features.fix_all_edit, result, uri, version, ls.encoding, ls.document_changes)
         return action
 
     return server

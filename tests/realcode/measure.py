@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 HERE = os.path.dirname(os.path.realpath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+# MEASURE_PACKAGE_ROOT measures another copy of the package (e.g. an older checkout)
+ROOT = os.environ.get("MEASURE_PACKAGE_ROOT") or os.path.dirname(os.path.dirname(HERE))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -582,7 +583,161 @@ MODELS: dict[str, Callable[[], tuple[nn.Module, tuple, dict]]] = {
     "timm_regnet": _timm("regnetx_002"),
     "timm_cspnet": _timm("cspresnet50"),
 }
-DEFAULT_MODELS = [n for n in MODELS if not n.startswith(("tv_", "timm_"))]
+# ---- a wider set, built generically from each model type's default config (held out while tuning)
+_TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             intermediate_size=37, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+             decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, num_layers=2, num_decoder_layers=2,
+             num_heads=4, d_ff=37, d_kv=8, n_embd=32, n_layer=2, n_head=4, n_positions=64, n_ctx=64,
+             max_position_embeddings=64, embedding_size=32, head_dim=8, ffn_dim=37, dim=32, hidden_dim=37,
+             n_layers=2, n_heads=4, num_experts=4, num_local_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+             max_source_positions=64, max_target_positions=64, rotary_dim=4, word_embed_proj_dim=32,
+             pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1, sep_token_id=2)
+
+
+def _auto(model_type: str, model_name: str, inputs: Callable[[], dict] | None = None, **overrides):
+    def build():
+        tf = _tf()
+        config = tf.AutoConfig.for_model(model_type)
+        for key, value in {**_TINY, **overrides}.items():
+            if key in overrides or hasattr(config, key):
+                try:
+                    setattr(config, key, value)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+        if ATTN_IMPLEMENTATION:
+            config._attn_implementation = ATTN_IMPLEMENTATION  # pylint: disable=protected-access
+        model = getattr(tf, model_name)(config)
+        return model, (), (inputs or _text())()
+
+    return build
+
+
+_ENC_DEC = _text(decoder_input_ids=lambda: _ids(2, 5))
+_VIS = dict(image_size=32, patch_size=8, num_channels=3)
+_HIER = dict(image_size=64, depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 24, 32], embed_dim=16,
+             num_heads=[1, 2, 2, 4], num_attention_heads=[1, 2, 2, 4])
+_AUDIO = lambda: dict(input_values=torch.randn(1, 800, generator=torch.Generator().manual_seed(0)))  # noqa: E731
+_CONV_AUDIO = dict(conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+                   num_conv_pos_embedding_groups=2)
+
+HELD_OUT: dict[str, Callable[[], tuple[nn.Module, tuple, dict]]] = {
+    "deberta_v2": _auto("deberta-v2", "DebertaV2Model"),
+    "deberta": _auto("deberta", "DebertaModel"),
+    "mpnet": _auto("mpnet", "MPNetModel"),
+    "xlm_roberta": _auto("xlm-roberta", "XLMRobertaModel"),
+    "convbert": _auto("convbert", "ConvBertModel"),
+    "mobilebert": _auto("mobilebert", "MobileBertModel", embedding_size=16, intra_bottleneck_size=16,
+                        true_hidden_size=16, num_feedforward_networks=2),
+    "squeezebert": _auto("squeezebert", "SqueezeBertModel"),
+    "funnel": _auto("funnel", "FunnelModel", block_sizes=[1, 1], d_inner=37, d_head=8),
+    "bloom": _auto("bloom", "BloomModel"),
+    "gpt_neo": _auto("gpt_neo", "GPTNeoModel", attention_types=[[["global", "local"], 1]], num_layers=2),
+    "gptj": _auto("gptj", "GPTJModel"),
+    "codegen": _auto("codegen", "CodeGenModel"),
+    "biogpt": _auto("biogpt", "BioGptModel"),
+    "xglm": _auto("xglm", "XGLMModel"),
+    "qwen3": _auto("qwen3", "Qwen3Model"),
+    "mixtral": _auto("mixtral", "MixtralModel"),
+    "olmo": _auto("olmo", "OlmoModel"),
+    "stablelm": _auto("stablelm", "StableLmModel"),
+    "starcoder2": _auto("starcoder2", "Starcoder2Model"),
+    "gemma2": _auto("gemma2", "Gemma2Model"),
+    "cohere": _auto("cohere", "CohereModel"),
+    "mbart": _auto("mbart", "MBartModel"),
+    "marian": _auto("marian", "MarianModel"),
+    "pegasus": _auto("pegasus", "PegasusModel"),
+    "m2m_100": _auto("m2m_100", "M2M100Model"),
+    "blenderbot": _auto("blenderbot", "BlenderbotModel"),
+    "led": _auto("led", "LEDModel", attention_window=[4, 4], max_encoder_position_embeddings=64,
+                 max_decoder_position_embeddings=64),
+    "mt5": _auto("mt5", "MT5Model", _ENC_DEC),
+    "longt5": _auto("longt5", "LongT5Model", _ENC_DEC),
+    "prophetnet": _auto("prophetnet", "ProphetNetModel", _ENC_DEC, ngram=2),
+    "hubert": _auto("hubert", "HubertModel", _AUDIO, **_CONV_AUDIO),
+    "wavlm": _auto("wavlm", "WavLMModel", _AUDIO, **_CONV_AUDIO),
+    "data2vec_audio": _auto("data2vec-audio", "Data2VecAudioModel", _AUDIO, **_CONV_AUDIO),
+    "sew": _auto("sew", "SEWModel", _AUDIO, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3),
+                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, squeeze_factor=2),
+    "vit_mae": _auto("vit_mae", "ViTMAEModel", _vision(), **_VIS),
+    "yolos": _auto("yolos", "YolosModel", _vision(), image_size=[32, 32], patch_size=8, num_detection_tokens=2),
+    "swinv2": _auto("swinv2", "Swinv2Model", _vision(), image_size=32, patch_size=4, embed_dim=16, depths=[1, 2],
+                    num_heads=[2, 4], window_size=4),
+    "convnextv2": _auto("convnextv2", "ConvNextV2Model", _vision(), hidden_sizes=[8, 16, 32, 64],
+                        depths=[1, 1, 2, 1]),
+    "pvt": _auto("pvt", "PvtModel", _vision(64), image_size=64, hidden_sizes=[8, 16, 24, 32],
+                 num_attention_heads=[1, 2, 2, 4], depths=[1, 1, 1, 1]),
+    "pvt_v2": _auto("pvt_v2", "PvtV2Model", _vision(64), image_size=64, hidden_sizes=[8, 16, 24, 32],
+                    num_attention_heads=[1, 2, 2, 4], depths=[1, 1, 1, 1]),
+    "mobilevitv2": _auto("mobilevitv2", "MobileViTV2Model", _vision(64), image_size=64, width_multiplier=0.25),
+    "focalnet": _auto("focalnet", "FocalNetModel", _vision(), image_size=32, patch_size=4, embed_dim=16,
+                      depths=[1, 1], focal_levels=[2, 2], focal_windows=[3, 3]),
+    "cvt": _auto("cvt", "CvtModel", _vision(64), embed_dim=[16, 32, 48], num_heads=[1, 2, 3], depth=[1, 1, 1]),
+    "bit": _auto("bit", "BitModel", _vision(64), embedding_size=8, hidden_sizes=[8, 16, 32, 64],
+                 depths=[1, 1, 1, 1]),
+    "dpt": _auto("dpt", "DPTModel", _vision(32), hidden_size=32, num_hidden_layers=4, image_size=32, patch_size=8,
+                 backbone_out_indices=[0, 1, 2, 3]),
+    "glpn": _auto("glpn", "GLPNModel", _vision(64), hidden_sizes=[8, 16, 24, 32],
+                  num_attention_heads=[1, 2, 2, 4], depths=[1, 1, 1, 1], decoder_hidden_size=16),
+    "data2vec_vision": _auto("data2vec-vision", "Data2VecVisionModel", _vision(), **_VIS),
+    "siglip_vision": _auto("siglip_vision_model", "SiglipVisionModel", _vision(), **_VIS),
+    "blip_text": _auto("blip_text_model", "BlipTextModel"),
+    "groupvit_text": _auto("groupvit_text_model", "GroupViTTextModel"),
+    "x_clip_text": _auto("xclip_text_model", "XCLIPTextModel"),
+    "hiera": _auto("hiera", "HieraModel", _vision(64), image_size=[64, 64], embed_dim=16, depths=[1, 1, 1, 1],
+                   num_heads=[1, 2, 2, 4], patch_stride=[4, 4], query_stride=[2, 2], masked_unit_size=[8, 8],
+                   patch_size=[7, 7], patch_padding=[3, 3]),
+    "timm_deit": _timm("deit_tiny_patch16_224", size=32, img_size=32, patch_size=8),
+    "timm_beit": _timm("beit_base_patch16_224", size=32, img_size=32, patch_size=8, depth=2, embed_dim=32,
+                       num_heads=4),
+    "timm_levit": _timm("levit_128s", size=224),
+    "timm_mobilevit": _timm("mobilevit_xxs", size=64),
+    "timm_poolformer": _timm("poolformer_s12", size=64),
+    "timm_xcit": _timm("xcit_nano_12_p16_224", size=32, img_size=32),
+    "timm_coat": _timm("coat_tiny", size=64, img_size=64),
+    "timm_crossvit": _timm("crossvit_tiny_240", size=240),
+    "timm_twins": _timm("twins_svt_small", size=64, img_size=64, depths=(1, 1, 1, 1)),
+    "timm_pit": _timm("pit_ti_224", size=224),
+    "timm_maxvit": _timm("maxvit_tiny_tf_224", size=224),
+    "timm_edgenext": _timm("edgenext_xx_small", size=64),
+    "timm_efficientvit": _timm("efficientvit_b0", size=64),
+    "timm_fastvit": _timm("fastvit_t8", size=64),
+    "timm_ghostnet": _timm("ghostnet_050", size=64),
+    "timm_hrnet": _timm("hrnet_w18_small", size=64),
+    "timm_res2net": _timm("res2net50_14w_8s", size=64),
+    "timm_resnest": _timm("resnest14d", size=64),
+    "timm_sknet": _timm("skresnet18", size=64),
+    "timm_dla": _timm("dla34", size=64),
+    "timm_dpn": _timm("dpn48b", size=64),
+    "timm_inception_v4": _timm("inception_v4", size=96),
+    "timm_rexnet": _timm("rexnet_100", size=64),
+    "timm_vgg": _timm("vgg11", size=64),
+    "timm_xception": _timm("xception41", size=64),
+    "timm_mixer": _timm("mixer_s16_224", size=224),
+    "timm_resmlp": _timm("resmlp_12_224", size=224),
+    "timm_gmlp": _timm("gmlp_ti16_224", size=224),
+    "timm_convmixer": _timm("convmixer_768_32", size=64, depth=2),
+    "timm_repvgg": _timm("repvgg_a0", size=64),
+    "timm_nfnet": _timm("nf_resnet26", size=64),
+    "timm_eva": _timm("eva02_tiny_patch14_224", size=224),
+    "timm_vit_rope": _timm("vit_little_patch16_reg1_gap_256", size=256),
+    "timm_densenet": _timm("densenet121", size=64),
+    "timm_mobilenetv4": _timm("mobilenetv4_conv_small", size=64),
+    "timm_hgnet": _timm("hgnetv2_b0", size=64),
+    "timm_tinyvit": _timm("tiny_vit_5m_224", size=224),
+    "timm_nextvit": _timm("nextvit_small", size=64),
+    "tv_mnasnet": _torchvision("mnasnet0_5"),
+    "tv_squeezenet": _torchvision("squeezenet1_0"),
+    "tv_vgg": _torchvision("vgg11"),
+    "tv_regnet": _torchvision("regnet_y_400mf"),
+    "tv_resnext": _torchvision("resnext50_32x4d"),
+    "tv_mobilenet_v2": _torchvision("mobilenet_v2"),
+    "tv_efficientnet_v2": _torchvision("efficientnet_v2_s"),
+    "tv_maxvit": _torchvision("maxvit_t", size=224),
+    "tv_swin_v2": _torchvision("swin_v2_t"),
+    "tv_alexnet": _torchvision("alexnet", size=96),
+}
+MODELS.update(HELD_OUT)
+DEFAULT_MODELS = [n for n in MODELS if not n.startswith(("tv_", "timm_")) and n not in HELD_OUT]
 
 
 # ------------------------------------------------------------------------ metrics
@@ -816,7 +971,8 @@ def run(names: list[str], details: bool = False, compare_runtime: bool = False) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help=f"default: {' '.join(DEFAULT_MODELS)}; 'all' adds torchvision/timm")
+    parser.add_argument("models", nargs="*", help=f"default: {' '.join(DEFAULT_MODELS)}; 'all': every model "
+                        "(torchvision/timm need MEASURE_EXTRA_PATH or an install); 'held-out': the wider set")
     parser.add_argument("--details", action="store_true", help="list misses and false alarms")
     parser.add_argument("--compare-runtime", action="store_true", help="cross-check op lines with verify.runtime")
     parser.add_argument("--json", help="write per-model numbers to this file")
@@ -827,6 +983,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.models or DEFAULT_MODELS
     if names == ["all"]:
         names = list(MODELS)
+    elif names == ["held-out"]:
+        names = list(HELD_OUT)
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         parser.error(f"unknown models: {', '.join(unknown)}")
