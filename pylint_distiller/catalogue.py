@@ -656,7 +656,7 @@ def _torch_function_specs() -> list[OpSpec]:
                  "rsub", "diff", "atan2", "sort", "topk", "cosine_similarity",
                  # further compute functions of the torch namespace (no module in either target)
                  "absolute", "acos", "asin", "atan", "tan", "sinh", "cosh", "addmv", "aminmax", "argmax",
-                 "argmin", "ceil", "floor", "round", "trunc", "frac", "clamp_max", "clamp_min", "hstack",
+                 "argmin", "argsort", "ceil", "floor", "round", "trunc", "frac", "clamp_max", "clamp_min", "hstack",
                  "vstack", "dstack", "column_stack", "cummax", "cummin", "dot", "vdot", "inner", "ger", "mv",
                  "erfc", "erfinv", "expm1", "float_power", "fmax", "fmin", "hypot", "log10", "log2",
                  "median", "nansum", "negative", "sgn", "std_mean", "var_mean", "xlogy", "selu", "celu",
@@ -721,7 +721,7 @@ def _tensor_method_specs() -> list[OpSpec]:
                  "addcdiv", "exp2", "diff", "topk", "sort",
                  # further compute methods (no module in either target)
                  "absolute", "acos", "asin", "atan", "atan2", "tan", "sinh", "cosh", "addbmm", "addmv",
-                 "aminmax", "argmax", "argmin", "ceil", "floor", "round", "trunc", "frac", "clamp_max",
+                 "aminmax", "argmax", "argmin", "argsort", "ceil", "floor", "round", "trunc", "frac", "clamp_max",
                  "clamp_min", "cummax", "cummin", "cumprod", "divide", "multiply", "subtract", "dot", "vdot",
                  "inner", "outer", "ger", "mv", "erfc", "erfinv", "expm1", "fmax", "fmin", "hypot", "log10",
                  "log2", "maximum", "minimum", "median", "nansum", "negative", "sgn", "xlogy", "prelu",

@@ -13,6 +13,10 @@ exit 1 when something would change); `fix` alone exits 0 even when findings
 without a safe fix remain (they are listed). ``# pylint: disable=`` pragmas are
 honoured as pylint honours them: `check` does not report, and `fix` does not
 rewrite, what they silence. Progress goes to stderr, only on a terminal.
+
+Text output is `path:line:col: msgid message (symbol) [fix]` with 1-based columns
+(like ruff and compilers, so terminals and editors jump to them); JSON `col` and
+`end_col` are 0-based character offsets, like pylint's json2 `column`.
 """
 
 from __future__ import annotations

@@ -84,6 +84,11 @@ _CACHE_PARAMS = frozenset(("cache", "past_key_values", "past_key_value", "layer_
                            "inference_params", "past"))
 #: unannotated parameter names that hold modules (`eager_attention_forward(module, ...)`)
 _MODULE_PARAMS = frozenset(("module", "model", "layer", "block", "submodule", "mod"))
+#: fields of model outputs (`outputs.hidden_states`) that hold tuples of tensors
+_OUTPUT_TUPLES = frozenset(("hidden_states", "attentions", "cross_attentions", "all_hidden_states",
+                            "all_attentions", "past_key_values", "encoder_hidden_states_all",
+                            "reshaped_hidden_states", "decoder_hidden_states", "decoder_attentions",
+                            "encoder_attentions", "intermediate_hidden_states"))
 _FLOAT_DTYPE_WORDS = ("float", "half", "double", "bfloat16", "dtype")
 _INT_DTYPE_WORDS = ("long", "int", "bool", "uint8")
 _MAX_DEPTH = 12
@@ -138,6 +143,8 @@ class OpSite:
     multi: bool = False  # executed more than once per forward pass
     loud: bool = False  # visited outside torch.no_grad()
     via_attribute: str | None = None  # functional reached through `self.act = F.gelu`
+    walk: int = -1  # the forward walk that saw it last (visits in other forwards are other instances)
+    walk_visits: int = 0
 
 
 @dataclass
@@ -149,6 +156,8 @@ class ModuleCall:
     multi: bool = False
     element: bool = False  # calls one element of a module container (`for blk in self.blocks: blk(x)`)
     targets: tuple[ClassInfo, ...] = ()  # same-file module classes whose forward the call runs
+    walk: int = -1
+    walk_visits: int = 0
 
 
 @dataclass
@@ -184,6 +193,7 @@ class _Frame:
     loops: list[str] = field(default_factory=list)
     counters: set[str] = field(default_factory=set)  # loop counters (`for i in range(n)`)
     shared_index: set[str] = field(default_factory=set)  # many-to-one functions of counters (`i // k`)
+    foreign: bool = False  # a method of a submodule (`self.attn.prepare(x)`): its module calls are its own
 
 
 @dataclass
@@ -246,6 +256,7 @@ class ForwardAnalysis:
         self._current_owner: ClassInfo | None = None
         #: what each module class's forward returns: (kind, tuple element kinds)
         self._class_returns: dict[ClassInfo, tuple[str | None, list[str] | None]] = {}
+        self._forward_cache: dict[ClassInfo, nodes.FunctionDef | None] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -261,6 +272,7 @@ class ForwardAnalysis:
         self._current_ops: set[nodes.NodeNG] = set()
         self._forward_ops: dict[ClassInfo, set[nodes.NodeNG]] = {}
         self._referenced: set[nodes.FunctionDef] = set()
+        self.walk_id = 0
 
     # ------------------------------------------------------------------ entry
     def run(self) -> None:
@@ -299,14 +311,46 @@ class ForwardAnalysis:
         order += [info for info in classes if info not in seen]  # cycles: file order
         return order
 
+    def _own_forward(self, info: ClassInfo) -> nodes.FunctionDef | None:
+        forward = info.node.locals.get("forward")
+        if forward and isinstance(forward[-1], nodes.FunctionDef) and forward[-1].parent is info.node:
+            return forward[-1]  # the last definition wins (`@overload` stubs come first)
+        return None
+
+    def forward_of(self, info: ClassInfo) -> nodes.FunctionDef | None:
+        """The forward walked as `info`'s own: its own, or an inherited one it overrides helpers of.
+
+        `class Distilled(Base)` that only redefines `forward_head` changes what
+        `Base.forward` runs, so that forward is walked again with `Distilled` as
+        `self`.
+        """
+        if info in self._forward_cache:
+            return self._forward_cache[info]
+        result = self._find_forward(info)
+        self._forward_cache[info] = result
+        return result
+
+    def _find_forward(self, info: ClassInfo) -> nodes.FunctionDef | None:
+        own = self._own_forward(info)
+        if own is not None:
+            return own
+        for base in info.mro()[1:]:
+            inherited = self._own_forward(base)
+            if inherited is None:
+                continue
+            overrides = [name for name, defs in info.node.locals.items()
+                         if name not in ("__init__", "forward") and any(
+                             isinstance(d, nodes.FunctionDef) and d.parent is info.node for d in defs)
+                         and name in base.methods]
+            return inherited if overrides else None
+        return None
+
     def _walk_forwards(self, classes: list[ClassInfo]) -> None:
         for info in classes:
-            forward = info.node.locals.get("forward")
-            if not forward or not isinstance(forward[-1], nodes.FunctionDef) or forward[-1].parent is not info.node:
+            func = self.forward_of(info)
+            if func is None or self._skipped(func):
                 continue
-            func = forward[-1]  # the last definition wins (`@overload` stubs come first)
-            if self._skipped(func):
-                continue
+            self.walk_id += 1
             self._current_owner = info
             self._current_calls = []
             self._current_ops = set()
@@ -331,10 +375,9 @@ class ForwardAnalysis:
 
     # ------------------------------------------------------- module multiplicity
     def _forward_owner(self, info: ClassInfo) -> ClassInfo | None:
-        """The class whose `forward` runs for instances of `info` (itself or a same-file base)."""
+        """The class whose forward walk stands for instances of `info` (itself or a same-file base)."""
         for klass in info.mro():
-            forward = klass.node.locals.get("forward")
-            if forward and isinstance(forward[-1], nodes.FunctionDef) and forward[-1].parent is klass.node:
+            if self.forward_of(klass) is not None:
                 return klass
         return None
 
@@ -471,7 +514,7 @@ class ForwardAnalysis:
             if i == 0 and is_method and positional and param is positional[0]:
                 env[param.name] = K.MODULE
                 continue
-            kind = K.annotation_kind(annotation)
+            kind = K.annotation_kind(self._type_alias(annotation))
             if call_kinds is not None and param.name in call_kinds:
                 given = call_kinds[param.name]
                 if kind is None or given in (K.TENSOR, K.INDEX) or (given in K.PLAIN and kind == K.TENSOR):
@@ -493,6 +536,16 @@ class ForwardAnalysis:
         if args.kwarg:
             env[args.kwarg] = K.OTHER
         return env
+
+    def _type_alias(self, annotation: nodes.NodeNG | None) -> nodes.NodeNG | None:
+        """`Size_` where the file says `Size_ = Tuple[int, int]`: the aliased annotation."""
+        if isinstance(annotation, nodes.Name) and annotation.name not in self.imports.aliases:
+            for node in self.module_node.locals.get(annotation.name, ()):
+                assign = node.parent
+                if isinstance(assign, (nodes.Assign, nodes.AnnAssign)) and assign.parent is self.module_node \
+                        and isinstance(assign.value, (nodes.Subscript, nodes.Name, nodes.Attribute, nodes.BinOp)):
+                    return assign.value
+        return annotation
 
     # -------------------------------------------------------------- statements
     def walk_block(self, stmts, frame: _Frame) -> Paths:
@@ -780,12 +833,13 @@ class ForwardAnalysis:
 
     # ----------------------------------------------------------------- helpers
     def call_helper(self, func: nodes.FunctionDef, call: nodes.Call | None, arg_kinds: dict[str, str] | None,
-                    frame: _Frame, owner: ClassInfo | None, referenced: bool = False):
+                    frame: _Frame, owner: ClassInfo | None, referenced: bool = False, foreign: bool = False):
         """Walk a same-file helper at this call; returns its result kind, paths and tuple element kinds."""
         if func in self._stack or frame.depth >= _MAX_DEPTH or self._budget <= 0 or self._skipped(func):
             return K.UNKNOWN, Paths(), None
         env = self._param_env(func, arg_kinds, is_forward=referenced)
-        sub = _Frame(owner, func, env, multi=frame.multi, silent=frame.silent, depth=frame.depth + 1)
+        sub = _Frame(owner, func, env, multi=frame.multi, silent=frame.silent, depth=frame.depth + 1,
+                     foreign=foreign or frame.foreign)
         self._stack.append(func)
         try:
             paths = self.walk_block(func.body, sub)
@@ -823,19 +877,31 @@ class _Events:
             site = self.a.ops[node] = OpSite(node, spec, tuple(kinds), bound, self.frame.owner,
                                              via_attribute=via_attribute)
         site.visits += 1
-        site.multi = site.multi or self.frame.multi or site.visits > 1
+        if site.walk != self.a.walk_id:
+            site.walk, site.walk_visits = self.a.walk_id, 0
+        site.walk_visits += 1
+        # a helper shared by several module classes runs once per instance: only
+        # repeats within one forward walk make the op run repeatedly per pass,
+        # except in a same-file function outside classes (one code, every caller)
+        repeated = site.walk_visits > 1 or (site.visits > 1 and self.frame.owner is None)
+        site.multi = site.multi or self.frame.multi or repeated
         site.loud = site.loud or not self.frame.silent
         self.a._current_ops.add(node)
 
     def _record_module_call(self, node: nodes.Call, attr: str, targets: tuple = (), element: bool = False,
                             counted: bool = True) -> None:
+        if self.frame.foreign:
+            return  # counted where that submodule's own forward is walked
         owner = self.frame.owner
         record = self.a.calls.get(node)
         if record is None:
             record = self.a.calls[node] = ModuleCall(node, attr, owner, element=element, targets=targets)
         record.visits += 1
+        if record.walk != self.a.walk_id:
+            record.walk, record.walk_visits = self.a.walk_id, 0
+        record.walk_visits += 1
         if counted:
-            record.multi = record.multi or self.frame.multi or record.visits > 1
+            record.multi = record.multi or self.frame.multi or record.walk_visits > 1
             self.counts[attr] += 2 if self.frame.multi else 1
         self.a._current_calls.append(node)
         self.a._record_site_kinds(targets, node, self)
@@ -974,6 +1040,8 @@ class _Events:
                 "float32", "float16", "bfloat16", "float64", "long", "int64", "int32", "bool", "float", "half",
                 "uint8", "int8", "int16", "double") else K.UNKNOWN
         kind = self.eval(expr)
+        if kind == K.TENSOR and node.attrname in _OUTPUT_TUPLES:
+            return K.TENSORS  # outputs.hidden_states: a tuple of a model output
         if kind in (K.TENSOR, K.INDEX):
             if node.attrname == "shape":
                 return K.SHAPE
@@ -1242,6 +1310,38 @@ class _Events:
             self.elt_kinds[call] = elts
         return kind
 
+    def _submodule_method(self, call: nodes.Call, func: nodes.Attribute) -> str | None:
+        """`self.attention_structure.init_inputs(x)`: a same-file method of a submodule."""
+        owner = self.frame.owner
+        if owner is None or not _is_self_attr(func.expr) or func.attrname == "forward":
+            return None
+        fact = owner.attrs.get(func.expr.attrname)
+        if fact is None or fact.kind != attrs.MODULE:
+            return None
+        for target in self._fact_targets(fact):
+            method = target.methods.get(func.attrname)
+            if method is None or not isinstance(method.parent, nodes.ClassDef) or _is_property(method):
+                continue
+            arg_kinds = self._eval_args(call)
+            params = list(method.args.posonlyargs or []) + list(method.args.args or [])
+            if params and not _is_staticmethod(method):
+                params = params[1:]
+            kinds: dict[str, str] = {}
+            for param, arg in zip(params, call.args):
+                if isinstance(arg, nodes.Starred):
+                    break
+                kinds[param.name] = self.kind_cache.get(arg, K.UNKNOWN)
+            for kw in call.keywords or ():
+                if kw.arg:
+                    kinds[kw.arg] = self.kind_cache.get(kw.value, K.UNKNOWN)
+            helper_owner = self.a.index.classes.get(method.parent, target)
+            result, _paths, elts = self.a.call_helper(method, call, kinds, self.frame, helper_owner, foreign=True)
+            if elts is not None:
+                self.elt_kinds[call] = elts
+            del arg_kinds
+            return result
+        return None
+
     def _helper(self, func, call, arg_kinds, owner, skip_self: bool) -> str:
         params = list(func.args.posonlyargs or []) + list(func.args.args or [])
         if skip_self and params and not _is_staticmethod(func):
@@ -1281,6 +1381,8 @@ class _Events:
                      "torch.rand_like", "torch.randn_like") and word is None and arg_kinds:
             return K.INDEX if arg_kinds[0] == K.INDEX else K.TENSOR
         if qname in _INDEX_FACTORIES:
+            if word == "int":
+                return K.INDEX
             if word == "float" or K.TENSOR in arg_kinds:
                 return K.TENSOR
             if qname in ("torch.tensor", "torch.as_tensor", "torch.arange", "torch.range") and any(
@@ -1329,6 +1431,9 @@ class _Events:
         return K.UNKNOWN
 
     def _method_call(self, call: nodes.Call, func: nodes.Attribute) -> str:  # noqa: C901
+        result = self._submodule_method(call, func)
+        if result is not None:
+            return result
         receiver = self.eval(func.expr)
         arg_kinds = self._eval_args(call)
         name = func.attrname
@@ -1347,9 +1452,12 @@ class _Events:
             return self._index_method(call, name, arg_kinds)
         if receiver in (K.TENSOR, K.UNKNOWN) and name in ("long", "int", "bool", "byte", "short"):
             return K.INDEX
-        if receiver in (K.TENSOR, K.UNKNOWN) and name in ("to", "type") and call.args and \
-                _dtype_word(call.args[0]) == "int" and self.kind_cache.get(call.args[0]) == K.OTHER:
-            return K.INDEX  # .to(torch.long)
+        if receiver in (K.TENSOR, K.UNKNOWN) and name in ("to", "type"):
+            dtype = _keyword(call, "dtype")
+            if dtype is None and call.args and self.kind_cache.get(call.args[0]) == K.OTHER:
+                dtype = call.args[0]
+            if _dtype_word(dtype) == "int":
+                return K.INDEX  # .to(torch.long), .to(device=d, dtype=torch.bool)
         spec = OPS.get("Tensor." + name)
         if spec is not None and (receiver == K.TENSOR or (receiver == K.UNKNOWN and spec.receiver_hint)):
             bound = bind_arguments(call, spec.params, receiver=func.expr)
@@ -1383,6 +1491,8 @@ class _Events:
                     kw.arg == "dtype" for kw in call.keywords or ()):
                 return K.TENSOR
             return K.INDEX
+        if _dtype_word(_keyword(call, "dtype")) == "float":
+            return K.TENSOR  # mask.cumsum(1, dtype=torch.float32)
         if K.TENSOR in arg_kinds and name not in ("masked_fill", "masked_fill_", "index_select", "gather",
                                                    "view", "reshape", "expand", "expand_as", "view_as",
                                                    "reshape_as", "repeat"):

@@ -204,7 +204,7 @@ def _fix_honouring_pragmas(text: str, path: str, settings: Settings, unsafe: boo
     for _ in range(MAX_PASSES):
         enabled = pragma_filter(total.text, parse(total.text, path), path)
         result = fix_source(total.text, path, settings, unsafe=unsafe,
-                            select=lambda f: allowed(f, unsafe) and (enabled is None or enabled(f)))
+                            select=lambda f, enabled=enabled: allowed(f, unsafe) and (enabled is None or enabled(f)))
         total.remaining = result.remaining
         total.passes += result.passes
         if not result.changed or result.text == total.text:
@@ -331,7 +331,7 @@ class Progress:
         self.total = total
         isatty = getattr(self.stream, "isatty", None)
         try:
-            tty = bool(isatty()) if isatty else False
+            tty = bool(isatty()) if callable(isatty) else False
         except (ValueError, OSError):
             tty = False
         self.enabled = total >= minimum and tty
