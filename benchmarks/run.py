@@ -46,6 +46,7 @@ PYLINT_FLAGS = ["--disable=fixme", "--score=n", "--persistent=n"]
 QUICK_FILES = 40          # modeling files in --quick
 FULL_STRIDE = 2           # default: every 2nd file of the tree (the whole tree takes ~2x longer)
 FIX_STRIDE = 8            # fix --diff vs check: every 8th file of the main set (full mode)
+QUICK_PYLINT = ("basic_module.py", "bottleneck.py", "squeeze_excitation.py")
 TORCHFIX_FILES = {"quick": 6, "full": 20}  # torchfix needs ~1 CPU-s per modeling file
 
 # Limits from the issue: (measurement key, limit).
@@ -53,6 +54,8 @@ GATES = {
     "analysis_over_parse": 1.50,   # (parse + analysis) / parse
     "check_over_parse": 1.50,      # `pylint-distiller check` / bare astroid parse
     "pylint_plugin_over_plain": 1.10,
+    "check_over_string_build": 1.50,
+    "analysis_over_string_build": 1.50,
 }
 
 
@@ -166,7 +169,8 @@ def _parallel(tasks: list) -> list:
 def worker_main(kind: str, job_path: str, out_path: str) -> None:
     with open(job_path) as stream:
         job = json.load(stream)
-    result = {"main": _worker_main_set, "mem-parse": _worker_mem_parse, "mem-check": _worker_mem_check}[kind](job)
+    result = {"main": _worker_main_set, "mem-parse": _worker_mem_parse, "mem-check": _worker_mem_check,
+              "string-build": _worker_string_build}[kind](job)
     with open(out_path, "w") as stream:
         json.dump(result, stream)
 
@@ -225,6 +229,44 @@ def _worker_main_set(job: dict) -> dict:
         reps.append(row)
     return {"reps": reps, "per_file": per_file, "findings": findings, "parse_failures": failures,
             "files": len(files), "maxrss_mb": _maxrss_mb()}
+
+
+def _worker_string_build(job: dict) -> dict:
+    """Secondary baseline: astroid's public `string_build` (post-build step included, no transforms).
+
+    This is what `api.parse` did before it dropped astroid's post-build inference; its first
+    repeat imports and parses torch and base classes from disk (cached afterwards), so it
+    runs in its own process and never warms the main measurements' astroid cache.
+    """
+    import astroid
+    from astroid.builder import AstroidBuilder
+
+    from pylint_distiller.sources import read_source
+
+    def _modname(path: str) -> str:  # as pylint_distiller.api names string-built modules
+        base = os.path.splitext(os.path.basename(path))[0] or "module"
+        return base if base.isidentifier() else "module"
+
+    texts = []
+    for path in job["files"]:
+        try:
+            texts.append((path, read_source(path).text))
+        except Exception:  # noqa: BLE001
+            pass
+    reps = []
+    for _ in range(job["repeat"]):
+        cpu = wall = 0.0
+        for path, text in texts:
+            c0, w0 = _clock()
+            try:
+                AstroidBuilder(astroid.MANAGER, apply_transforms=False).string_build(text, _modname(path), path)
+            except Exception:  # noqa: BLE001
+                pass
+            c1, w1 = _clock()
+            cpu += c1 - c0
+            wall += w1 - w0
+        reps.append({"cpu": cpu, "wall": wall})
+    return {"reps": reps}
 
 
 def _mem_setup():
@@ -286,8 +328,12 @@ def select_files(args) -> dict:
     # torchfix: evenly spaced modeling files of the main set (torchfix skips files without "torch").
     modeling_chosen = [p for p in chosen if os.path.basename(p).startswith("modeling_")] or chosen
     torchfix_files = _every(modeling_chosen, TORCHFIX_FILES[mode]) + examples
-    pylint_files = list(args.pylint_files) if args.pylint_files else examples + (
-        [] if args.quick else _efficientnet_files())
+    if args.pylint_files:
+        pylint_files = list(args.pylint_files)
+    elif args.quick:  # the examples whose inference stays cheap (~1 CPU-s each after torch)
+        pylint_files = [p for p in examples if os.path.basename(p) in QUICK_PYLINT]
+    else:
+        pylint_files = examples + _efficientnet_files()
     return {"corpus": corpus, "how": how, "files": files, "fix_files": fix_files,
             "torchfix_files": torchfix_files, "pylint_files": pylint_files, "mode": mode}
 
@@ -328,11 +374,26 @@ def measure_main_set(sel: dict, repeat: int, workers: int, log) -> dict:
     return out
 
 
-def measure_memory(files: list[str], log) -> dict:
-    log(f"[2/4] peak memory (maxrss, fresh processes): bare parse vs check on {len(files)} files")
-    parse_res, check_res = _parallel([lambda: _run_worker("mem-parse", {"files": files}),
-                                      lambda: _run_worker("mem-check", {"files": files})])
-    return {"parse": parse_res, "check": check_res}
+def measure_memory_and_astroid(files: list[str], repeat: int, workers: int, memory: bool, log) -> dict:
+    """Two lanes: peak memory of bare parse vs check (fresh processes), then astroid's `string_build`."""
+    log(f"[2/4] peak memory (maxrss, fresh processes) and astroid string_build baseline: {len(files)} files")
+    shards = [files[i::2] for i in range(2)] if workers > 1 else [files]
+    lanes = []
+    for i, shard in enumerate(shards):
+        def lane(i=i, shard=shard):
+            out = {}
+            if memory:
+                out["mem"] = _run_worker("mem-parse" if i == 0 else "mem-check", {"files": files})
+            out["string_build"] = _run_worker("string-build", {"files": shard, "repeat": repeat})
+            return out
+        lanes.append(lane)
+    if memory and len(lanes) == 1:
+        lanes.append(lambda: {"mem": _run_worker("mem-check", {"files": files})})
+    results = _parallel(lanes)
+    mem = {"parse": results[0]["mem"], "check": results[1]["mem"]} if memory else None
+    string_build = sum(min(r["cpu"] for r in res["string_build"]["reps"]) for res in results if "string_build" in res)
+    return {"memory": mem, "string_build_cpu": string_build,
+            "string_build_reps": [res["string_build"]["reps"] for res in results if "string_build" in res]}
 
 
 def measure_peers(sel: dict, repeat: int, log) -> dict:
@@ -396,6 +457,11 @@ def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs:
     row("analysis_over_parse", "(parse + analysis) / parse", (parse + ana) / parse, "x",
         f"analysis {ana:.2f} CPU-s on parsed modules; {main['findings']} findings")
     row("check_over_parse", "`check` end to end / parse", check / parse, "x", "read + parse + analysis + report")
+    sb = main.get("string_build_cpu")
+    if sb:
+        row("check_over_string_build", "`check` / astroid string_build", check / sb, "x",
+            f"public astroid parse incl. post-build inference: {lines / sb:,.0f} lines/s")
+        row("analysis_over_string_build", "(string_build + analysis) / string_build", (sb + ana) / sb, "x")
     row("check_files_per_s", "`check` throughput", files / check, "files/s")
     row("check_lines_per_s", "`check` throughput", lines / check, "lines/s")
     fix_n = len(sel["fix_files"])
@@ -514,11 +580,15 @@ def main(argv: list[str] | None = None) -> int:
 
     start, load0 = time.perf_counter(), os.getloadavg()
     main_res = measure_main_set(sel, args.repeat, max(1, args.workers), log)
-    mem = None if args.skip_memory else measure_memory(sel["files"], log)
+    phase2 = measure_memory_and_astroid(sel["files"], args.repeat, max(1, args.workers), not args.skip_memory, log)
+    main_res["string_build_cpu"] = phase2["string_build_cpu"]
+    main_res["string_build_reps"] = phase2["string_build_reps"]
+    mem = phase2["memory"]
     peers = jobs = None
     if not args.skip_pylint:
         peers = measure_peers(sel, args.repeat, log)
-        jobs = measure_jobs(sel, args.repeat, log)
+        if not args.quick:  # on 3 small files -j 2 only measures worker start-up
+            jobs = measure_jobs(sel, args.repeat, log)
     elapsed, load1 = time.perf_counter() - start, os.getloadavg()
 
     summary = summarize(sel, main_res, mem, peers, jobs)

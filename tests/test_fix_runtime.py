@@ -19,7 +19,6 @@ Known engine bugs are pinned at the end as strict xfails with minimal inputs.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import textwrap

@@ -101,6 +101,11 @@ class ModuleIndex:
         for info in self.classes.values():
             self._collect_members(info)
         self._stateful_cache: dict[str, bool | None] = {}
+        #: class -> attribute -> classes of the module it holds, for attributes bound to a
+        #: module that the constructor's caller hands to several instances (weight sharing
+        #: by injection: `Block(shared_crpe=self.crpe)` for every block of a list)
+        self.injected: dict[ClassInfo, dict[str, set[str]]] = {}
+        self._resolve_injection()
 
     # ------------------------------------------------------------ module-ness
     def _resolve_bases(self) -> None:
@@ -193,6 +198,14 @@ class ModuleIndex:
             if value is None:
                 continue
             targets = node.targets if isinstance(node, nodes.Assign) else [node.target]
+            self_targets = [t.attrname for t in targets if isinstance(t, nodes.AssignAttr)
+                            and isinstance(t.expr, nodes.Name) and t.expr.name == "self"]
+            if len(self_targets) > 1 and isinstance(value, nodes.Call) and \
+                    self._classify_value(value)[0] in (MODULE, CONTAINER):
+                # `self.mlp2 = self.mlp3 = Mlp()`: one instance, several names
+                for attr in self_targets[1:]:
+                    bound_from_local.setdefault(f"<chained:{id(node)}>", [self_targets[0]])
+                    bound_from_local[f"<chained:{id(node)}>"].append(attr)
             for target in targets:
                 if isinstance(target, nodes.AssignName) and isinstance(value, nodes.Call):
                     if self._module_ctor(value):
@@ -207,6 +220,8 @@ class ModuleIndex:
         for local, attrs in bound_from_local.items():
             if len(attrs) > 1:
                 for attr in attrs[1:]:
+                    if attr == attrs[0] or attr not in info.attrs:
+                        continue
                     info.attrs[attr].alias_of = attrs[0]
                     info.shared.append((info.attrs[attr].values[-1], attr, attrs[0]))
 
@@ -355,6 +370,100 @@ class ModuleIndex:
                 return [call.func.name]
         return []
 
+    # ------------------------------------------------------------- injection
+    def _ctor_params(self, info: ClassInfo) -> list[str]:
+        init = info.methods.get("__init__")
+        if init is None or init.args.args is None:
+            return []
+        return [a.name for a in list(init.args.posonlyargs) + list(init.args.args)][1:]
+
+    def _module_sources(self, node, info: ClassInfo, method: nodes.FunctionDef,
+                        shared: dict[ClassInfo, dict[str, set[str]]]):
+        """(source key, module classes, always shared) for the modules an argument expression hands on."""
+        if isinstance(node, nodes.Starred):
+            return self._module_sources(node.value, info, method, shared)
+        if isinstance(node, (nodes.Tuple, nodes.List)):
+            out = []
+            for elt in node.elts:
+                out += self._module_sources(elt, info, method, shared)
+            return out
+        if isinstance(node, nodes.Subscript):
+            return self._module_sources(node.value, info, method, shared)
+        if isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self":
+            fact = info.attrs.get(node.attrname)
+            if fact is not None and fact.kind in (MODULE, CONTAINER):
+                return [(("attr", node.attrname), set(self.module_classes_of(fact)), False)]
+            return []
+        if isinstance(node, nodes.Name):
+            params = {a.name for a in list(method.args.posonlyargs or []) + list(method.args.args or [])
+                      + list(method.args.kwonlyargs or [])}
+            if node.name in params:
+                classes = shared.get(info, {}).get(node.name)
+                return [(("param", node.name), set(classes), True)] if classes is not None else []
+            for value in self._local_values(method, node.name):
+                if self._module_ctor(value) is not None:
+                    return [(("local", node.name), set(self._direct_local(value)), False)]
+        return []
+
+    def _resolve_injection(self) -> None:
+        shared: dict[ClassInfo, dict[str, set[str]]] = {}
+        for _round in range(4):
+            changed = False
+            for info in self.classes.values():
+                for method in info.node.mymethods():
+                    uses: dict[tuple, list] = {}
+                    for call in method.nodes_of_class(nodes.Call):
+                        if not isinstance(call.func, nodes.Name) or call.func.name in self.imports.aliases:
+                            continue
+                        target = self.by_name.get(call.func.name)
+                        if target is None or not target.is_module:
+                            continue
+                        repeated = _in_loop(call, method)
+                        params = self._ctor_params(target)
+                        bound = [(params[i] if i < len(params) else None, arg) for i, arg in enumerate(call.args)
+                                 if not isinstance(arg, nodes.Starred)]
+                        bound += [(kw.arg, kw.value) for kw in call.keywords or () if kw.arg]
+                        for param, arg in bound:
+                            if param is None:
+                                continue
+                            for key, classes, always in self._module_sources(arg, info, method, shared):
+                                rec = uses.setdefault(key, [0, set(), []])
+                                rec[0] += 2 if (repeated or always) else 1
+                                rec[1] |= classes
+                                rec[2].append((target, param))
+                    for key, (count, classes, dests) in uses.items():
+                        if key[0] == "attr" and _calls_self_attr(info, key[1]):
+                            count += 1  # the owner calls it as well
+                        if count < 2:
+                            continue
+                        for target, param in dests:
+                            known = shared.setdefault(target, {}).get(param)
+                            if known is None or not classes <= known:
+                                shared[target][param] = (known or set()) | classes
+                                changed = True
+            if not changed:
+                break
+        for info, params in shared.items():
+            for method in info.node.mymethods():
+                for assign in method.nodes_of_class(nodes.Assign):
+                    names = {n.name for n in assign.value.nodes_of_class(nodes.Name)} if not isinstance(
+                        assign.value, nodes.Call) else set()
+                    hit = names & set(params)
+                    if not hit:
+                        continue
+                    for target in assign.targets:
+                        if isinstance(target, nodes.AssignAttr) and isinstance(target.expr, nodes.Name) \
+                                and target.expr.name == "self":
+                            classes = set().union(*(params[n] for n in hit))
+                            self.injected.setdefault(info, {})[target.attrname] = classes
+
+    def injected_attrs(self, info: ClassInfo) -> dict[str, set[str]]:
+        """Attributes of `info` (or its same-file bases) bound to a module shared by several instances."""
+        out: dict[str, set[str]] = {}
+        for klass in reversed(info.mro()):
+            out.update(self.injected.get(klass, {}))
+        return out
+
     # ----------------------------------------------------------------- state
     def module_stateful(self, qname: str | None, _depth: int = 0) -> bool | None:
         """Whether instances of a module class hold parameters or buffers."""
@@ -397,3 +506,24 @@ class ModuleIndex:
 
     def module_classes(self):
         return [info for info in self.classes.values() if info.is_module]
+
+
+def _in_loop(node: nodes.NodeNG, scope: nodes.NodeNG) -> bool:
+    """Whether `node` sits in a loop or comprehension of `scope` (runs several times)."""
+    parent = node.parent
+    while parent is not None and parent is not scope:
+        if isinstance(parent, (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp,
+                               nodes.GeneratorExp, nodes.DictComp)):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _calls_self_attr(info: ClassInfo, attr: str) -> bool:
+    for method in info.node.mymethods():
+        for call in method.nodes_of_class(nodes.Call):
+            func = call.func
+            if isinstance(func, nodes.Attribute) and func.attrname == attr and isinstance(func.expr, nodes.Name) \
+                    and func.expr.name == "self":
+                return True
+    return False

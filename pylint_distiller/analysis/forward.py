@@ -384,6 +384,20 @@ class ForwardAnalysis:
     def _propagate_multiplicity(self) -> None:
         """Runs per pass of every module class, and reuse inside classes that run repeatedly."""
         entries = {info: (totals, calls) for info, _f, totals, calls in self.per_forward}
+        for info, (totals, calls) in entries.items():
+            injected = self.index.injected_attrs(info)
+            if not injected:
+                continue
+            for call in calls:
+                record = self.calls[call]
+                if record.attr not in injected or record.element:
+                    continue
+                # several instances hold this one module: each call of it is one of many
+                record.multi = True
+                totals[record.attr] = max(totals.get(record.attr, 0), 1) * 2
+                if not record.targets:
+                    record.targets = tuple(self.index.by_name[n] for n in sorted(injected[record.attr])
+                                           if n in self.index.by_name and self.index.by_name[n].is_module)
         mult: dict[ClassInfo, int] = {}
         for _round in range(len(entries) + 2):
             changed = False
@@ -406,6 +420,7 @@ class ForwardAnalysis:
             if not changed:
                 break
         self.multiplicity = mult
+        self._drop_lone_calls()
         for info, _f, totals, calls in self.per_forward:
             runs = mult.get(info, 1)
             if runs < 2:
@@ -418,6 +433,31 @@ class ForwardAnalysis:
                 site = self.ops.get(node)
                 if site is not None:
                     site.multi = True
+
+    def _drop_lone_calls(self) -> None:
+        """Forget call sites that are the only call of their module on every path through them.
+
+        `if dist: a = self.drop(a); b = self.drop(b) else: a = self.drop(a)`: the
+        module is reused, but only by the two calls of the first branch; the call
+        of the other branch is the single call of its path and is not a finding.
+        """
+        for index, (info, func, totals, calls) in enumerate(self.per_forward):
+            by_attr: dict[str, list[nodes.Call]] = {}
+            for call in calls:
+                record = self.calls[call]
+                if totals.get(record.attr, 0) >= 2 and not record.element:
+                    group = by_attr.setdefault(record.attr, [])
+                    if call not in group:
+                        group.append(call)
+            lone = set()
+            for group in by_attr.values():
+                for call in group:
+                    if self.calls[call].multi:
+                        continue
+                    if not any(_may_share_path(call, other) for other in group if other is not call):
+                        lone.add(call)
+            if lone:
+                self.per_forward[index] = (info, func, totals, [c for c in calls if c not in lone])
 
     # -------------------------------------------------------------- parameters
     def _caller_kinds(self, info: ClassInfo, func: nodes.FunctionDef) -> dict[str, str] | None:
@@ -1502,6 +1542,52 @@ class _Events:
                 self._record_op(call, spec, (K.INDEX, *arg_kinds), bound)
             return K.TENSOR
         return K.INDEXES if name in _SPLITTING else K.INDEX
+
+
+def _may_share_path(a: nodes.NodeNG, b: nodes.NodeNG) -> bool:
+    """False when `a` and `b` sit in mutually exclusive arms (if/else, `x if c else y`, match cases)."""
+    if a.frame() is not b.frame():
+        return True  # a helper: it may run on any path
+    chain_a = []
+    node = a
+    while node is not None:
+        chain_a.append(node)
+        node = node.parent
+    ids = {id(n): i for i, n in enumerate(chain_a)}
+    child_b = b
+    node = b
+    while node is not None and id(node) not in ids:
+        child_b = node
+        node = node.parent
+    if node is None:
+        return True
+    common = node
+    index = ids[id(common)]
+    if index == 0:
+        return True  # one contains the other
+    child_a = chain_a[index - 1]
+
+    def arm(stmt_or_expr, child) -> str | None:
+        if isinstance(stmt_or_expr, nodes.If):
+            if child in stmt_or_expr.body:
+                return "body"
+            if child in stmt_or_expr.orelse:
+                return "orelse"
+            return None
+        if isinstance(stmt_or_expr, nodes.IfExp):
+            if child is stmt_or_expr.body:
+                return "body"
+            if child is stmt_or_expr.orelse:
+                return "orelse"
+            return None
+        if isinstance(stmt_or_expr, nodes.Match):
+            return str(id(child)) if child in stmt_or_expr.cases else None
+        if isinstance(stmt_or_expr, nodes.Try):
+            return str(id(child)) if child in stmt_or_expr.handlers else None
+        return None
+
+    arm_a, arm_b = arm(common, child_a), arm(common, child_b)
+    return not (arm_a is not None and arm_b is not None and arm_a != arm_b)
 
 
 def bind_arguments(call: nodes.Call, params: tuple[str, ...], receiver=None) -> dict[str, nodes.NodeNG] | None:

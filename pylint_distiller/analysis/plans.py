@@ -22,6 +22,7 @@ from pylint_distiller.findings import Applicability, Fix, Member
 
 _BUILTIN_NAMES = frozenset(("int", "float", "round", "len", "max", "min", "abs", "tuple", "list", "bool", "str"))
 _COMMUTATIVE = frozenset(("add", "mul"))
+_EARLY_RETURN = "__init__ returns early, so a member added at its end might never be set (manual)"
 
 
 @dataclass
@@ -111,6 +112,8 @@ class Planner:
 
     def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str, receiver: str,
                 class_lines: tuple[int, ...]) -> Plan:
+        if not all(self._extendable(line) for line in class_lines):
+            return Plan(suggestion, None, _EARLY_RETURN)
         bound = site.bound
         allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
@@ -198,6 +201,8 @@ class Planner:
         fact = owner.attrs.get(attr)
         if multi:
             return Plan("", None, "the call itself runs several times per pass (loop or helper): restructure by hand")
+        if not self._extendable((self._class_of(node) or owner).node.lineno):
+            return Plan("", None, _EARLY_RETURN)
         copy_text = None
         imports: tuple[str, ...] = ()
         ctor = fact.ctor if fact else None
@@ -256,6 +261,8 @@ class Planner:
             return Plan(text, None, "it holds parameters: hoisting changes its weights (manual)")
         if not self.init_evaluable(call, owner):
             return Plan(text, None, "its arguments depend on forward-time values")
+        if not self._extendable((self._class_of(call) or owner).node.lineno):
+            return Plan(text, None, _EARLY_RETURN)
         member = qname.rsplit(".", 1)[-1].split(":")[-1].lower()
         fix = Fix(
             title=f"Build it once in __init__: self.<{member}> = {text}",
@@ -301,10 +308,32 @@ class Planner:
         )
         return Plan(name, fix, "its state_dict keys differ: convert the checkpoint")
 
+    def _extendable(self, class_line: int) -> bool:
+        return all(can_extend_init(c) for c in self.index.classes if c.lineno == class_line)
+
     def _class_of(self, node: nodes.NodeNG) -> ClassInfo | None:
         frame = node.frame()
         parent = frame.parent if isinstance(frame, nodes.FunctionDef) else None
         return self.index.classes.get(parent) if isinstance(parent, nodes.ClassDef) else None
+
+
+def init_of(cls: nodes.ClassDef) -> nodes.FunctionDef | None:
+    """The class's own `__init__`, if it defines one."""
+    for stmt in cls.body:
+        if isinstance(stmt, nodes.FunctionDef) and stmt.name == "__init__":
+            return stmt
+    return None
+
+
+def can_extend_init(cls: nodes.ClassDef) -> bool:
+    """Members appended at the end of `__init__` must run: no early `return` in it.
+
+    A class without `__init__` gets one (it needs a body line to put it before).
+    """
+    init = init_of(cls)
+    if init is None:
+        return bool(cls.body) and cls.body[0].lineno > cls.lineno or cls.doc_node is not None
+    return not any(ret.frame() is init for ret in init.nodes_of_class(nodes.Return))
 
 
 def _param_names(func) -> set[str]:

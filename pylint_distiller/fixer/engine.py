@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from astroid import nodes
 
 from pylint_distiller.analysis import analyze_module
+from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
 from pylint_distiller.findings import Applicability, Edit, Finding
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
+from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
 
 MAX_PASSES = 8
@@ -54,7 +56,7 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
     result = FixResult(text)
     for _ in range(MAX_PASSES):
         module = parse(result.text, path)
-        findings = analyze_module(module, settings, text=result.text, path=path)
+        findings = _analyze(module, result.text, path, settings)
         chosen = [f for f in findings if allowed(f, unsafe) and (select is None or select(f))]
         if not chosen:
             result.remaining = findings
@@ -68,8 +70,13 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
         result.applied.extend(applied)
         if select is not None:
             break  # a quick fix applies once; what it leaves is re-analysed below
-    result.remaining = analyze_module(parse(result.text, path), settings, text=result.text, path=path)
+    result.remaining = _analyze(parse(result.text, path), result.text, path, settings)
     return result
+
+
+def _analyze(module: nodes.Module, text: str, path: str, settings: Settings) -> list[Finding]:
+    """Findings as the user sees them: what a ``# pylint: disable`` silences is never rewritten."""
+    return visible(analyze_module(module, settings, text=text, path=path), text, module, path)
 
 
 def apply_once(text: str, module: nodes.Module, findings: list[Finding]) -> tuple[str, list[Finding]]:
@@ -108,7 +115,7 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         names = {}
         if fix.member is not None:
             owners = [classes.get(line) for line in fix.class_lines]
-            if not owners or any(cls is None or not _can_extend_init(cls) for cls in owners):
+            if not owners or any(cls is None or not can_extend_init(cls) for cls in owners):
                 continue
             name = namer.allocate(owners, fix.member.name)
             names["m"] = name
@@ -132,28 +139,13 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
 
 
 # ------------------------------------------------------------------- members
-def _init_of(cls: nodes.ClassDef) -> nodes.FunctionDef | None:
-    for stmt in cls.body:
-        if isinstance(stmt, nodes.FunctionDef) and stmt.name == "__init__":
-            return stmt
-    return None
-
-
-def _can_extend_init(cls: nodes.ClassDef) -> bool:
-    """Members appended to __init__ must run: no early return, no one-line bodies."""
-    init = _init_of(cls)
-    if init is None:
-        return bool(cls.body) and cls.body[0].lineno > cls.lineno or cls.doc_node is not None
-    if init.body and init.body[0].lineno == init.lineno:
-        return False
-    for ret in init.nodes_of_class(nodes.Return):
-        if ret.frame() is init:
-            return False
-    return True
-
-
 def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str]], nl: str):
-    init = _init_of(cls)
+    init = init_of(cls)
+    if init is not None and init.body and init.body[0].lineno == init.lineno:
+        # `def __init__(self): super().__init__()`: continue the one-line body
+        last = init.body[-1]
+        at = lines.offset(last.end_lineno, _char_col(lines, last, end=True))
+        return at, at, "".join(f"; self.{name} = {ctor}" for name, ctor in new)
     if init is not None:
         first = init.body[0]
         indent = lines.text[lines.line_start(first.lineno):lines.offset(first.lineno, 0) + _char_col(lines, first)]
@@ -182,11 +174,12 @@ def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str
     return at, at, text
 
 
-def _char_col(lines: LineIndex, node: nodes.NodeNG) -> int:
-    line_text = lines.text[lines.line_start(node.lineno):lines.line_end(node.lineno)]
+def _char_col(lines: LineIndex, node: nodes.NodeNG, end: bool = False) -> int:
+    line, col = (node.end_lineno, node.end_col_offset) if end else (node.lineno, node.col_offset)
+    line_text = lines.text[lines.line_start(line):lines.line_end(line)]
     if line_text.isascii():
-        return node.col_offset
-    return len(line_text.encode("utf-8")[:node.col_offset].decode("utf-8", errors="ignore"))
+        return col
+    return len(line_text.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
 
 
 class _Namer:

@@ -38,7 +38,8 @@ from typing import Callable, Iterator
 from astroid.exceptions import AstroidSyntaxError
 
 from pylint_distiller.findings import Finding
-from pylint_distiller.fixer.engine import MAX_PASSES, FixError, FixResult, allowed, fix_source
+from pylint_distiller.fixer.engine import FixError, FixResult, fix_source
+from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
 from pylint_distiller.sources import Source, SourceError, read_source, write_atomic
 
@@ -140,83 +141,6 @@ def _syntax_message(path: str, exc: AstroidSyntaxError) -> str:
     return f"{where}: cannot parse: {msg}{hint}"
 
 
-# ------------------------------------------------------------------ pragmas
-_PRAGMA = re.compile(r"#.*\bpylint\s*:")
-_LINTER = None
-
-
-def _pragma_linter():
-    """A bare PyLinter that knows this plugin's messages (built once, only for files with pragmas)."""
-    global _LINTER
-    if _LINTER is None:
-        from pylint.lint import PyLinter
-        from pylint.reporters import CollectingReporter
-
-        from pylint_distiller.checker import DistillerChecker
-
-        linter = PyLinter(reporter=CollectingReporter())
-        linter.register_checker(DistillerChecker(linter))
-        _LINTER = linter
-    return _LINTER
-
-
-def pragma_filter(text: str, module, path: str = "<string>") -> Callable[[Finding], bool] | None:
-    """`enabled(finding)` by the text's ``# pylint:`` pragmas, as pylint decides; None when it has none."""
-    if "pylint" not in text or not _PRAGMA.search(text):
-        return None
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    from pylint.utils.file_state import FileState
-
-    linter = _pragma_linter()
-    name = getattr(module, "name", "") or "module"
-    linter.set_current_module(name, path)
-    state = FileState(name, linter.msgs_store, module)
-    linter.file_state = state
-    linter._ignore_file = False  # pylint: disable=protected-access
-    linter.process_tokens(tokens)
-    ignored = linter._ignore_file  # pylint: disable=protected-access
-    linter.reporter.messages.clear()  # pragma problems (unknown names...) are pylint's to report
-    if ignored:
-        return lambda finding: False
-
-    def enabled(finding: Finding) -> bool:
-        linter.file_state = state
-        return linter.is_message_enabled(finding.symbol, finding.line)
-
-    return enabled
-
-
-def visible(findings: list[Finding], text: str, module, path: str) -> list[Finding]:
-    enabled = pragma_filter(text, module, path)
-    return findings if enabled is None else [f for f in findings if enabled(f)]
-
-
-def _fix_honouring_pragmas(text: str, path: str, settings: Settings, unsafe: bool) -> FixResult:
-    from pylint_distiller.api import parse
-
-    if "pylint" not in text or not _PRAGMA.search(text):
-        return fix_source(text, path, settings, unsafe=unsafe)
-    # fix_source(select=...) does one pass: repeat it, with the pragmas of each new text
-    total = FixResult(text)
-    for _ in range(MAX_PASSES):
-        enabled = pragma_filter(total.text, parse(total.text, path), path)
-        result = fix_source(total.text, path, settings, unsafe=unsafe,
-                            select=lambda f, enabled=enabled: allowed(f, unsafe) and (enabled is None or enabled(f)))
-        total.remaining = result.remaining
-        total.passes += result.passes
-        if not result.changed or result.text == total.text:
-            break
-        total.text = result.text
-        total.applied.extend(result.applied)
-    enabled = pragma_filter(total.text, parse(total.text, path), path)
-    if enabled is not None:
-        total.remaining = [f for f in total.remaining if enabled(f)]
-    return total
-
-
 # ---------------------------------------------------------- deep recursion
 DEEP_STACK_BYTES = 512 * 1024 * 1024
 DEEP_RECURSION_LIMIT = 60_000
@@ -293,8 +217,7 @@ def check_file(path: str, settings: Settings) -> FileOutcome:
         outcome.source = _load(path)
         text = outcome.source.text
         module = parse(text, path)
-        findings = analyze_module(module, settings, text=text, path=path)
-        outcome.findings = visible(findings, text, module, path)
+        outcome.findings = visible(analyze_module(module, settings, text=text, path=path), text, module, path)
         outcome.module = module
 
     return _guarded(path, outcome, work)
@@ -305,7 +228,7 @@ def fix_file(path: str, settings: Settings, unsafe: bool, write: bool) -> FileOu
 
     def work() -> None:
         outcome.source = _load(path)
-        result = _fix_honouring_pragmas(outcome.source.text, path, settings, unsafe)
+        result = fix_source(outcome.source.text, path, settings, unsafe=unsafe)
         outcome.result = result
         outcome.findings = result.remaining
 

@@ -17,10 +17,9 @@ from lsprotocol import types
 
 from pylint_distiller.catalogue import RULES
 from pylint_distiller.findings import Applicability, Finding
-from pylint_distiller.fixer import files
-from pylint_distiller.fixer.engine import MAX_PASSES
 from pylint_distiller.lsp import pragmas
 from pylint_distiller.lsp.text import UTF16, Lines, diff_edits
+from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ def analyze(text: str, path: str, settings: Settings) -> Analysis:
         return result
     result.module = module
     try:
-        result.findings = files.visible(findings, text, module, path)  # disable comments, read as pylint reads them
+        result.findings = visible(findings, text, module, path)  # disable comments, read as pylint reads them
     except Exception:
         log.exception("reading the pragmas of %s failed", path)
         result.findings = findings
@@ -224,21 +223,9 @@ def disable_action(analysis: Analysis, finding: Finding, uri: str, version: int 
 
 def fix_all_text(text: str, path: str, settings: Settings) -> str:
     """What ``pylint-distiller fix`` writes (safe fixes; what a pragma silences is left alone)."""
-    from pylint_distiller.api import parse
-    from pylint_distiller.fixer.engine import allowed, fix_source
+    from pylint_distiller.fixer.engine import fix_source
 
-    enabled = files.pragma_filter(text, parse(text, path), path)
-    if enabled is None:
-        return fix_source(text, path, settings, unsafe=False).text
-    # as `fix` does: fix_source(select=...) makes one pass, so repeat it with each new text's pragmas
-    for _ in range(MAX_PASSES):
-        result = fix_source(text, path, settings, unsafe=False,
-                            select=lambda f, on=enabled: allowed(f, False) and (on is None or on(f)))
-        if not result.changed or result.text == text:
-            break
-        text = result.text
-        enabled = files.pragma_filter(text, parse(text, path), path)
-    return text
+    return fix_source(text, path, settings, unsafe=False).text
 
 
 def fix_all_action(analysis: Analysis, uri: str, version: int | None, encoding=UTF16,

@@ -1,7 +1,7 @@
 """The "Disable <symbol> for this line" edit: a ``# pylint: disable=`` comment.
 
 Which findings a pragma silences is decided by pylint's own machinery
-(`pylint_distiller.fixer.files.pragma_filter`, shared with `check` and `fix`);
+(`pylint_distiller.pragmas.pragma_filter`, shared with `check` and `fix`);
 this module only writes the comment: it extends the line's existing
 ``# pylint: disable=...`` list, or appends ``  # pylint: disable=<symbol>``, and
 declines where no comment can end the line.
