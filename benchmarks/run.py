@@ -374,9 +374,11 @@ def measure_main_set(sel: dict, repeat: int, workers: int, log) -> dict:
     return out
 
 
-def measure_memory_and_astroid(files: list[str], repeat: int, workers: int, memory: bool, log) -> dict:
+def measure_memory_and_astroid(files: list[str], repeat: int, workers: int, memory: bool, string_build: bool,
+                               log) -> dict:
     """Two lanes: peak memory of bare parse vs check (fresh processes), then astroid's `string_build`."""
-    log(f"[2/4] peak memory (maxrss, fresh processes) and astroid string_build baseline: {len(files)} files")
+    log(f"[2/4] peak memory (maxrss, fresh processes)" + (" and astroid string_build baseline" if string_build
+                                                          else "") + f": {len(files)} files")
     shards = [files[i::2] for i in range(2)] if workers > 1 else [files]
     lanes = []
     for i, shard in enumerate(shards):
@@ -384,7 +386,8 @@ def measure_memory_and_astroid(files: list[str], repeat: int, workers: int, memo
             out = {}
             if memory:
                 out["mem"] = _run_worker("mem-parse" if i == 0 else "mem-check", {"files": files})
-            out["string_build"] = _run_worker("string-build", {"files": shard, "repeat": repeat})
+            if string_build:
+                out["string_build"] = _run_worker("string-build", {"files": shard, "repeat": repeat})
             return out
         lanes.append(lane)
     if memory and len(lanes) == 1:
@@ -441,6 +444,11 @@ def _min(runs: list[dict], key: str) -> float:
     return min(r[key] for r in runs)
 
 
+def _spread(runs: list[dict], key: str) -> str:
+    values = [r[key] for r in runs]
+    return f"{100 * (max(values) / min(values) - 1):.0f}%"
+
+
 def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs: dict | None) -> dict:
     files, lines = len(sel["files"]), _lines(sel["files"])
     parse, ana, check = main["parse_cpu"], main["analysis_cpu"], main["check_cpu"]
@@ -476,10 +484,11 @@ def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs:
     if peers and peers.get("pylint"):
         pyl = peers["pylint"]
         row("pylint_plugin_over_plain", "pylint + plugin / pylint", _min(pyl["plugin"], "cpu") / _min(pyl["plain"], "cpu"),
-            "x", f"{len(sel['pylint_files'])} files; plain {_min(pyl['plain'], 'cpu'):.1f} CPU-s")
+            "x", f"{len(sel['pylint_files'])} files; plain {_min(pyl['plain'], 'cpu'):.1f} CPU-s; spread of "
+            f"repeats: plain {_spread(pyl['plain'], 'cpu')}, plugin {_spread(pyl['plugin'], 'cpu')}")
     if jobs:
         row("pylint_j2_speedup", "pylint + plugin: -j 1 / -j 2 wall", _min(jobs["j1"], "wall") / _min(jobs["j2"], "wall"),
-            "x", "speed-up; >1 is faster")
+            "x", f"speed-up; >1 is faster; -j 1 {_min(jobs['j1'], 'wall'):.1f} s wall")
     if peers and peers.get("torchfix"):
         tf = peers["torchfix"]
         row("check_over_torchfix", "`check` / torchfix (CLIs, -j 1)", _min(tf["check"], "cpu") / _min(tf["torchfix"], "cpu"),
@@ -565,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: examples/ [+ efficientnet_pytorch in full mode])")
     parser.add_argument("--skip-pylint", action="store_true", help="skip the pylint and torchfix comparisons")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--string-build", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time astroid's public string_build as a second baseline (default: on, off with "
+                        "--quick: its first repeat builds torch from source, ~1 CPU-min)")
     parser.add_argument("--json", metavar="OUT", help="write every number (and each repeat) as JSON")
     parser.add_argument("--profile", type=int, nargs="?", const=25, metavar="N",
                         help="only cProfile analyze_module over the corpus and print the top N functions")
@@ -580,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
 
     start, load0 = time.perf_counter(), os.getloadavg()
     main_res = measure_main_set(sel, args.repeat, max(1, args.workers), log)
-    phase2 = measure_memory_and_astroid(sel["files"], args.repeat, max(1, args.workers), not args.skip_memory, log)
+    string_build = args.string_build if args.string_build is not None else not args.quick
+    phase2 = measure_memory_and_astroid(sel["files"], args.repeat, max(1, args.workers), not args.skip_memory,
+                                        string_build, log)
     main_res["string_build_cpu"] = phase2["string_build_cpu"]
     main_res["string_build_reps"] = phase2["string_build_reps"]
     mem = phase2["memory"]

@@ -93,7 +93,9 @@ def _outside_pattern(before: str, spans: list[tuple[int, int]]) -> str:
     """A regex that `after` must match: the text outside the spans verbatim, any
     text for each span, and inserted whole lines (imports, members, an __init__)
     only at line boundaries."""
-    insert_before_eol = f"(?:{_T}{_NEW})*"
+    # new lines go before a line's terminator; a one-line `def __init__(self): ...`
+    # is extended in place with `; self.x = ...`
+    insert_before_eol = rf"(?:{_T}{_NEW}|; self\.\w+ = [^\r\n;]+)*"
     insert_at_bol = f"(?:{_NEW}{_T})*"
     parts = [insert_at_bol]
     pos = 0

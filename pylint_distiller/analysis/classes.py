@@ -296,6 +296,8 @@ class ModuleIndex:
             return CONST, None, None, None
         if isinstance(value, nodes.Lambda):
             return FUNCTION, None, None, None
+        if isinstance(value, nodes.Attribute) and _config_root(value):
+            return CONST, None, None, None  # `self.patch = config.patch_size`
         if isinstance(value, (nodes.Name, nodes.Attribute)):
             callee = self.imports.qualify(value) or ""
             if callee.startswith(("torch.nn.functional.", "torch.")) and callee.rsplit(".", 1)[1][:1].islower():
@@ -401,8 +403,9 @@ class ModuleIndex:
                 classes = shared.get(info, {}).get(node.name)
                 return [(("param", node.name), set(classes), True)] if classes is not None else []
             for value in self._local_values(method, node.name):
-                if self._module_ctor(value) is not None:
-                    return [(("local", node.name), set(self._direct_local(value)), False)]
+                if self._module_ctor(value) is not None or (
+                        isinstance(value, nodes.Call) and self._classify_value(value)[0] == MODULE):
+                    return [(("local", node.name, id(value)), set(self._direct_local(value)), value)]
         return []
 
     def _resolve_injection(self) -> None:
@@ -428,7 +431,11 @@ class ModuleIndex:
                                 continue
                             for key, classes, always in self._module_sources(arg, info, method, shared):
                                 rec = uses.setdefault(key, [0, set(), []])
-                                rec[0] += 2 if (repeated or always) else 1
+                                many = repeated
+                                if isinstance(always, nodes.NodeNG):  # a local: fresh per loop turn?
+                                    many = repeated and not _same_loop(always, call, method)
+                                    always = False
+                                rec[0] += 2 if (many or always) else 1
                                 rec[1] |= classes
                                 rec[2].append((target, param))
                     for key, (count, classes, dests) in uses.items():
@@ -526,4 +533,39 @@ def _calls_self_attr(info: ClassInfo, attr: str) -> bool:
             if isinstance(func, nodes.Attribute) and func.attrname == attr and isinstance(func.expr, nodes.Name) \
                     and func.expr.name == "self":
                 return True
+    return False
+
+
+_CONFIG_NAMES = ("config", "cfg", "conf", "args", "opt", "opts", "hparams", "params", "settings")
+
+
+def _config_root(node: nodes.Attribute) -> bool:
+    """`config.patch_size`, `self.config.hidden_size`: a configuration value, never a module or tensor."""
+    while isinstance(node, nodes.Attribute):
+        if node.attrname in _CONFIG_NAMES or node.attrname.endswith("_config"):
+            return True
+        node = node.expr
+    return isinstance(node, nodes.Name) and (node.name in _CONFIG_NAMES or node.name.endswith("_config"))
+
+
+def _loop_of(node: nodes.NodeNG, scope: nodes.NodeNG) -> nodes.NodeNG | None:
+    parent = node.parent
+    while parent is not None and parent is not scope:
+        if isinstance(parent, (nodes.For, nodes.While, nodes.ListComp, nodes.SetComp, nodes.GeneratorExp,
+                               nodes.DictComp)):
+            return parent
+        parent = parent.parent
+    return None
+
+
+def _same_loop(value: nodes.NodeNG, call: nodes.NodeNG, scope: nodes.NodeNG) -> bool:
+    """`pool = Pooling()` and `Stage(pool=pool)` in one loop body: a fresh module per turn."""
+    loop = _loop_of(call, scope)
+    if loop is None:
+        return False
+    parent = value.parent
+    while parent is not None and parent is not scope:
+        if parent is loop:
+            return True
+        parent = parent.parent
     return False

@@ -79,6 +79,10 @@ _TORCH_QUERIES = frozenset(("torch.is_tensor", "torch.is_floating_point", "torch
 _INDEX_PARAM_SUFFIXES = ("_ids", "_idx", "_indices")
 _INDEX_PARAMS = frozenset(("input_ids", "position_ids", "token_type_ids", "cache_position", "indices", "labels",
                            "ids"))
+#: calls that are true only while torch traces, scripts or compiles the model
+_TRACING_PROBES = frozenset(("torch.jit.is_tracing", "torch.jit.is_scripting", "torch.onnx.is_in_onnx_export",
+                             "torch.compiler.is_compiling", "torch._dynamo.is_compiling",
+                             "torch.compiler.is_dynamo_compiling"))
 #: parameter names that hold key/value caches (objects or tuples of tensors, never one tensor)
 _CACHE_PARAMS = frozenset(("cache", "past_key_values", "past_key_value", "layer_past", "cache_params",
                            "inference_params", "past"))
@@ -630,8 +634,13 @@ class ForwardAnalysis:
             return Paths(None, Counter())
         if isinstance(stmt, nodes.If):
             ev.eval(stmt.test)
+            quiet_body, quiet_else = self.tracing_only(stmt.test)
+            old = frame.silent
+            frame.silent = old or quiet_body
             body = self.walk_block(stmt.body, frame)
+            frame.silent = old or quiet_else
             orelse = self.walk_block(stmt.orelse, frame)
+            frame.silent = old
             return ev.then(Paths(_cmax(body.fall, orelse.fall), _cmax(body.done, orelse.done)))
         if isinstance(stmt, (nodes.For, nodes.While)):
             return self._walk_loop(stmt, frame, ev)
@@ -695,6 +704,22 @@ class ForwardAnalysis:
             if isinstance(child, nodes.NodeNG) and not isinstance(child, nodes.Statement):
                 ev.eval(child)
         return ev.paths()
+
+    def tracing_only(self, test: nodes.NodeNG) -> tuple[bool, bool]:
+        """(body, orelse) that run only while tracing, scripting or compiling, never in eager mode."""
+        negated = False
+        if isinstance(test, nodes.UnaryOp) and test.op == "not":
+            negated, test = True, test.operand
+        probes = [test]
+        if isinstance(test, nodes.BoolOp) and test.op == "and" and not negated:
+            probes = list(test.values)
+        for probe in probes:
+            if isinstance(probe, nodes.Call):
+                name = self.imports.qualify(probe.func) or (
+                    probe.func.name if isinstance(probe.func, nodes.Name) else "")
+                if name in _TRACING_PROBES or name.rsplit(".", 1)[-1] in ("is_torchdynamo_compiling",):
+                    return (False, True) if negated else (True, False)
+        return False, False
 
     def _note_return_elements(self, value, ev: "_Events", frame: _Frame) -> None:
         if frame.returns_mixed:
@@ -1011,11 +1036,16 @@ class _Events:
             return kind or K.UNKNOWN
         if isinstance(node, nodes.IfExp):
             self.eval(node.test)
+            quiet_body, quiet_else = self.a.tracing_only(node.test)
+            silent = self.frame.silent
             saved = self.counts
             self.counts = Counter()
+            self.frame.silent = silent or quiet_body
             body = self.eval(node.body)
             body_counts, self.counts = self.counts, Counter()
+            self.frame.silent = silent or quiet_else
             orelse = self.eval(node.orelse)
+            self.frame.silent = silent
             self.counts = _plus(saved, _cmax(body_counts, self.counts))
             return K.join(body, orelse)
         if isinstance(node, (nodes.ListComp, nodes.SetComp, nodes.GeneratorExp, nodes.DictComp)):
@@ -1544,10 +1574,33 @@ class _Events:
         return K.INDEXES if name in _SPLITTING else K.INDEX
 
 
+def _conditions(node: nodes.NodeNG) -> dict[str, bool]:
+    """Conditions (source text) that hold where `node` runs, with their truth value."""
+    out: dict[str, bool] = {}
+    child, parent = node, node.parent
+    scope = node.frame()
+    while parent is not None and parent is not scope:
+        test = None
+        if isinstance(parent, nodes.If) and child is not parent.test:
+            test, truth = parent.test, child in parent.body
+        elif isinstance(parent, nodes.IfExp) and child is not parent.test:
+            test, truth = parent.test, child is parent.body
+        if test is not None:
+            while isinstance(test, nodes.UnaryOp) and test.op == "not":
+                test, truth = test.operand, not truth
+            out.setdefault(test.as_string(), truth)
+        child, parent = parent, parent.parent
+    return out
+
+
 def _may_share_path(a: nodes.NodeNG, b: nodes.NodeNG) -> bool:
-    """False when `a` and `b` sit in mutually exclusive arms (if/else, `x if c else y`, match cases)."""
+    """False when `a` and `b` sit in mutually exclusive arms (if/else, `x if c else y`, match cases),
+    or under one condition taken both ways (`x if c else f(x)` ... `f(x) if c else x`)."""
     if a.frame() is not b.frame():
         return True  # a helper: it may run on any path
+    cond_a, cond_b = _conditions(a), _conditions(b)
+    if any(text in cond_b and cond_b[text] != truth for text, truth in cond_a.items()):
+        return False
     chain_a = []
     node = a
     while node is not None:
