@@ -369,6 +369,7 @@ class Replacement:
     scalar_method: str | None = None
     droppable: tuple[str, ...] = ()
     cast: str | None = None
+    tensor_first: bool = False  # the module calls a method on its first input (`x.div(y)`)
     applicability: Applicability = Applicability.SAFE
     note: str = ""
 
@@ -419,7 +420,8 @@ def _eltwise(name: str, member: str, inplace: bool, ff_method: str | None, ff_sc
     """Binary arithmetic: Distiller's Eltwise* module, FloatFunctional's method."""
     fixed = (("inplace", "True"),) if inplace else ()
     targets: dict[str, Replacement | str] = {
-        DISTILLER: Replacement(DM + name, member, ctor_fixed=fixed, forward=("input", "other"))
+        DISTILLER: Replacement(DM + name, member, ctor_fixed=fixed, forward=("input", "other"),
+                               tensor_first=name in ("EltwiseDiv", "Matmul"))
     }
     if ff_method:
         targets[TORCH_EAGER] = Replacement(
@@ -608,7 +610,7 @@ def _torch_function_specs() -> list[OpSpec]:
         OpSpec(T + "div", "torch-function", bin_params + ("rounding_mode",), _eltwise("EltwiseDiv", "div", False, None, None)),
         OpSpec(T + "matmul", "torch-function", bin_params, _eltwise("Matmul", "matmul", False, "matmul", None)),
         OpSpec(T + "bmm", "torch-function", bin_params, {
-            DISTILLER: Replacement(DM + "BatchMatmul", "bmm", forward=("input", "other")),
+            DISTILLER: Replacement(DM + "BatchMatmul", "bmm", forward=("input", "other"), tensor_first=True),
             TORCH_EAGER: Replacement(FF, "bmm", forward=("input", "other"), method="matmul"),
         }),
         OpSpec(T + "mean", "torch-function", ("input", "dim", "keepdim"), {
@@ -777,6 +779,9 @@ QUANT_NEUTRAL_MODULES = frozenset(
     NN + name
     for name in "Identity Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout".split()
 )
+
+#: torch.nn classes whose instances are tensors, not modules.
+TENSOR_CLASSES = frozenset(("Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"))
 
 #: torch.nn containers: calling one runs its children, iterating one yields modules.
 CONTAINER_MODULES = frozenset(NN + n for n in ("Sequential", "ModuleList", "ModuleDict"))

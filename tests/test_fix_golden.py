@@ -53,12 +53,6 @@ ALL_CASES = [(target, case) for target in TARGETS for case in cases(target)]
 #: Goldens that hold the CORRECT (hand-written) output while the engine is wrong:
 #: strict xfail, so each flips to a failure (remove it here) once the bug is fixed.
 KNOWN_BUGS = {
-    ("distiller", "no_init_docstring", "safe"): (
-        "bug: a new __init__ in a class with a docstring is glued to the docstring and "
-        "followed by two blank lines (expected: blank line, __init__, blank line)"),
-    ("torch-eager", "no_init_docstring", "safe"): (
-        "bug: a new __init__ in a class with a docstring is glued to the docstring and "
-        "followed by two blank lines (expected: blank line, __init__, blank line)"),
     ("torch-eager", "class_constant_operand", "safe"): (
         "bug: `x * self.gain` with a class-level constant `gain = 2` becomes "
         "FloatFunctional.mul instead of mul_scalar (the converted model then fails)"),

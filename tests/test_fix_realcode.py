@@ -143,9 +143,6 @@ MODELS: dict[str, HF | str] = {
 #: Models whose full safe fix hits a known engine bug (strict xfail); the
 #: `..._without_known_bugs` test still runs them with the buggy findings left out.
 KNOWN_BUGS = {
-    "t5": "bug: ops in T5Attention._relative_position_bucket (a @staticmethod) become `self.add.add(...)`: NameError",
-    "efficientnet_pytorch": "bug: SwishImplementation(torch.autograd.Function) gets an __init__ with members and "
-                            "its @staticmethod forward(ctx, i) uses `self.mul`: NameError",
 }
 
 
@@ -380,16 +377,9 @@ def _run(name: str, target: str, avoid_known_bugs: bool, out: Run) -> None:
 
 #: Per-check known bugs, on top of the whole-model ones in KNOWN_BUGS.
 KNOWN_CHECK_BUGS = {
-    ("sites", "llama"): "bug: leaf modules are rewritten partially: LlamaRMSNorm / LlamaRotaryEmbedding (no "
-                        "submodules, one quantization unit) get Mean/EltwiseMult/EltwiseAdd members but keep "
-                        "pow/rsqrt/cos/sin, so they turn into containers exposing those ops: op sites outside "
-                        "modules grow (15 -> 16 distiller, 15 -> 17 torch-eager)",
     ("silent", "mobilevit", "torch-eager"): "bug: after the torch-eager fix, `attention_scores = "
                                             "self.matmul.matmul(...)` is not known to be a tensor, so the "
                                             "unfixable `attention_scores / math.sqrt(...)` is no longer reported",
-    ("silent", "llama", "torch-eager"): "bug: after the torch-eager fix, `emb = self.cat.cat((freqs, freqs), "
-                                        "dim=-1)` is not known to be a tensor, so the unfixable `emb.cos()` and "
-                                        "`emb.sin()` are no longer reported",
 }
 
 

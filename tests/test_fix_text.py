@@ -179,9 +179,6 @@ def test_line_endings_are_kept_everywhere(newline, target):
     assert after.replace(newline, "\n") == fix(RESIDUAL, target).text
 
 
-@pytest.mark.xfail(strict=True, reason="bug (minor): new lines are inserted BEFORE the terminator of the line "
-                                       "they follow, using the file's first terminator: in a mixed-EOL file "
-                                       "`import torch.nn as nn\\r\\n` becomes `...nn\\n` + `import distiller.modules\\r\\n`")
 @pytest.mark.parametrize("target", TARGETS)
 def test_mixed_line_endings_keep_each_lines_own_terminator(target):
     before = ("import torch\nimport torch.nn as nn\r\n\r\nclass Mixed(nn.Module):\n"
@@ -247,8 +244,6 @@ def test_comments_inside_an_edit_span_survive(target):
     assert comments(result.text) == comments(before)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a new __init__ is inserted between a comment and the class "
-                                       "statement it introduces (`# comment` / `expansion = 2`)")
 @pytest.mark.parametrize("target", TARGETS)
 def test_new_init_does_not_separate_a_comment_from_its_statement(target):
     before = textwrap.dedent('''\

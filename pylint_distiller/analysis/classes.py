@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from astroid import nodes
 
 from pylint_distiller.analysis.imports import ImportMap
-from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES
+from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES, TENSOR_CLASSES
 
 # attribute kinds
 MODULE = "module"
@@ -81,7 +81,7 @@ def _is_torch_module_class(qname: str | None) -> bool:
     if not qname or not qname.startswith("torch.nn."):
         return False
     last = qname.rsplit(".", 1)[1]
-    return last[:1].isupper() and last != "Parameter"
+    return last[:1].isupper() and last not in TENSOR_CLASSES
 
 
 class ModuleIndex:
@@ -213,7 +213,8 @@ class ModuleIndex:
                 if not (isinstance(target, nodes.AssignAttr) and isinstance(target.expr, nodes.Name)
                         and target.expr.name == "self"):
                     continue
-                fact = self._fact_for(info, target.attrname, value)
+                resolved = local_modules.get(value.name) if isinstance(value, nodes.Name) else None
+                fact = self._fact_for(info, target.attrname, value, resolved)
                 fact.in_own_init = fact.in_own_init or own_init
                 if isinstance(value, nodes.Name) and value.name in local_modules:
                     bound_from_local.setdefault(value.name, []).append(target.attrname)
@@ -245,11 +246,14 @@ class ModuleIndex:
             fact = info.attrs.setdefault(call.args[0].value, AttrFact(call.args[0].value, TENSOR))
             fact.kind = TENSOR
 
-    def _fact_for(self, info: ClassInfo, name: str, value: nodes.NodeNG) -> AttrFact:
-        kind, qname, stateful, alias = self._classify_value(value)
+    def _fact_for(self, info: ClassInfo, name: str, value: nodes.NodeNG,
+                  resolved: nodes.NodeNG | None = None) -> AttrFact:
+        """Fact for `self.<name> = value`; `resolved` is what a local name `value` holds."""
+        ctor_node = resolved if resolved is not None else value
+        kind, qname, stateful, alias = self._classify_value(ctor_node)
         fact = info.attrs.get(name)
         if fact is None:
-            fact = info.attrs[name] = AttrFact(name, kind, qname, value if qname else None, stateful, alias)
+            fact = info.attrs[name] = AttrFact(name, kind, qname, ctor_node if qname else None, stateful, alias)
             fact.values.append(value)
             if alias:
                 info.shared.append((value, name, alias))
@@ -258,7 +262,7 @@ class ModuleIndex:
         if kind == CONST and isinstance(value, nodes.Const) and value.value is None:
             return fact  # `self.x = None` placeholders do not change what x holds
         if fact.kind == CONST and isinstance(fact.values[0], nodes.Const) and fact.values[0].value is None:
-            fact.kind, fact.qname, fact.stateful, fact.ctor = kind, qname, stateful, value if qname else None
+            fact.kind, fact.qname, fact.stateful, fact.ctor = kind, qname, stateful, ctor_node if qname else None
             return fact
         if kind != fact.kind:
             rank = (MODULE, CONTAINER, UNKNOWN, TENSOR, FUNCTION, CONST)
@@ -282,7 +286,7 @@ class ModuleIndex:
         if isinstance(value, nodes.Call):
             callee = self.imports.qualify(value.func) or ""
             last = callee.rsplit(".", 1)[-1]
-            if callee in ("torch.nn.Parameter", "torch.nn.parameter.Parameter") or (
+            if callee.rsplit(".", 1)[-1] in TENSOR_CLASSES and callee.startswith("torch.nn.") or (
                 callee.startswith("torch.") and last[:1].islower() and not callee.startswith("torch.nn.")
             ):
                 return TENSOR, None, None, None

@@ -35,6 +35,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.catalogue import (
+    TENSOR_CLASSES,
     NON_TENSOR_METHODS,
     OPS,
     TENSOR_FACTORIES,
@@ -1482,7 +1483,7 @@ class _Events:
         if qname.startswith("torch.nn.") and not qname.startswith(("torch.nn.functional.", "torch.nn.init.",
                                                                      "torch.nn.utils.")):
             last = qname.rsplit(".", 1)[1]
-            if last[:1].isupper() and last != "Parameter":
+            if last[:1].isupper() and last not in TENSOR_CLASSES:
                 self.a.inline.setdefault(call, InlineModule(call, qname, self.frame.owner, self.frame.multi))
                 return K.MODULE
         if qname.startswith("torch.nn.functional."):

@@ -68,7 +68,9 @@ class ImportMap:
                     if name == "*":
                         continue
                     self.aliases[alias or name] = normalize(f"{base}.{name}" if base else name)
-        self._reverse = {q: a for a, q in self.aliases.items()}
+        self._reverse: dict[str, str] = {}
+        for alias, qname in self.aliases.items():
+            self._reverse.setdefault(qname, alias)  # the first spelling the file uses
 
     def qualify(self, node: nodes.NodeNG) -> str | None:
         """Qualified name of a Name/Attribute chain rooted at an import, else None."""

@@ -100,6 +100,9 @@ class Planner:
         if site.bound is None:
             return Plan(suggestion, None, "its arguments cannot be mapped exactly (starred or unknown arguments)")
         if site.owner is not None:
+            if not _self_reachable(site.node):
+                return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
+                                              "`self`: no member is reachable (manual)")
             return self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
         callers = getattr(site, "callers", None)
         param = getattr(site, "module_param", None)
@@ -148,6 +151,8 @@ class Planner:
         args = []
         method = rep.method
         forward = [p for p in rep.forward if p in bound]
+        if rep.tensor_first and site.kinds and site.kinds[0] == K.NUMBER:
+            return Plan(suggestion, None, "its first operand is a Python number, which the module cannot take")
         if method and rep.scalar_method and len(forward) == 2:
             first, second = site.kinds[0], site.kinds[1]
             op = spec.key.rsplit(".", 1)[1].lstrip("i") if spec.key.startswith("operator.") else spec.key.rsplit(".", 1)[1]
@@ -177,12 +182,14 @@ class Planner:
             if not isinstance(target, nodes.AssignName):
                 applicability = Applicability.UNSAFE
                 reasons.append("the augmented target is not a plain name")
-            elif method and target.name in _param_names(node.frame()):
+            elif method and not _fresh_target(node):
                 applicability = Applicability.UNSAFE
-                reasons.append("the in-place update of an argument becomes out-of-place")
+                reasons.append("the in-place update becomes out-of-place while another name may share the tensor")
             template = hole(target) + " = " + call
         else:
             template = call
+        if self.pos.has_comment(self.pos.span(node), holes):
+            return Plan(suggestion, None, "the expression holds comments the rewrite would drop (manual)")
         fix = Fix(
             title=f"Replace with self.<{rep.member}> = {ctor}",
             applicability=applicability,
@@ -209,6 +216,9 @@ class Planner:
         if ctor is not None and fact.in_own_init and self._copyable_ctor(ctor, owner):
             copy_text = ctor.as_string()
         if copy_text is None:
+            init = owner.init()
+            if "copy" in (init.locals if init else {}) or self.imports.aliases.get("copy", "copy") != "copy":
+                return Plan("", None, "`copy` names something else here, so the module cannot be deep-copied")
             copy_text = f"copy.deepcopy(self.{attr})"
             imports = ("import copy",)
         applicability = Applicability.SAFE if stateful is False else Applicability.UNSAFE
@@ -334,6 +344,48 @@ def can_extend_init(cls: nodes.ClassDef) -> bool:
     if init is None:
         return bool(cls.body) and cls.body[0].lineno > cls.lineno or cls.doc_node is not None
     return not any(ret.frame() is init for ret in init.nodes_of_class(nodes.Return))
+
+
+def _self_reachable(node: nodes.NodeNG) -> bool:
+    """Is the node in an instance method (or code nested in one) whose first parameter is `self`?"""
+    scope = node.scope()
+    while not (isinstance(scope, nodes.FunctionDef) and isinstance(scope.parent, nodes.ClassDef)):
+        if scope.parent is None:
+            return False
+        scope = scope.parent.scope()
+    decorators = {d.as_string() for d in scope.decorators.nodes} if scope.decorators else set()
+    if decorators & {"staticmethod", "classmethod"}:
+        return False
+    params = list(scope.args.posonlyargs or []) + list(scope.args.args or [])
+    return bool(params) and params[0].name == "self"
+
+
+def _fresh_target(aug: nodes.AugAssign) -> bool:
+    """`out += y` may become `out = f(out, y)` only if no other name can see `out`'s tensor.
+
+    True when, in the function, `out` is never a parameter, never assigned from a
+    bare name, and never handed on as a plain value (assigned to another name,
+    put in a container, returned or yielded) before the update.
+    """
+    name = aug.target.name
+    func = aug.frame()
+    if not isinstance(func, nodes.FunctionDef) or name in _param_names(func):
+        return False
+    for assign in func.nodes_of_class(nodes.AssignName):
+        if assign.name == name and isinstance(assign.parent, nodes.Assign) and isinstance(
+                assign.parent.value, (nodes.Name, nodes.Attribute, nodes.Subscript)):
+            return False
+    for use in func.nodes_of_class(nodes.Name):
+        if use.name != name or use.lineno > aug.lineno:
+            continue
+        parent = use.parent
+        if isinstance(parent, (nodes.Assign, nodes.AnnAssign, nodes.Return, nodes.Yield, nodes.List, nodes.Tuple,
+                               nodes.Set, nodes.Dict, nodes.Starred, nodes.NamedExpr, nodes.Keyword)):
+            return False
+        if isinstance(parent, nodes.Call) and isinstance(parent.func, nodes.Attribute) and \
+                parent.func.attrname in ("append", "extend", "insert", "add", "update", "setdefault"):
+            return False
+    return True
 
 
 def _param_names(func) -> set[str]:

@@ -10,8 +10,12 @@ from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import NATIVE, QUANT_NEUTRAL_MODULES, UNQUANTIZABLE
-from pylint_distiller.findings import Confidence, Finding
+from pylint_distiller.findings import Applicability, Confidence, Finding
 from pylint_distiller.settings import Settings
+
+
+_PARTIAL_LEAF = ("this leaf module is one quantization unit and some of its ops have no safe fix: "
+                 "prepare it by hand or keep it whole")
 
 
 class Reporter:
@@ -49,6 +53,7 @@ class Reporter:
     # ------------------------------------------------------------------- ops
     def _ops(self) -> None:
         settings = self.settings
+        planned = []
         for site in self.walk.ops.values():
             spec = site.spec
             if not site.loud or settings.ignores(spec.key, spec.shown):
@@ -57,7 +62,11 @@ class Reporter:
                 continue
             if spec.replacement(settings.target) == NATIVE:
                 continue
-            plan = self.planner.plan_op(site)
+            planned.append((site, self.planner.plan_op(site)))
+        partial = self._partial_leaves(planned)
+        for site, plan in planned:
+            if site.owner in partial:
+                plan = Plan(plan.suggestion, None, _PARTIAL_LEAF)
             what = self._describe(site)
             if plan.suggestion:
                 message = f"{what} runs outside any module; use {plan.suggestion}{self._tail(plan)}"
@@ -65,8 +74,22 @@ class Reporter:
                 message = f"{what} runs outside any module, invisible to the quantizer{self._tail(plan)}"
             owner = site.owner
             confidence = Confidence.INFERENCE if (owner and owner.inferred) else Confidence.HIGH
-            self._add(spec.rule, site.node, message, plan, confidence,
-                      klass=owner.name if owner else None, op=spec.key)
+            self._add(site.spec.rule, site.node, message, plan, confidence,
+                      klass=owner.name if owner else None, op=site.spec.key)
+
+    def _partial_leaves(self, planned) -> set:
+        """Leaf modules (no submodules) that only some of their ops could be prepared in.
+
+        A leaf module with arithmetic (an RMSNorm, a rotary embedding) is one unit
+        for the quantizer. Giving some of its ops modules turns it into a container
+        whose remaining ops (`pow`, `rsqrt`) are then exposed outside any module,
+        so its ops are fixed all together or not at all.
+        """
+        calling = {record.owner for record in self.walk.calls.values()}
+        leaves = {info for info in self.index.module_classes() if info not in calling
+                  and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
+        return {site.owner for site, plan in planned if site.owner in leaves
+                and (plan.fix is None or plan.fix.applicability is not Applicability.SAFE)}
 
     @staticmethod
     def _describe(site) -> str:

@@ -131,15 +131,40 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         # members of dropped fixes must not be added: plan again with the kept ones
         keep = set(dropped)
         return plan_edits(text, module, [f for i, f in by_key.items() if i not in keep])
-    newline = lines.newline()
     for class_line, new in members.items():
-        edits.append(_member_edit(lines, classes[class_line], new, newline))
-    edits.extend(_import_edits(lines, module, imports, newline, text))
+        edits.append(_member_edit(lines, classes[class_line], new))
+    edits.extend(_import_edits(lines, module, imports, text))
     return edits, list(by_key.values())
 
 
 # ------------------------------------------------------------------- members
-def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str]], nl: str):
+#: Calls that configure a finished module (`self.eval()`, transformers' `self.post_init()`):
+#: new members go before a trailing run of them, so they are set up like every other member.
+_SETTLING_CALLS = frozenset(("eval", "train", "post_init", "init_weights", "requires_grad_", "to", "cuda", "cpu",
+                             "float", "half", "double", "bfloat16", "apply", "reset_parameters", "tie_weights"))
+
+
+def _settles(stmt: nodes.NodeNG) -> bool:
+    call = stmt.value if isinstance(stmt, nodes.Expr) else None
+    return (isinstance(call, nodes.Call) and isinstance(call.func, nodes.Attribute)
+            and isinstance(call.func.expr, nodes.Name) and call.func.expr.name == "self"
+            and call.func.attrname in _SETTLING_CALLS)
+
+
+def _above_comments(lines: LineIndex, line: int) -> int:
+    """The first line of the comment block directly above `line` (comments belong to what follows)."""
+    while line > 1 and lines.line_text(line - 1).lstrip().startswith("#"):
+        line -= 1
+    return line
+
+
+def _indent(lines: LineIndex, node: nodes.NodeNG, line: int | None = None) -> str:
+    line = line or node.lineno
+    return lines.text[lines.line_start(line):lines.line_start(line) + _char_col(lines, node)]
+
+
+def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str]]):
+    """One insertion that adds `self.<name> = <ctor>` lines at the end of the class's __init__."""
     init = init_of(cls)
     if init is not None and init.body and init.body[0].lineno == init.lineno:
         # `def __init__(self): super().__init__()`: continue the one-line body
@@ -147,31 +172,37 @@ def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str
         at = lines.offset(last.end_lineno, _char_col(lines, last, end=True))
         return at, at, "".join(f"; self.{name} = {ctor}" for name, ctor in new)
     if init is not None:
-        first = init.body[0]
-        indent = lines.text[lines.line_start(first.lineno):lines.offset(first.lineno, 0) + _char_col(lines, first)]
-        last = init.body[-1]
-        at = lines.line_end(last.end_lineno or last.lineno)
-        return at, at, "".join(f"{nl}{indent}self.{name} = {ctor}" for name, ctor in new)
+        body = init.body
+        indent = _indent(lines, body[0])
+        keep = len(body)
+        while keep > 1 and _settles(body[keep - 1]):
+            keep -= 1
+        if keep == len(body):
+            end_line = body[-1].end_lineno or body[-1].lineno
+            at, nl = lines.line_end(end_line), lines.terminator(end_line)
+            return at, at, "".join(f"{nl}{indent}self.{name} = {ctor}" for name, ctor in new)
+        line = _above_comments(lines, body[keep].lineno)
+        at, nl = lines.line_start(line), lines.terminator(line)
+        return at, at, "".join(f"{indent}self.{name} = {ctor}{nl}" for name, ctor in new)
     # no __init__ of its own: add one that forwards to the base class
+    doc = cls.doc_node
     if cls.body:
         first = cls.body[0]
         first_line = min([first.lineno] + [d.lineno for d in getattr(getattr(first, "decorators", None), "nodes", [])])
-        indent = lines.text[lines.line_start(first_line):lines.offset(first_line, 0) + _char_col(lines, first)]
-        at = lines.line_start(first_line)
-        if cls.doc_node is not None and cls.doc_node.end_lineno < first_line:
-            at = lines.line_start(cls.doc_node.end_lineno + 1)
-        prefix, suffix = "", nl
+        indent = _indent(lines, first, first_line)
     else:
-        doc = cls.doc_node
-        indent = " " * (cls.col_offset + 4)
-        at = lines.line_end(doc.end_lineno)
-        prefix, suffix = nl, ""
+        indent = _indent(lines, doc)
     unit = "\t" if "\t" in indent else "    "
-    body = [f"{indent}def __init__(self, *args, **kwargs):",
-            f"{indent}{unit}super().__init__(*args, **kwargs)"]
+    body = [f"{indent}def __init__(self, *args, **kwargs):", f"{indent}{unit}super().__init__(*args, **kwargs)"]
     body += [f"{indent}{unit}self.{name} = {ctor}" for name, ctor in new]
-    text = prefix + nl.join(body) + nl + suffix
-    return at, at, text
+    if doc is not None:
+        nl = lines.terminator(doc.end_lineno)
+        at = lines.line_end(doc.end_lineno)
+        return at, at, nl + nl + nl.join(body)
+    line = _above_comments(lines, first_line)
+    nl = lines.terminator(line)
+    at = lines.line_start(line)
+    return at, at, nl.join(body) + nl + nl
 
 
 def _char_col(lines: LineIndex, node: nodes.NodeNG, end: bool = False) -> int:
@@ -256,7 +287,8 @@ class _Namer:
 
 
 # ------------------------------------------------------------------- imports
-def _import_edits(lines: LineIndex, module: nodes.Module, wanted: list[str], nl: str, text: str):
+def _import_edits(lines: LineIndex, module: nodes.Module, wanted: list[str], text: str):
+    """Imports go after the first run of top-level imports (else after the docstring, else first)."""
     present = {line.strip() for line in text.splitlines()}
     new = []
     for imp in wanted:
@@ -264,22 +296,23 @@ def _import_edits(lines: LineIndex, module: nodes.Module, wanted: list[str], nl:
             new.append(imp)
     if not new:
         return []
-    last_import = None  # the end of the first run of top-level imports
+    last_import = None
     for stmt in module.body:
         if isinstance(stmt, (nodes.Import, nodes.ImportFrom)):
             last_import = stmt
         elif last_import is not None:
             break
-    if last_import is not None:
-        at = lines.line_end(last_import.end_lineno)
-        return [(at, at, "".join(nl + imp for imp in new))]
-    if module.doc_node is not None:
-        at = lines.line_end(module.doc_node.end_lineno)
+    anchor = last_import or module.doc_node
+    if anchor is not None:
+        nl = lines.terminator(anchor.end_lineno)
+        at = lines.line_end(anchor.end_lineno)
         return [(at, at, "".join(nl + imp for imp in new))]
     if module.body:
-        at = lines.line_start(module.body[0].lineno)
+        line = _above_comments(lines, module.body[0].lineno)
+        nl = lines.terminator(line)
+        at = lines.line_start(line)
         return [(at, at, "".join(imp + nl for imp in new))]
+    nl = lines.newline()
     at = len(text)
-    return [(at, at, "".join(imp + nl for imp in new))]
-
-
+    prefix = nl if text and not text.endswith(("\n", "\r")) else ""
+    return [(at, at, prefix + "".join(imp + nl for imp in new))]

@@ -42,6 +42,15 @@ class LineIndex:
             end -= 1
         return end
 
+    def line_text(self, line: int) -> str:
+        return self.text[self.starts[line - 1]:self.line_end(line)]
+
+    def terminator(self, line: int) -> str:
+        """The line's own terminator (files may mix them); the file's first one for the last line."""
+        end = self.line_end(line)
+        nxt = self.starts[line] if line < len(self.starts) else len(self.text)
+        return self.text[end:nxt] or self.newline()
+
     def line_start(self, line: int) -> int:
         return self.starts[line - 1]
 

@@ -26,7 +26,8 @@ class Block(nn.Module):
         flat = torch.flatten(h, 1)
         h = torch.reshape(h, (-1,))
         self.update(x)
-        return scores, stacked, mask, ids, big, flat, h
+        std, mean = self.debug_stats(x)
+        return scores, stacked, mask, ids, big, flat, h, std, mean
 
     @torch.no_grad()
     def update(self, x):
