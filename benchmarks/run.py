@@ -44,7 +44,7 @@ if ROOT not in sys.path:
 EXAMPLES = os.path.join(ROOT, "examples")
 PYLINT_FLAGS = ["--disable=fixme", "--score=n", "--persistent=n"]
 QUICK_FILES = 40          # modeling files in --quick
-FULL_STRIDE = 2           # default: every 2nd file of the tree (the whole tree takes ~2x longer)
+FULL_STRIDE = 2           # default: every 2nd file of the tree (--stride 1: the whole tree, ~1.6x longer)
 FIX_STRIDE = 8            # fix --diff vs check: every 8th file of the main set (full mode)
 QUICK_PYLINT = ("basic_module.py", "bottleneck.py", "squeeze_excitation.py")
 TORCHFIX_FILES = {"quick": 6, "full": 20}  # torchfix needs ~1 CPU-s per modeling file
@@ -166,9 +166,25 @@ def _parallel(tasks: list) -> list:
 
 # --------------------------------------------------------------------------- workers (child processes)
 
+def _same_gc_as_cli() -> None:
+    """Run every measurement under the GC settings `check`/`fix` set for themselves.
+
+    The CLI raises the collection thresholds (astroid builds millions of small
+    objects); it does so on its first call, so without this the first repeat of the
+    bare parse would run under the default thresholds and the later ones under the
+    CLI's, and the ratios would mix GC tuning into the analysis' cost.
+    """
+    from pylint_distiller import cli
+
+    tune = getattr(cli, "_tune_gc", None)
+    if tune is not None:
+        tune()
+
+
 def worker_main(kind: str, job_path: str, out_path: str) -> None:
     with open(job_path) as stream:
         job = json.load(stream)
+    _same_gc_as_cli()
     result = {"main": _worker_main_set, "mem-parse": _worker_mem_parse, "mem-check": _worker_mem_check,
               "string-build": _worker_string_build}[kind](job)
     with open(out_path, "w") as stream:
@@ -186,6 +202,7 @@ def _worker_main_set(job: dict) -> dict:
     from pylint_distiller.sources import read_source
 
     files, fix_files, repeat = job["files"], job["fix_files"], job["repeat"]
+    fix_set = set(fix_files)
     texts = []
     for path in files:
         try:
@@ -197,7 +214,7 @@ def _worker_main_set(job: dict) -> dict:
     per_file: dict[str, list[float]] = {}  # path -> [min parse cpu, min analysis cpu]
     findings = failures = 0
     for rep in range(repeat):
-        parse_cpu = parse_wall = ana_cpu = ana_wall = 0.0
+        parse_cpu = parse_wall = ana_cpu = ana_wall = fix_parse = fix_ana = 0.0
         findings = failures = 0
         for path, text in texts:
             c0, w0 = _clock()
@@ -213,10 +230,14 @@ def _worker_main_set(job: dict) -> dict:
             parse_wall += w1 - w0
             ana_cpu += c2 - c1
             ana_wall += w2 - w1
+            if path in fix_set:
+                fix_parse += c1 - c0
+                fix_ana += c2 - c1
             best = per_file.setdefault(path, [float("inf"), float("inf")])
             best[0], best[1] = min(best[0], c1 - c0), min(best[1], c2 - c1)
             del module
-        row = {"parse_cpu": parse_cpu, "parse_wall": parse_wall, "analysis_cpu": ana_cpu, "analysis_wall": ana_wall}
+        row = {"parse_cpu": parse_cpu, "parse_wall": parse_wall, "analysis_cpu": ana_cpu, "analysis_wall": ana_wall,
+               "parse_fixset_cpu": fix_parse, "analysis_fixset_cpu": fix_ana}
         for key, argv in (("check", ["check", *files]), ("check_fixset", ["check", *fix_files]),
                           ("fix_diff", ["fix", "--diff", *fix_files])):
             if key != "check" and not fix_files:
@@ -227,8 +248,10 @@ def _worker_main_set(job: dict) -> dict:
                 c1, w1 = _clock()
             row[f"{key}_cpu"], row[f"{key}_wall"], row[f"{key}_rc"] = c1 - c0, w1 - w0, rc
         reps.append(row)
+    import gc
+
     return {"reps": reps, "per_file": per_file, "findings": findings, "parse_failures": failures,
-            "files": len(files), "maxrss_mb": _maxrss_mb()}
+            "files": len(files), "maxrss_mb": _maxrss_mb(), "gc_threshold": gc.get_threshold()}
 
 
 def _worker_string_build(job: dict) -> dict:
@@ -323,7 +346,8 @@ def select_files(args) -> dict:
         how = f"{len(chosen)} of {len(every)} files" + (f" (every {stride}th, --stride)" if stride > 1 else "")
     examples = _py_files(EXAMPLES)
     files = chosen + examples
-    fix_files = files if args.quick else files[::FIX_STRIDE]
+    # every FIX_STRIDE-th file, taken in pairs of neighbours so both shards get their share
+    fix_files = files if args.quick else [p for i, p in enumerate(files) if i % (2 * FIX_STRIDE) in (0, 1)]
     mode = "quick" if args.quick else "full"
     # torchfix: evenly spaced modeling files of the main set (torchfix skips files without "torch").
     modeling_chosen = [p for p in chosen if os.path.basename(p).startswith("modeling_")] or chosen
@@ -362,7 +386,8 @@ def measure_main_set(sel: dict, repeat: int, workers: int, log) -> dict:
 
     out = {k: best(k) for k in ("parse_cpu", "parse_wall", "analysis_cpu", "analysis_wall", "check_cpu",
                                 "check_wall", "check_fixset_cpu", "check_fixset_wall", "fix_diff_cpu",
-                                "fix_diff_wall")}
+                                "fix_diff_wall", "parse_fixset_cpu", "analysis_fixset_cpu")}
+    out["gc_threshold"] = results[0].get("gc_threshold")
     out["findings"] = sum(r["findings"] for r in results)
     out["parse_failures"] = sum(r["parse_failures"] for r in results)
     out["worker_maxrss_mb"] = max(r["maxrss_mb"] for r in results)
@@ -374,29 +399,31 @@ def measure_main_set(sel: dict, repeat: int, workers: int, log) -> dict:
     return out
 
 
-def measure_memory_and_astroid(files: list[str], repeat: int, workers: int, memory: bool, string_build: bool,
-                               log) -> dict:
-    """Two lanes: peak memory of bare parse vs check (fresh processes), then astroid's `string_build`."""
-    log(f"[2/4] peak memory (maxrss, fresh processes)" + (" and astroid string_build baseline" if string_build
-                                                          else "") + f": {len(files)} files")
-    shards = [files[i::2] for i in range(2)] if workers > 1 else [files]
-    lanes = []
-    for i, shard in enumerate(shards):
-        def lane(i=i, shard=shard):
-            out = {}
-            if memory:
-                out["mem"] = _run_worker("mem-parse" if i == 0 else "mem-check", {"files": files})
-            if string_build:
-                out["string_build"] = _run_worker("string-build", {"files": shard, "repeat": repeat})
-            return out
-        lanes.append(lane)
-    if memory and len(lanes) == 1:
-        lanes.append(lambda: {"mem": _run_worker("mem-check", {"files": files})})
-    results = _parallel(lanes)
-    mem = {"parse": results[0]["mem"], "check": results[1]["mem"]} if memory else None
-    string_build = sum(min(r["cpu"] for r in res["string_build"]["reps"]) for res in results if "string_build" in res)
-    return {"memory": mem, "string_build_cpu": string_build,
-            "string_build_reps": [res["string_build"]["reps"] for res in results if "string_build" in res]}
+def measure_memory_and_astroid(files: list[str], fix_files: list[str], repeat: int, memory: bool,
+                               string_build: bool, log) -> dict:
+    """Two lanes: peak memory of bare parse | of check (fresh processes); then astroid's `string_build`.
+
+    `string_build` runs on the `fix --diff` set only: its first repeat imports torch and
+    each file's base classes from source (~1-2 CPU-min whatever the set), and its cache
+    of every module built slows later repeats down as the set grows.
+    """
+    log("[2/4] peak memory (maxrss, fresh processes)" + (f"; astroid string_build baseline on {len(fix_files)} "
+                                                         "files" if string_build else "") + f": {len(files)} files")
+
+    def lane_a():
+        out = {"mem": _run_worker("mem-parse", {"files": files})} if memory else {}
+        if string_build:
+            out["string_build"] = _run_worker("string-build", {"files": fix_files, "repeat": repeat})
+        return out
+
+    def lane_b():
+        return {"mem": _run_worker("mem-check", {"files": files})} if memory else {}
+
+    a, b = _parallel([lane_a, lane_b])
+    mem = {"parse": a["mem"], "check": b["mem"]} if memory else None
+    reps = a["string_build"]["reps"] if string_build else None
+    return {"memory": mem, "string_build_cpu": min(r["cpu"] for r in reps) if reps else None,
+            "string_build_reps": reps}
 
 
 def measure_peers(sel: dict, repeat: int, log) -> dict:
@@ -467,9 +494,13 @@ def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs:
     row("check_over_parse", "`check` end to end / parse", check / parse, "x", "read + parse + analysis + report")
     sb = main.get("string_build_cpu")
     if sb:
-        row("check_over_string_build", "`check` / astroid string_build", check / sb, "x",
-            f"public astroid parse incl. post-build inference: {lines / sb:,.0f} lines/s")
-        row("analysis_over_string_build", "(string_build + analysis) / string_build", (sb + ana) / sb, "x")
+        fix_lines = _lines(sel["fix_files"])
+        note = f"{len(sel['fix_files'])} files"
+        row("string_build_over_parse", "astroid string_build / parse", sb / main["parse_fixset_cpu"], "x",
+            f"{note}; public astroid parse (post-build inference, warm): {fix_lines / sb:,.0f} lines/s")
+        row("analysis_over_string_build", "(string_build + analysis) / string_build",
+            (sb + main["analysis_fixset_cpu"]) / sb, "x", note)
+        row("check_over_string_build", "`check` / astroid string_build", main["check_fixset_cpu"] / sb, "x", note)
     row("check_files_per_s", "`check` throughput", files / check, "files/s")
     row("check_lines_per_s", "`check` throughput", lines / check, "lines/s")
     fix_n = len(sel["fix_files"])
@@ -499,7 +530,7 @@ def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs:
 def slowest(main: dict, count: int = 5) -> dict:
     per = [(p, v[0], v[1]) for p, v in main["per_file"].items() if v[0] != float("inf")]
     by_analysis = sorted(per, key=lambda t: -t[2])[:count]
-    by_ratio = sorted((t for t in per if t[1] >= 0.02), key=lambda t: -(t[2] / t[1]))[:count]
+    by_ratio = sorted((t for t in per if t[1] >= 0.01), key=lambda t: -(t[2] / t[1]))[:count]
     fmt = lambda t: {"path": t[0], "parse_cpu": round(t[1], 4), "analysis_cpu": round(t[2], 4),  # noqa: E731
                      "ratio": round((t[1] + t[2]) / t[1], 3) if t[1] else None}
     return {"by_analysis_time": [fmt(t) for t in by_analysis], "by_ratio": [fmt(t) for t in by_ratio]}
@@ -536,6 +567,7 @@ def run_profile(sel: dict, top: int) -> None:
     from pylint_distiller.settings import Settings
     from pylint_distiller.sources import read_source
 
+    _same_gc_as_cli()
     settings = Settings()
     prof = cProfile.Profile()
     total = 0.0
@@ -593,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     start, load0 = time.perf_counter(), os.getloadavg()
     main_res = measure_main_set(sel, args.repeat, max(1, args.workers), log)
     string_build = args.string_build if args.string_build is not None else not args.quick
-    phase2 = measure_memory_and_astroid(sel["files"], args.repeat, max(1, args.workers), not args.skip_memory,
+    phase2 = measure_memory_and_astroid(sel["files"], sel["fix_files"], args.repeat, not args.skip_memory,
                                         string_build, log)
     main_res["string_build_cpu"] = phase2["string_build_cpu"]
     main_res["string_build_reps"] = phase2["string_build_reps"]

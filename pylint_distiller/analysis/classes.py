@@ -218,7 +218,7 @@ class ModuleIndex:
                 fact.in_own_init = fact.in_own_init or own_init
                 if isinstance(value, nodes.Name) and value.name in local_modules:
                     bound_from_local.setdefault(value.name, []).append(target.attrname)
-        for local, attrs in bound_from_local.items():
+        for _local, attrs in bound_from_local.items():
             if len(attrs) > 1:
                 for attr in attrs[1:]:
                     if attr == attrs[0] or attr not in info.attrs:

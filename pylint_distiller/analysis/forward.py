@@ -702,7 +702,7 @@ class ForwardAnalysis:
                              nodes.Nonlocal, nodes.Import, nodes.ImportFrom)):
             return Paths()
         for child in stmt.get_children():  # anything else: evaluate what it holds
-            if isinstance(child, nodes.NodeNG) and not isinstance(child, nodes.Statement):
+            if isinstance(child, nodes.NodeNG) and not child.is_statement:
                 ev.eval(child)
         return ev.paths()
 
@@ -1393,7 +1393,7 @@ class _Events:
             method = target.methods.get(func.attrname)
             if method is None or not isinstance(method.parent, nodes.ClassDef) or _is_property(method):
                 continue
-            arg_kinds = self._eval_args(call)
+            self._eval_args(call)
             params = list(method.args.posonlyargs or []) + list(method.args.args or [])
             if params and not _is_staticmethod(method):
                 params = params[1:]
@@ -1409,7 +1409,6 @@ class _Events:
             result, _paths, elts = self.a.call_helper(method, call, kinds, self.frame, helper_owner, foreign=True)
             if elts is not None:
                 self.elt_kinds[call] = elts
-            del arg_kinds
             return result
         return None
 
@@ -1451,6 +1450,9 @@ class _Events:
         if qname in ("torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like",
                      "torch.rand_like", "torch.randn_like") and word is None and arg_kinds:
             return K.INDEX if arg_kinds[0] == K.INDEX else K.TENSOR
+        if qname in ("torch.tensor", "torch.as_tensor", "torch.scalar_tensor") and arg_kinds \
+                and arg_kinds[0] == K.NUMBER:
+            return K.INDEX  # a 0-dim constant (`torch.tensor(d, dtype=torch.float)`): no activation
         if qname in _INDEX_FACTORIES:
             if word == "int":
                 return K.INDEX
@@ -1581,7 +1583,7 @@ def _conditions(node: nodes.NodeNG) -> dict[str, bool]:
     child, parent = node, node.parent
     scope = node.frame()
     while parent is not None and parent is not scope:
-        test = None
+        test, truth = None, True
         if isinstance(parent, nodes.If) and child is not parent.test:
             test, truth = parent.test, child in parent.body
         elif isinstance(parent, nodes.IfExp) and child is not parent.test:

@@ -27,9 +27,20 @@ are cross-checked against `pylint_distiller.verify.runtime.trace_model`.
 
 Usage::
 
-    .venv/bin/python tests/realcode/measure.py [MODEL ...] [--details] [--json OUT]
+    .venv/bin/python tests/realcode/measure.py [MODEL ...|all|held-out] [--details] [--json OUT]
+        [--attn eager|sdpa] [--compare-runtime]
 
-Importable: `MODELS`, `measure(name)`, `run(names)`.
+Without model names it measures the default set (transformers + efficientnet_pytorch,
+the models the analysis was tuned on). `held-out` is a wider set built generically
+from default configs (more transformers models, timm, torchvision) kept apart to
+check that improvements generalise. torchvision/timm need to be importable:
+``MEASURE_EXTRA_PATH=<dir>`` appends a directory holding them (the script stubs
+torchvision's C extension, which only its detection ops need), and
+``MEASURE_PACKAGE_ROOT=<dir>`` measures another copy of the package (e.g. an older
+checkout, for before/after numbers). ``--details`` lists every miss and every
+static finding on an executed line that did not sit on an executed op.
+
+Importable: `MODELS`, `HELD_OUT`, `measure(name)`, `run(names)`, `Tracer`.
 """
 
 from __future__ import annotations
@@ -337,7 +348,7 @@ class Tracer:
         wanted: dict[str, bool] = {}
 
         class Mode(TorchFunctionMode):
-            def __torch_function__(self, func, types_, args=(), kwargs=None):
+            def __torch_function__(self, func, _types, args=(), kwargs=None):
                 tracer.on_op(func, args, kwargs)
                 return func(*args, **(kwargs or {}))
 
@@ -795,7 +806,7 @@ class Result:
         return [f for f in self.static_exec if f not in self.precise_strict]
 
 
-def measure(name: str, details: bool = False, compare_runtime: bool = False) -> Result:
+def measure(name: str, compare_runtime: bool = False) -> Result:
     res = Result(name)
     start = time.perf_counter()
     try:
@@ -937,7 +948,7 @@ def run(names: list[str], details: bool = False, compare_runtime: bool = False) 
     print(header)
     print("-" * len(header))
     for name in names:
-        res = measure(name, details, compare_runtime)
+        res = measure(name, compare_runtime)
         results.append(res)
         if res.error and not res.runtime_ops:
             print(f"{name:22} ERROR {res.error}")
