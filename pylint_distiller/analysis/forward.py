@@ -150,6 +150,10 @@ class OpSite:
     via_attribute: str | None = None  # functional reached through `self.act = F.gelu`
     walk: int = -1  # the forward walk that saw it last (visits in other forwards are other instances)
     walk_visits: int = 0
+    # in a module-level helper: the parameter that holds the calling module on every path that
+    # reaches the op ("" when some path passes none), and the classes that pass themselves
+    module_param: str | None = None
+    callers: set = field(default_factory=set)
 
 
 @dataclass
@@ -199,6 +203,9 @@ class _Frame:
     counters: set[str] = field(default_factory=set)  # loop counters (`for i in range(n)`)
     shared_index: set[str] = field(default_factory=set)  # many-to-one functions of counters (`i // k`)
     foreign: bool = False  # a method of a submodule (`self.attn.prepare(x)`): its module calls are its own
+    # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
+    module_param: str | None = None  # the parameter holding that module
+    caller: ClassInfo | None = None  # the module class that passed itself
 
 
 @dataclass
@@ -906,6 +913,9 @@ class ForwardAnalysis:
         env = self._param_env(func, arg_kinds, is_forward=referenced)
         sub = _Frame(owner, func, env, multi=frame.multi, silent=frame.silent, depth=frame.depth + 1,
                      foreign=foreign or frame.foreign)
+        if isinstance(func.parent, nodes.Module):
+            sub.module_param = self._module_param(func, call, frame)
+            sub.caller = (frame.owner or frame.caller) if sub.module_param else None
         self._stack.append(func)
         try:
             paths = self.walk_block(func.body, sub)
@@ -914,6 +924,32 @@ class ForwardAnalysis:
         if func.is_generator():
             return K.SEQ, paths, None
         return sub.returns or K.UNKNOWN, paths, (None if sub.returns_mixed else sub.returns_elts)
+
+    def _module_param(self, func: nodes.FunctionDef, call: nodes.Call | None, frame: _Frame) -> str | None:
+        """The helper's parameter that receives the calling module instance, if one does.
+
+        At a call: the parameter bound to `self` (or to the caller's own module
+        parameter). For a function handed on as a value: a first parameter
+        annotated `nn.Module`, as transformers' attention functions declare it.
+        """
+        params = list(func.args.posonlyargs or []) + list(func.args.args or [])
+        if not params or frame.owner is None and frame.module_param is None:
+            return None
+        holders = {frame.module_param} if frame.owner is None else {"self"}
+        if call is None:
+            annotation = (list(func.args.posonlyargs_annotations or []) + list(func.args.annotations or []))[0]
+            qname = self.imports.qualify(annotation) if annotation is not None else None
+            return params[0].name if qname == "torch.nn.Module" else None
+        for param, arg in zip(params, call.args):
+            if isinstance(arg, nodes.Starred):
+                break
+            if isinstance(arg, nodes.Name) and arg.name in holders:
+                return param.name
+        names = {p.name for p in params}
+        for kw in call.keywords or ():
+            if kw.arg in names and isinstance(kw.value, nodes.Name) and kw.value.name in holders:
+                return kw.arg
+        return None
 
     def helper_function(self, name: str) -> nodes.FunctionDef | None:
         return self._functions.get(name)
@@ -949,7 +985,15 @@ class _Events:
         # a helper shared by several module classes runs once per instance: only
         # repeats within one forward walk make the op run repeatedly per pass,
         # except in a same-file function outside classes (one code, every caller)
-        repeated = site.walk_visits > 1 or (site.visits > 1 and self.frame.owner is None)
+        frame = self.frame
+        if frame.owner is None:
+            if frame.module_param and site.module_param in (None, frame.module_param):
+                site.module_param = frame.module_param
+                site.callers.add(frame.caller)
+            else:
+                site.module_param = ""
+        # a helper that receives its module runs once per calling instance, like a method
+        repeated = site.walk_visits > 1 or (site.visits > 1 and frame.owner is None and not site.module_param)
         site.multi = site.multi or self.frame.multi or repeated
         site.loud = site.loud or not self.frame.silent
         self.a._current_ops.add(node)

@@ -104,8 +104,7 @@ class Planner:
                 return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
                                               "`self`: no member is reachable (manual)")
             return self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
-        callers = getattr(site, "callers", None)
-        param = getattr(site, "module_param", None)
+        callers, param = site.callers, site.module_param
         if param and callers:
             # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
             # every calling class gets the member, the helper reaches it through that argument
@@ -133,7 +132,7 @@ class Planner:
         if "training" in rep.droppable:
             training = bound.get("training")
             if not (isinstance(training, nodes.Attribute) and training.attrname == "training"
-                    and isinstance(training.expr, nodes.Name) and training.expr.name == "self"):
+                    and isinstance(training.expr, nodes.Name) and training.expr.name == receiver):
                 applicability = Applicability.UNSAFE
                 reasons.append("F.dropout trains unless training=self.training is passed; nn.Dropout follows "
                                "the module's mode")
