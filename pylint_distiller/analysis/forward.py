@@ -937,9 +937,12 @@ class ForwardAnalysis:
             return None
         holders = {frame.module_param} if frame.owner is None else {"self"}
         if call is None:
+            # handed on as a value and called elsewhere: trust a first parameter declared
+            # `nn.Module` or named `module`, as attention-interface functions spell it
             annotation = (list(func.args.posonlyargs_annotations or []) + list(func.args.annotations or []))[0]
             qname = self.imports.qualify(annotation) if annotation is not None else None
-            return params[0].name if qname == "torch.nn.Module" else None
+            declared = qname == "torch.nn.Module" or (annotation is None and params[0].name == "module")
+            return params[0].name if declared else None
         for param, arg in zip(params, call.args):
             if isinstance(arg, nodes.Starred):
                 break

@@ -362,20 +362,24 @@ def _self_reachable(node: nodes.NodeNG) -> bool:
 def _fresh_target(aug: nodes.AugAssign) -> bool:
     """`out += y` may become `out = f(out, y)` only if no other name can see `out`'s tensor.
 
-    True when, in the function, `out` is never a parameter, never assigned from a
-    bare name, and never handed on as a plain value (assigned to another name,
-    put in a container, returned or yielded) before the update.
+    True when `out` was last (re)bound, before the update, to the result of a
+    call or an operation (a tensor nobody else holds: not a parameter, not
+    another name), and was not handed on as a plain value since then (assigned
+    to another name, put in a container, returned or yielded).
     """
     name = aug.target.name
     func = aug.frame()
-    if not isinstance(func, nodes.FunctionDef) or name in _param_names(func):
+    if not isinstance(func, nodes.FunctionDef):
         return False
-    for assign in func.nodes_of_class(nodes.AssignName):
-        if assign.name == name and isinstance(assign.parent, nodes.Assign) and isinstance(
-                assign.parent.value, (nodes.Name, nodes.Attribute, nodes.Subscript)):
-            return False
+    before = [a for a in func.nodes_of_class(nodes.AssignName)
+              if a.name == name and (a.lineno, a.col_offset) < (aug.lineno, aug.col_offset)]
+    if not before:
+        return False  # still the parameter (or something bound elsewhere)
+    last = max(before, key=lambda a: (a.lineno, a.col_offset))
+    if not (isinstance(last.parent, nodes.Assign) and isinstance(last.parent.value, (nodes.Call, nodes.BinOp))):
+        return False
     for use in func.nodes_of_class(nodes.Name):
-        if use.name != name or use.lineno > aug.lineno:
+        if use.name != name or not last.lineno <= use.lineno <= aug.lineno or use.parent is last.parent:
             continue
         parent = use.parent
         if isinstance(parent, (nodes.Assign, nodes.AnnAssign, nodes.Return, nodes.Yield, nodes.List, nodes.Tuple,
