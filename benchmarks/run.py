@@ -427,32 +427,26 @@ def measure_memory_and_astroid(files: list[str], fix_files: list[str], repeat: i
 
 
 def measure_peers(sel: dict, repeat: int, log) -> dict:
-    """Two lanes side by side: torchfix vs our check (CLI subprocesses), pylint plain vs with the plugin."""
+    """pylint plain vs with the plugin, run as simultaneous pairs; then torchfix vs our check (CLIs)."""
     tf, pl = sel["torchfix_files"], sel["pylint_files"]
     have_torchfix = importlib.util.find_spec("torchfix") is not None
-    log(f"[3/4] torchfix vs check on {len(tf)} files; pylint vs pylint+plugin on {len(pl)} files, x{repeat}")
-    ours = [sys.executable, "-m", "pylint_distiller", "check", *tf]
-    theirs = [sys.executable, "-m", "torchfix", "-j", "1", *tf]
+    log(f"[3/4] pylint vs pylint+plugin on {len(pl)} files (side by side), then torchfix vs check on "
+        f"{len(tf)} files, x{repeat}")
     plain = [sys.executable, "-m", "pylint", *PYLINT_FLAGS, *pl]
     plugin = [sys.executable, "-m", "pylint", "--load-plugins=pylint_distiller", *PYLINT_FLAGS, *pl]
-
-    def lane_torchfix():
-        runs = {"check": [], "torchfix": []}
-        if not have_torchfix:
-            return None
+    pylint_runs = {"plain": [], "plugin": []}
+    for _ in range(repeat):  # each pair shares the machine's state, so neither side gets the quieter slot
+        a, b = _parallel([lambda: _run_child(plain), lambda: _run_child(plugin)])
+        pylint_runs["plain"].append(a)
+        pylint_runs["plugin"].append(b)
+    torchfix_runs = None
+    if have_torchfix:
+        ours = [sys.executable, "-m", "pylint_distiller", "check", *tf]
+        theirs = [sys.executable, "-m", "torchfix", "-j", "1", *tf]
+        torchfix_runs = {"check": [], "torchfix": []}
         for _ in range(repeat):
-            runs["check"].append(_run_child(ours))
-            runs["torchfix"].append(_run_child(theirs))
-        return runs
-
-    def lane_pylint():
-        runs = {"plain": [], "plugin": []}
-        for rep in range(repeat):  # alternate the order so neither side always runs first
-            for name in (("plain", "plugin") if rep % 2 == 0 else ("plugin", "plain")):
-                runs[name].append(_run_child(plain if name == "plain" else plugin))
-        return runs
-
-    torchfix_runs, pylint_runs = _parallel([lane_torchfix, lane_pylint])
+            torchfix_runs["check"].append(_run_child(ours))
+            torchfix_runs["torchfix"].append(_run_child(theirs))
     return {"torchfix": torchfix_runs, "pylint": pylint_runs}
 
 

@@ -96,6 +96,7 @@ _OUTPUT_TUPLES = frozenset(("hidden_states", "attentions", "cross_attentions", "
                             "encoder_attentions", "intermediate_hidden_states"))
 _FLOAT_DTYPE_WORDS = ("float", "half", "double", "bfloat16", "dtype")
 _INT_DTYPE_WORDS = ("long", "int", "bool", "uint8")
+_FLOAT_FUNCTIONAL_METHODS = frozenset(("add", "add_scalar", "mul", "mul_scalar", "cat", "add_relu", "matmul"))
 _MAX_DEPTH = 12
 _VISIT_BUDGET = 200_000
 _MAX_MULTIPLICITY = 8
@@ -1145,7 +1146,7 @@ class _Events:
                         return result
                     self._reference(method, helper_owner)
                     return K.FUNCTION
-                return K.UNKNOWN
+                return _class_constant_kind(owner, node.attrname)
             return {attrs.MODULE: K.MODULE, attrs.CONTAINER: K.MODULES, attrs.TENSOR: K.TENSOR,
                     attrs.CONST: self._const_kind(fact), attrs.FUNCTION: K.FUNCTION}.get(fact.kind, K.UNKNOWN)
         if isinstance(expr, nodes.Call) and self.a.imports.qualify(expr.func) in ("torch.finfo", "torch.iinfo"):
@@ -1457,6 +1458,11 @@ class _Events:
             if elts is not None:
                 self.elt_kinds[call] = elts
             return result
+        if func.attrname in _FLOAT_FUNCTIONAL_METHODS:
+            # `self.add.add(a, b)`: a FloatFunctional used through its method is one call of that module
+            self._eval_args(call)
+            self._record_module_call(call, func.expr.attrname)
+            return K.TENSOR
         return None
 
     def _helper(self, func, call, arg_kinds, owner, skip_self: bool) -> str:
@@ -1691,6 +1697,17 @@ def _may_share_path(a: nodes.NodeNG, b: nodes.NodeNG) -> bool:
 
     arm_a, arm_b = arm(common, child_a), arm(common, child_b)
     return not (arm_a is not None and arm_b is not None and arm_a != arm_b)
+
+
+def _class_constant_kind(owner: ClassInfo, name: str) -> str:
+    """`self.gain` where the class body says `gain = 2`: a Python number, not a tensor."""
+    for info in owner.mro():
+        for node in info.node.locals.get(name, ()):
+            if isinstance(node, nodes.AssignName) and isinstance(node.parent, nodes.Assign) \
+                    and node.parent.parent is info.node:
+                kind = K.literal_kind(node.parent.value)
+                return kind if kind in (K.NUMBER, K.OTHER, K.SEQ) else K.UNKNOWN
+    return K.UNKNOWN
 
 
 def bind_arguments(call: nodes.Call, params: tuple[str, ...], receiver=None) -> dict[str, nodes.NodeNG] | None:
