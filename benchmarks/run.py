@@ -343,7 +343,7 @@ def select_files(args) -> dict:
     else:
         stride = args.stride or FULL_STRIDE
         chosen = every[::stride]
-        how = f"{len(chosen)} of {len(every)} files" + (f" (every {stride}th, --stride)" if stride > 1 else "")
+        how = f"{len(chosen)} of {len(every)} files" + (f" (--stride {stride}: every {stride}th file)" if stride > 1 else "")
     examples = _py_files(EXAMPLES)
     files = chosen + examples
     # every FIX_STRIDE-th file, taken in pairs of neighbours so both shards get their share

@@ -53,9 +53,6 @@ ALL_CASES = [(target, case) for target in TARGETS for case in cases(target)]
 #: Goldens that hold the CORRECT (hand-written) output while the engine is wrong:
 #: strict xfail, so each flips to a failure (remove it here) once the bug is fixed.
 KNOWN_BUGS = {
-    ("torch-eager", "class_constant_operand", "safe"): (
-        "bug: `x * self.gain` with a class-level constant `gain = 2` becomes "
-        "FloatFunctional.mul instead of mul_scalar (the converted model then fails)"),
 }
 
 

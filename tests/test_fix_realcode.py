@@ -377,9 +377,6 @@ def _run(name: str, target: str, avoid_known_bugs: bool, out: Run) -> None:
 
 #: Per-check known bugs, on top of the whole-model ones in KNOWN_BUGS.
 KNOWN_CHECK_BUGS = {
-    ("silent", "mobilevit", "torch-eager"): "bug: after the torch-eager fix, `attention_scores = "
-                                            "self.matmul.matmul(...)` is not known to be a tensor, so the "
-                                            "unfixable `attention_scores / math.sqrt(...)` is no longer reported",
 }
 
 

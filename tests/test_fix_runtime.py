@@ -558,8 +558,6 @@ def test_member_added_after_eval_call_in_init():
         torch.testing.assert_close(prepared(x), original(x))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: class-level constant `gain = 2` is not a NUMBER, so `x * self.gain` "
-                                       "becomes FloatFunctional.mul; the converted QFunctional.mul rejects the int")
 def test_class_constant_operand_survives_eager_quantization():
     text, path = source_of("fixture", "class_constant_operand")
     result = fix(text, path, "torch-eager")
@@ -639,9 +637,6 @@ def test_unsafe_reuse_fix_with_shadowed_copy_name(target):
     prepared_mod.build()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after the torch-eager fix, the result of `self.matmul.matmul(...)` "
-                                       "(a FloatFunctional method) is not known to be a tensor, so the unfixable "
-                                       "`s / 2.0` that follows is no longer reported (MobileViT, Llama RoPE)")
 def test_float_functional_results_are_still_tensors():
     text = _model("""
         import torch
