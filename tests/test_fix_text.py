@@ -217,9 +217,6 @@ def test_comments_and_blank_lines_around_edits(target):
     assert blank(after) == blank(before)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: comments inside a rewritten multi-line expression are dropped "
-                                       "(`(a  # c1\\n + b)` becomes `(self.add(a, b))`; torch.sigmoid(  # c2\\n y) "
-                                       "becomes self.sigmoid(y))")
 @pytest.mark.parametrize("target", TARGETS)
 def test_comments_inside_an_edit_span_survive(target):
     before = textwrap.dedent('''\
@@ -240,8 +237,9 @@ def test_comments_inside_an_edit_span_survive(target):
                 )
         ''')
     result = fix(before, target)
-    assert result.applied
+    # (was a bug: the rewrite dropped them) an op whose span holds comments is left for the user
     assert comments(result.text) == comments(before)
+    assert any("comments" in f.message for f in result.remaining)
 
 
 @pytest.mark.parametrize("target", TARGETS)
