@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import io
 import json
 import os
 import platform
@@ -343,7 +342,9 @@ def select_files(args) -> dict:
     else:
         stride = args.stride or FULL_STRIDE
         chosen = every[::stride]
-        how = f"{len(chosen)} of {len(every)} files" + (f" (--stride {stride}: every {stride}th file)" if stride > 1 else "")
+        how = f"{len(chosen)} of {len(every)} files"
+        if stride > 1:
+            how += f" (--stride {stride}: every {stride}th file)"
     examples = _py_files(EXAMPLES)
     files = chosen + examples
     # every FIX_STRIDE-th file, taken in pairs of neighbours so both shards get their share
@@ -491,7 +492,8 @@ def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs:
         fix_lines = _lines(sel["fix_files"])
         note = f"{len(sel['fix_files'])} files"
         row("string_build_over_parse", "astroid string_build / parse", sb / main["parse_fixset_cpu"], "x",
-            f"{note}; public astroid parse (post-build inference, warm): {fix_lines / sb:,.0f} lines/s")
+            f"{note}; public astroid parse (post-build inference; min of repeats, the first is cold): "
+            f"{fix_lines / sb:,.0f} lines/s")
         row("analysis_over_string_build", "(string_build + analysis) / string_build",
             (sb + main["analysis_fixset_cpu"]) / sb, "x", note)
         row("check_over_string_build", "`check` / astroid string_build", main["check_fixset_cpu"] / sb, "x", note)
@@ -508,16 +510,19 @@ def summarize(sel: dict, main: dict, mem: dict | None, peers: dict | None, jobs:
             f"maxrss above imports: check {c:.0f} MB, parse {p:.0f} MB ({files} files)")
     if peers and peers.get("pylint"):
         pyl = peers["pylint"]
-        row("pylint_plugin_over_plain", "pylint + plugin / pylint", _min(pyl["plugin"], "cpu") / _min(pyl["plain"], "cpu"),
-            "x", f"{len(sel['pylint_files'])} files; plain {_min(pyl['plain'], 'cpu'):.1f} CPU-s; spread of "
-            f"repeats: plain {_spread(pyl['plain'], 'cpu')}, plugin {_spread(pyl['plugin'], 'cpu')}")
+        ratio = _min(pyl["plugin"], "cpu") / _min(pyl["plain"], "cpu")
+        row("pylint_plugin_over_plain", "pylint + plugin / pylint", ratio, "x",
+            f"{len(sel['pylint_files'])} files; plain {_min(pyl['plain'], 'cpu'):.1f} CPU-s; spread of repeats: "
+            f"plain {_spread(pyl['plain'], 'cpu')}, plugin {_spread(pyl['plugin'], 'cpu')}")
     if jobs:
-        row("pylint_j2_speedup", "pylint + plugin: -j 1 / -j 2 wall", _min(jobs["j1"], "wall") / _min(jobs["j2"], "wall"),
-            "x", f"speed-up; >1 is faster; -j 1 {_min(jobs['j1'], 'wall'):.1f} s wall")
+        speedup = _min(jobs["j1"], "wall") / _min(jobs["j2"], "wall")
+        row("pylint_j2_speedup", "pylint + plugin: -j 1 / -j 2 wall", speedup, "x",
+            f"speed-up; >1 is faster; -j 1 {_min(jobs['j1'], 'wall'):.1f} s wall")
     if peers and peers.get("torchfix"):
         tf = peers["torchfix"]
-        row("check_over_torchfix", "`check` / torchfix (CLIs, -j 1)", _min(tf["check"], "cpu") / _min(tf["torchfix"], "cpu"),
-            "x", f"{len(sel['torchfix_files'])} files; <1 is faster than torchfix")
+        ratio = _min(tf["check"], "cpu") / _min(tf["torchfix"], "cpu")
+        row("check_over_torchfix", "`check` / torchfix (CLIs, -j 1)", ratio, "x",
+            f"{len(sel['torchfix_files'])} files; <1 is faster than torchfix")
     return {"rows": rows, "files": files, "lines": lines}
 
 
@@ -539,15 +544,22 @@ def print_table(summary: dict, meta: dict, slow: dict, out=sys.stdout) -> None:
     out.write(f"  {'measurement':<{width}}  {'value':>12}  {'limit':>6}  status  note\n")
     out.write(f"  {'-' * width}  {'-' * 12}  {'-' * 6}  ------  ----\n")
     for r in summary["rows"]:
-        value = "n/a" if r["value"] is None else (f"{r['value']:.3f} {r['unit']}" if r["unit"] == "x"
-                                                   else f"{r['value']:,.0f} {r['unit']}")
+        if r["value"] is None:
+            value = "n/a"
+        elif r["unit"] == "x":
+            value = f"{r['value']:.3f} {r['unit']}"
+        else:
+            value = f"{r['value']:,.0f} {r['unit']}"
         limit = f"{r['limit']:.2f}" if r["limit"] is not None else ""
         out.write(f"  {r['label']:<{width}}  {value:>12}  {limit:>6}  {r['status']:<6}  {r['note']}\n")
     if slow["by_ratio"]:
         out.write("\n  files where analysis costs most relative to parsing ((parse+analysis)/parse, CPU-s):\n")
         for item in slow["by_ratio"]:
+            path = item["path"]
+            if path.startswith(meta["corpus"]):
+                path = os.path.relpath(path, meta["corpus"])
             out.write(f"    {item['ratio']:.2f}x  parse {item['parse_cpu']:.3f}  analysis {item['analysis_cpu']:.3f}  "
-                      f"{os.path.relpath(item['path'], meta['corpus']) if item['path'].startswith(meta['corpus']) else item['path']}\n")
+                      f"{path}\n")
     out.write("\n")
 
 
@@ -601,8 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-pylint", action="store_true", help="skip the pylint and torchfix comparisons")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--string-build", action=argparse.BooleanOptionalAction, default=None,
-                        help="also time astroid's public string_build as a second baseline (default: on, off with "
-                        "--quick: its first repeat builds torch from source, ~1 CPU-min)")
+                        help="also time astroid's public string_build as a second baseline on the fix --diff "
+                        "set (default: on; off with --quick)")
     parser.add_argument("--json", metavar="OUT", help="write every number (and each repeat) as JSON")
     parser.add_argument("--profile", type=int, nargs="?", const=25, metavar="N",
                         help="only cProfile analyze_module over the corpus and print the top N functions")
