@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from astroid import nodes
 
 from pylint_distiller.analysis.imports import ImportMap
-from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES, TENSOR_CLASSES
+from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES, TENSOR_CLASSES, UNQUANTIZABLE
 
 # attribute kinds
 MODULE = "module"
@@ -54,6 +54,7 @@ class ClassInfo:
     methods: dict[str, nodes.FunctionDef] = field(default_factory=dict)
     class_modules: list[nodes.Assign] = field(default_factory=list)
     shared: list[tuple[nodes.NodeNG, str, str]] = field(default_factory=list)
+    unquantizable: list[nodes.Call] = field(default_factory=list)  # nn.LSTM(...) built in its own methods
 
     @property
     def name(self) -> str:
@@ -84,6 +85,19 @@ def _is_torch_module_class(qname: str | None) -> bool:
     return last[:1].isupper() and last not in TENSOR_CLASSES
 
 
+def _class_defs(module: nodes.Module):
+    """Every class statement, found through statement bodies only (classes never hide in expressions)."""
+    stack = list(reversed(module.body))
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, nodes.ClassDef):
+            yield stmt
+        for field_name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, field_name, None)
+            if isinstance(block, list):
+                stack.extend(reversed(block))
+
+
 class ModuleIndex:
     """Every class of one file, with module-ness and attribute facts resolved."""
 
@@ -92,7 +106,7 @@ class ModuleIndex:
         self.extra_bases = extra_bases
         self.classes: dict[nodes.ClassDef, ClassInfo] = {}
         self.by_name: dict[str, ClassInfo] = {}
-        for cls in module.nodes_of_class(nodes.ClassDef):
+        for cls in _class_defs(module):
             info = ClassInfo(cls)
             self.classes[cls] = info
             self.by_name.setdefault(cls.name, info)
@@ -193,6 +207,9 @@ class ModuleIndex:
         for node in method.nodes_of_class((nodes.Assign, nodes.AnnAssign, nodes.Call)):
             if isinstance(node, nodes.Call):
                 self._collect_registration(info, node)
+                if method.parent is info.node and isinstance(node.func, (nodes.Name, nodes.Attribute)) and \
+                        self.imports.qualify(node.func) in UNQUANTIZABLE:
+                    info.unquantizable.append(node)
                 continue
             value = node.value
             if value is None:

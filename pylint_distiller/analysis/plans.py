@@ -41,6 +41,7 @@ class Planner:
         self.walk = walk
         self.pos = positions
         self.target = target
+        self._extendable_cache: dict[int, bool] = {}
 
     # ----------------------------------------------------------- evaluability
     def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
@@ -318,7 +319,10 @@ class Planner:
         return Plan(name, fix, "its state_dict keys differ: convert the checkpoint")
 
     def _extendable(self, class_line: int) -> bool:
-        return all(can_extend_init(c) for c in self.index.classes if c.lineno == class_line)
+        if class_line not in self._extendable_cache:
+            self._extendable_cache[class_line] = all(
+                can_extend_init(c) for c in self.index.classes if c.lineno == class_line)
+        return self._extendable_cache[class_line]
 
     def _class_of(self, node: nodes.NodeNG) -> ClassInfo | None:
         frame = node.frame()

@@ -179,17 +179,14 @@ class Reporter:
                            f"set of quantization statistics (weight tying if it holds parameters)")
                 self._add("shared-module-instance", value.parent if isinstance(value.parent, nodes.Assign)
                           else value, message, None, klass=info.name)
-            for func in info.node.mymethods():
-                for call in func.nodes_of_class(nodes.Call):
-                    qname = self.index.imports.qualify(call.func)
-                    if qname not in UNQUANTIZABLE:
-                        continue
-                    variant = UNQUANTIZABLE[qname].for_target(target)
-                    plan = self.planner.plan_variant(call, qname, variant)
-                    short = qname.replace("torch.nn.", "nn.")
-                    if variant:
-                        message = (f"{short} cannot be quantized by the {target} target; use "
-                                   f"{plan.suggestion or variant}{self._tail(plan)}")
-                    else:
-                        message = f"{short} cannot be quantized by the {target} target, which has no quantizable variant"
-                    self._add("unquantizable-module", call, message, plan, klass=info.name, op=qname)
+            for call in info.unquantizable:
+                qname = self.index.imports.qualify(call.func)
+                variant = UNQUANTIZABLE[qname].for_target(target)
+                plan = self.planner.plan_variant(call, qname, variant)
+                short = qname.replace("torch.nn.", "nn.")
+                if variant:
+                    message = (f"{short} cannot be quantized by the {target} target; use "
+                               f"{plan.suggestion or variant}{self._tail(plan)}")
+                else:
+                    message = f"{short} cannot be quantized by the {target} target, which has no quantizable variant"
+                self._add("unquantizable-module", call, message, plan, klass=info.name, op=qname)

@@ -26,12 +26,9 @@ fails.
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import sys
 import threading
-import tokenize
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
