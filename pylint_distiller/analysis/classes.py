@@ -106,6 +106,8 @@ class ModuleIndex:
         self.extra_bases = extra_bases
         self.classes: dict[nodes.ClassDef, ClassInfo] = {}
         self.by_name: dict[str, ClassInfo] = {}
+        self._local_tables: dict[nodes.FunctionDef, dict[str, list[nodes.NodeNG]]] = {}
+        self._ctor_calls: dict[nodes.FunctionDef, list[tuple[nodes.Call, ClassInfo]]] = {}
         for cls in _class_defs(module):
             info = ClassInfo(cls)
             self.classes[cls] = info
@@ -344,21 +346,23 @@ class ModuleIndex:
                             out.append(name)
         return out
 
-    @staticmethod
-    def _local_values(scope: nodes.FunctionDef, name: str) -> list[nodes.NodeNG]:
+    def _local_values(self, scope: nodes.FunctionDef, name: str) -> list[nodes.NodeNG]:
         """Values a local name of `scope` is bound to or collects (`layers.append(Block())`)."""
-        values: list[nodes.NodeNG] = []
-        for node in scope.nodes_of_class((nodes.Assign, nodes.AugAssign, nodes.Call)):
-            if isinstance(node, nodes.Assign):
-                if any(isinstance(t, nodes.AssignName) and t.name == name for t in node.targets):
-                    values.append(node.value)
-            elif isinstance(node, nodes.AugAssign):
-                if isinstance(node.target, nodes.AssignName) and node.target.name == name:
-                    values.append(node.value)
-            elif (isinstance(node.func, nodes.Attribute) and node.func.attrname in ("append", "extend", "insert")
-                  and isinstance(node.func.expr, nodes.Name) and node.func.expr.name == name and node.args):
-                values.append(node.args[-1])
-        return values
+        table = self._local_tables.get(scope)
+        if table is None:  # one walk of the function serves every name asked about
+            table = self._local_tables[scope] = {}
+            for node in scope.nodes_of_class((nodes.Assign, nodes.AugAssign, nodes.Call)):
+                if isinstance(node, nodes.Assign):
+                    for target in node.targets:
+                        if isinstance(target, nodes.AssignName):
+                            table.setdefault(target.name, []).append(node.value)
+                elif isinstance(node, nodes.AugAssign):
+                    if isinstance(node.target, nodes.AssignName):
+                        table.setdefault(node.target.name, []).append(node.value)
+                elif (isinstance(node.func, nodes.Attribute) and node.func.attrname in ("append", "extend", "insert")
+                      and isinstance(node.func.expr, nodes.Name) and node.args):
+                    table.setdefault(node.func.expr.name, []).append(node.args[-1])
+        return table.get(name, [])
 
     def element_classes(self, fact: AttrFact) -> list[str]:
         """Same-file module classes a container attribute holds (`ModuleList([Block() ...])`)."""
@@ -429,6 +433,18 @@ class ModuleIndex:
                     return [(("local", node.name, id(value)), set(self._direct_local(value)), value)]
         return []
 
+    def _module_ctor_calls(self, method: nodes.FunctionDef) -> list[tuple[nodes.Call, ClassInfo]]:
+        """Calls constructing same-file module classes in a method (walked once, asked every round)."""
+        found = self._ctor_calls.get(method)
+        if found is None:
+            found = self._ctor_calls[method] = []
+            for call in method.nodes_of_class(nodes.Call):
+                if isinstance(call.func, nodes.Name) and call.func.name not in self.imports.aliases:
+                    target = self.by_name.get(call.func.name)
+                    if target is not None and target.is_module:
+                        found.append((call, target))
+        return found
+
     def _resolve_injection(self) -> None:
         shared: dict[ClassInfo, dict[str, set[str]]] = {}
         for _round in range(4):
@@ -436,12 +452,7 @@ class ModuleIndex:
             for info in self.classes.values():
                 for method in info.node.mymethods():
                     uses: dict[tuple, list] = {}
-                    for call in method.nodes_of_class(nodes.Call):
-                        if not isinstance(call.func, nodes.Name) or call.func.name in self.imports.aliases:
-                            continue
-                        target = self.by_name.get(call.func.name)
-                        if target is None or not target.is_module:
-                            continue
+                    for call, target in self._module_ctor_calls(method):
                         repeated = _in_loop(call, method)
                         params = self._ctor_params(target)
                         bound = [(params[i] if i < len(params) else None, arg) for i, arg in enumerate(call.args)
