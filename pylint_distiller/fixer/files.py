@@ -45,10 +45,6 @@ _SKIPPED_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__", ".venv", "venv"
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
-class PathError(Exception):
-    pass
-
-
 class _Missing(str):
     """A path with the reason it cannot be processed (keeps `collect` a plain iterator of str).
 

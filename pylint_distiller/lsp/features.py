@@ -93,10 +93,6 @@ def warm_up() -> None:
 
 
 # --------------------------------------------------------------- diagnostics
-def finding_key(finding: Finding) -> tuple[str, int, int]:
-    return finding.symbol, finding.line, finding.col
-
-
 def diagnostic(finding: Finding, lines: Lines) -> types.Diagnostic:
     rule = RULES[finding.symbol]
     fix = finding.fix
