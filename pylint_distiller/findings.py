@@ -133,7 +133,6 @@ class Finding:
     fix: Fix | None = None
     klass: str | None = None  # the nn.Module subclass whose forward owns the op
     op: str | None = None  # catalogue key of the op, e.g. "torch.cat" or "operator.add"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: the astroid node, for the pylint checker (node-scoped messages need one); never serialised
     node: Any = field(default=None, compare=False, hash=False, repr=False)
 

@@ -38,12 +38,12 @@ class Reporter:
         return self.findings
 
     def _add(self, symbol: str, node: nodes.NodeNG, message: str, plan: Plan | None,
-             confidence: Confidence = Confidence.HIGH, klass=None, op=None, **extra) -> None:
+             confidence: Confidence = Confidence.HIGH, klass=None, op=None) -> None:
         line, col, end_line, end_col = self.pos.span(node)
         self.findings.append(Finding(
             symbol=symbol, path=self.path, line=line, col=col, end_line=end_line, end_col=end_col,
             args=(message,), message=message, confidence=confidence,
-            fix=plan.fix if plan else None, klass=klass, op=op, extra=extra, node=node,
+            fix=plan.fix if plan else None, klass=klass, op=op, node=node,
         ))
 
     @staticmethod
@@ -144,7 +144,7 @@ class Reporter:
                         message += f" ({plan.note})"
                     confidence = Confidence.HIGH if fact.kind == attrs.MODULE and fact.qname else Confidence.INFERENCE
                     self._add("reused-module", call, message, plan, confidence, klass=owner.name,
-                              op=f"self.{attr}", attr=attr, calls=count)
+                              op=f"self.{attr}")
 
     # ---------------------------------------------------------------- inline
     def _inline(self) -> None:
