@@ -108,6 +108,7 @@ class ModuleIndex:
         self.by_name: dict[str, ClassInfo] = {}
         self._local_tables: dict[nodes.FunctionDef, dict[str, list[nodes.NodeNG]]] = {}
         self._ctor_calls: dict[nodes.FunctionDef, list[tuple[nodes.Call, ClassInfo]]] = {}
+        self._statements: dict[nodes.FunctionDef, list[nodes.NodeNG]] = {}
         for cls in _class_defs(module):
             info = ClassInfo(cls)
             self.classes[cls] = info
@@ -206,7 +207,9 @@ class ModuleIndex:
     def _collect_assignments(self, info: ClassInfo, method: nodes.FunctionDef, own_init: bool) -> None:
         local_modules: dict[str, nodes.Call] = {}
         bound_from_local: dict[str, list[str]] = {}
-        for node in method.nodes_of_class((nodes.Assign, nodes.AnnAssign, nodes.Call)):
+        for node in self.statements_of(method):
+            if isinstance(node, nodes.AugAssign):
+                continue
             if isinstance(node, nodes.Call):
                 self._collect_registration(info, node)
                 if method.parent is info.node and isinstance(node.func, (nodes.Name, nodes.Attribute)) and \
@@ -351,7 +354,9 @@ class ModuleIndex:
         table = self._local_tables.get(scope)
         if table is None:  # one walk of the function serves every name asked about
             table = self._local_tables[scope] = {}
-            for node in scope.nodes_of_class((nodes.Assign, nodes.AugAssign, nodes.Call)):
+            for node in self.statements_of(scope):
+                if isinstance(node, nodes.AnnAssign):
+                    continue
                 if isinstance(node, nodes.Assign):
                     for target in node.targets:
                         if isinstance(target, nodes.AssignName):
@@ -433,13 +438,26 @@ class ModuleIndex:
                     return [(("local", node.name, id(value)), set(self._direct_local(value)), value)]
         return []
 
+    def statements_of(self, func: nodes.FunctionDef) -> list[nodes.NodeNG]:
+        """The assignments and calls of a function, in walk order: one astroid walk per function.
+
+        Attribute facts, local values and constructor calls all read these; a base
+        class's methods are read again for every subclass, so the walk is cached.
+        """
+        found = self._statements.get(func)
+        if found is None:
+            found = self._statements[func] = list(
+                func.nodes_of_class((nodes.Assign, nodes.AnnAssign, nodes.AugAssign, nodes.Call)))
+        return found
+
     def _module_ctor_calls(self, method: nodes.FunctionDef) -> list[tuple[nodes.Call, ClassInfo]]:
         """Calls constructing same-file module classes in a method (walked once, asked every round)."""
         found = self._ctor_calls.get(method)
         if found is None:
             found = self._ctor_calls[method] = []
-            for call in method.nodes_of_class(nodes.Call):
-                if isinstance(call.func, nodes.Name) and call.func.name not in self.imports.aliases:
+            for call in self.statements_of(method):
+                if isinstance(call, nodes.Call) and isinstance(call.func, nodes.Name) and \
+                        call.func.name not in self.imports.aliases:
                     target = self.by_name.get(call.func.name)
                     if target is not None and target.is_module:
                         found.append((call, target))
