@@ -102,12 +102,18 @@ _VISIT_BUDGET = 200_000
 _MAX_MULTIPLICITY = 8
 
 
+
+def _empty() -> Counter:
+    """An empty Counter without Counter.__init__'s update() call (hundreds of thousands per file)."""
+    return Counter.__new__(Counter)
+
+
 @dataclass
 class Paths:
     """Submodule call counts of the paths through a block."""
 
-    fall: Counter | None = field(default_factory=Counter)  # paths that fall through (None: none do)
-    done: Counter = field(default_factory=Counter)  # max over paths that returned/raised
+    fall: Counter | None = field(default_factory=_empty)  # paths that fall through (None: none do)
+    done: Counter = field(default_factory=_empty)  # max over paths that returned/raised
 
 
 def _cmax(a: Counter | None, b: Counter | None) -> Counter | None:
@@ -372,7 +378,7 @@ class ForwardAnalysis:
             frame = _Frame(info, func, env, multi=False, silent=False, depth=0)
             self._stack = [func]
             paths = self.walk_block(func.body, frame)
-            totals = _cmax(paths.fall, paths.done) or Counter()
+            totals = _cmax(paths.fall, paths.done) or _empty()
             self.per_forward.append((info, func, totals, self._current_calls))
             self._class_returns[info] = (frame.returns, None if frame.returns_mixed else frame.returns_elts)
             self._forward_ops[info] = self._current_ops
@@ -602,8 +608,8 @@ class ForwardAnalysis:
 
     # -------------------------------------------------------------- statements
     def walk_block(self, stmts, frame: _Frame) -> Paths:
-        fall: Counter | None = Counter()
-        done: Counter = Counter()
+        fall: Counter | None = _empty()
+        done: Counter = _empty()
         for stmt in stmts:
             p = self.walk_stmt(stmt, frame)
             done = _cmax(done, _plus(fall, p.done))
@@ -640,7 +646,7 @@ class ForwardAnalysis:
                 self._note_return_elements(stmt.value, ev, frame)
             return Paths(None, ev.counts)
         if isinstance(stmt, nodes.Raise):
-            return Paths(None, Counter())
+            return Paths(None, _empty())
         if isinstance(stmt, nodes.If):
             ev.eval(stmt.test)
             quiet_body, quiet_else = self.tracing_only(stmt.test)
@@ -671,14 +677,14 @@ class ForwardAnalysis:
             body = self.walk_block(stmt.body, frame)
             orelse = self.walk_block(stmt.orelse, frame)
             handler_fall: Counter | None = None
-            handler_done: Counter = Counter()
+            handler_done: Counter = _empty()
             for handler in stmt.handlers:
                 if handler.name is not None:
                     frame.env[handler.name.name] = K.OTHER
                 h = self.walk_block(handler.body, frame)
                 handler_fall = _cmax(handler_fall, h.fall)
                 handler_done = _cmax(handler_done, h.done)
-            body_all = _cmax(body.fall, body.done) or Counter()
+            body_all = _cmax(body.fall, body.done) or _empty()
             main_fall = None if body.fall is None or orelse.fall is None else _plus(body.fall, orelse.fall)
             fall = _cmax(main_fall, None if handler_fall is None else _plus(body_all, handler_fall))
             done = _cmax(_cmax(body.done, orelse.done), _plus(body_all, handler_done))
@@ -691,14 +697,14 @@ class ForwardAnalysis:
         if isinstance(stmt, nodes.Match):
             ev.eval(stmt.subject)
             fall: Counter | None = None
-            done: Counter = Counter()
+            done: Counter = _empty()
             exhaustive = False
             for case in stmt.cases:
                 p = self.walk_block(case.body, frame)
                 fall, done = _cmax(fall, p.fall), _cmax(done, p.done)
                 exhaustive = exhaustive or (isinstance(case.pattern, nodes.MatchAs) and case.pattern.pattern is None)
             if not exhaustive:
-                fall = _cmax(fall, Counter())
+                fall = _cmax(fall, _empty())
             return ev.then(Paths(fall, done))
         if isinstance(stmt, (nodes.FunctionDef, nodes.ClassDef)):
             frame.env[stmt.name] = K.FUNCTION
@@ -758,7 +764,7 @@ class ForwardAnalysis:
         frame.loops.pop()
         frame.multi = old
         orelse = self.walk_block(stmt.orelse, frame)
-        once = _cmax(body.fall, body.done) or Counter()
+        once = _cmax(body.fall, body.done) or _empty()
         fall = _plus(_times(once, 2), orelse.fall) if orelse.fall is not None else None
         if fall is None and not stmt.orelse:
             fall = _times(once, 2)
@@ -965,16 +971,16 @@ class _Events:
     def __init__(self, analysis: ForwardAnalysis, frame: _Frame) -> None:
         self.a = analysis
         self.frame = frame
-        self.counts: Counter = Counter()
+        self.counts: Counter = _empty()
         self.kind_cache: dict[nodes.NodeNG, str] = {}
         self.elt_kinds: dict[nodes.NodeNG, list[str]] = {}
 
     def paths(self) -> Paths:
-        return Paths(self.counts, Counter())
+        return Paths(self.counts, _empty())
 
     def then(self, rest: Paths) -> Paths:
         fall = None if rest.fall is None else _plus(self.counts, rest.fall)
-        return Paths(fall, _plus(self.counts, rest.done) if rest.done else Counter())
+        return Paths(fall, _plus(self.counts, rest.done) if rest.done else _empty())
 
     # ------------------------------------------------------------- recording
     def _record_op(self, node, spec: OpSpec, kinds, bound, via_attribute=None) -> None:
@@ -1088,10 +1094,10 @@ class _Events:
             quiet_body, quiet_else = self.a.tracing_only(node.test)
             silent = self.frame.silent
             saved = self.counts
-            self.counts = Counter()
+            self.counts = _empty()
             self.frame.silent = silent or quiet_body
             body = self.eval(node.body)
-            body_counts, self.counts = self.counts, Counter()
+            body_counts, self.counts = self.counts, _empty()
             self.frame.silent = silent or quiet_else
             orelse = self.eval(node.orelse)
             self.frame.silent = silent
@@ -1124,7 +1130,7 @@ class _Events:
             return K.FUNCTION
         self.a._referenced.add(func)
         result, paths, _ = self.a.call_helper(func, None, None, self.frame, owner, referenced=True)
-        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or Counter())
+        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or _empty())
         return result
 
     def _attribute(self, node: nodes.Attribute) -> str:
@@ -1142,7 +1148,7 @@ class _Events:
                     helper_owner = self.a.index.classes.get(method.parent, owner)
                     if _is_property(method):
                         result, paths, _ = self.a.call_helper(method, None, {}, self.frame, helper_owner)
-                        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or Counter())
+                        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or _empty())
                         return result
                     self._reference(method, helper_owner)
                     return K.FUNCTION
@@ -1481,7 +1487,7 @@ class _Events:
         if owner is not None and isinstance(func.parent, nodes.ClassDef):
             helper_owner = self.a.index.classes.get(func.parent, owner)
         result, paths, elts = self.a.call_helper(func, call, kinds, self.frame, helper_owner)
-        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or Counter())
+        self.counts = _plus(self.counts, _cmax(paths.fall, paths.done) or _empty())
         if elts is not None:
             self.elt_kinds[call] = elts
         return result
