@@ -129,8 +129,8 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
     edits, dropped = compose(text, replacements)
     if dropped:
         # members of dropped fixes must not be added: plan again with the kept ones
-        keep = set(dropped)
-        return plan_edits(text, module, [f for i, f in by_key.items() if i not in keep])
+        drop = set(dropped)
+        return plan_edits(text, module, [f for i, f in by_key.items() if i not in drop])
     for class_line, new in members.items():
         edits.append(_member_edit(lines, classes[class_line], new))
     edits.extend(_import_edits(lines, module, imports, text))
@@ -230,6 +230,7 @@ class _Namer:
         self.used = {c: self._names_in(c) for c in self.classes}
         self.given: dict[nodes.ClassDef, set[str]] = {}
         self._related: dict[nodes.ClassDef, set] = {}
+        self._ancestor_sets: dict[nodes.ClassDef, set] = {}
 
     @staticmethod
     def _names_in(cls: nodes.ClassDef) -> set[str]:
@@ -247,25 +248,21 @@ class _Namer:
         return names
 
     def related(self, cls: nodes.ClassDef) -> set:
+        """The class, its same-file ancestors and its same-file descendants."""
         if cls not in self._related:
-            up, stack = set(), [cls]
-            while stack:
-                c = stack.pop()
-                if c not in up:
-                    up.add(c)
-                    stack.extend(self.parents.get(c, ()))
-            down = {c for c in self.classes if up & self._ancestors(c) and cls in self._ancestors(c)}
-            self._related[cls] = up | down
+            self._related[cls] = self._ancestors(cls) | {c for c in self.classes if cls in self._ancestors(c)}
         return self._related[cls]
 
     def _ancestors(self, cls):
-        seen, stack = set(), [cls]
-        while stack:
-            c = stack.pop()
-            if c not in seen:
-                seen.add(c)
-                stack.extend(self.parents.get(c, ()))
-        return seen
+        if cls not in self._ancestor_sets:
+            seen, stack = set(), [cls]
+            while stack:
+                c = stack.pop()
+                if c not in seen:
+                    seen.add(c)
+                    stack.extend(self.parents.get(c, ()))
+            self._ancestor_sets[cls] = seen
+        return self._ancestor_sets[cls]
 
     def allocate(self, owners: list[nodes.ClassDef], preferred: str) -> str:
         """A name free in every owner class (they all get the member)."""
