@@ -737,7 +737,7 @@ def test_pragmas_silence_like_pylint(tmp_path):
 
 
 def test_disable_edit_where_a_comment_cannot_go():
-    from pylint_distiller.lsp.pragmas import disable_edit
+    from pylint_distiller.lsp.disable_comment import disable_edit
 
     text = "x = (1 +\n     2)\ny = \"\"\"a\nb\"\"\" + x\nz = 1 + \\\n    2\n"
     assert disable_edit(text, 1, "s") is not None  # inside brackets a comment is fine

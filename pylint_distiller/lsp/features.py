@@ -17,7 +17,7 @@ from lsprotocol import types
 
 from pylint_distiller.catalogue import RULES
 from pylint_distiller.findings import Applicability, Finding
-from pylint_distiller.lsp import pragmas
+from pylint_distiller.lsp import disable_comment
 from pylint_distiller.lsp.text import UTF16, Lines, diff_edits
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -203,7 +203,7 @@ def quick_fix(analysis: Analysis, finding: Finding, uri: str, version: int | Non
 
 def disable_action(analysis: Analysis, finding: Finding, uri: str, version: int | None, encoding=UTF16,
                    document_changes: bool = False) -> types.CodeAction | None:
-    planned = pragmas.disable_edit(analysis.text, finding.line, finding.symbol)
+    planned = disable_comment.disable_edit(analysis.text, finding.line, finding.symbol)
     if planned is None:
         return None
     start, end, new = planned
