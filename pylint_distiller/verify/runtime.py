@@ -52,6 +52,8 @@ __all__ = [
     "ReusedModule",
     "RuntimeReport",
     "classify_op",
+    "op_name",
+    "reads_activation",
     "source_files",
     "trace_model",
 ]
@@ -176,7 +178,7 @@ def classify_op(name: str) -> str:
     return category or "unknown"
 
 
-def _op_name(func: Callable[..., Any]) -> str:
+def op_name(func: Callable[..., Any]) -> str:
     try:
         name = resolve_name(func)
     except Exception:  # resolve_name is a best-effort helper # pylint: disable=broad-except
@@ -367,7 +369,7 @@ def _is_activation(value: Any) -> bool:
     )
 
 
-def _reads_activation(args: tuple, kwargs: dict | None) -> bool:
+def reads_activation(args: tuple, kwargs: dict | None) -> bool:
     """Whether a call reads a floating-point tensor of rank > 0.
 
     Quantizers only quantize floating-point activations: integer index arithmetic
@@ -484,10 +486,10 @@ class _Tracer:  # pylint: disable=too-many-instance-attributes
             return
         info = self.op_info.get(func)
         if info is None:
-            name = _op_name(func)
+            name = op_name(func)
             info = self.op_info[func] = (name, classify_op(name))
         name, category = info
-        if category not in _FINDING_CATEGORIES or not _reads_activation(args, kwargs):
+        if category not in _FINDING_CATEGORIES or not reads_activation(args, kwargs):
             return
         key = (path, line, name)
         entry = self.sites.get(key)

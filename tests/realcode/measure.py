@@ -66,137 +66,14 @@ if ROOT not in sys.path:
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.modules import module as _module_mod  # noqa: E402
-from torch.overrides import TorchFunctionMode, resolve_name  # noqa: E402
+from torch.overrides import TorchFunctionMode  # noqa: E402
 
 from pylint_distiller.api import analyze_file  # noqa: E402
+# verify's own op vocabulary: the measurement and `verify` agree on what a compute op is
+from pylint_distiller.verify.runtime import classify_op, op_name, reads_activation  # noqa: E402
 
 OP_RULES = frozenset({"tensor-operator", "torch-function", "functional-call", "tensor-method"})
 REUSE_RULES = frozenset({"reused-module", "shared-module-instance"})
-
-# ------------------------------------------------------------------ op categories
-# Same vocabulary as pylint_distiller.verify.runtime (copied so that this script
-# measures against a fixed definition even while that file changes).
-_COMPUTE = frozenset(
-    """
-    add sub subtract rsub mul multiply div divide true_divide floor_divide
-    remainder fmod pow float_power neg negative abs absolute reciprocal sqrt
-    rsqrt exp exp2 expm1 log log2 log10 log1p square sign sgn round floor
-    ceil trunc frac addcmul addcdiv lerp clamp clip clamp_min clamp_max
-    maximum minimum fmax fmin where hypot atan2 sin cos tan asin acos atan
-    sinh cosh erf erfc erfinv xlogy
-    __add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__
-    __imul__ __truediv__ __rtruediv__ __itruediv__ __div__ __rdiv__
-    __idiv__ __floordiv__ __rfloordiv__ __ifloordiv__ __mod__ __rmod__
-    __imod__ __pow__ __rpow__ __ipow__ __matmul__ __rmatmul__ __imatmul__
-    __neg__ __pos__ __abs__
-    matmul mm bmm baddbmm addmm addbmm addmv mv dot vdot inner outer ger
-    einsum tensordot linear bilinear conv1d conv2d conv3d conv_transpose1d
-    conv_transpose2d conv_transpose3d scaled_dot_product_attention
-    multi_head_attention_forward
-    cat concat concatenate stack hstack vstack dstack column_stack
-    relu relu6 leaky_relu elu selu celu gelu silu mish sigmoid tanh
-    hardtanh hardsigmoid hardswish softplus softsign prelu rrelu glu
-    logsigmoid tanhshrink softshrink hardshrink threshold softmax
-    log_softmax softmin
-    mean sum nansum prod norm std var std_mean var_mean max min amax amin
-    aminmax logsumexp cumsum cumprod cummax cummin argmax argmin topk sort
-    median
-    layer_norm batch_norm group_norm instance_norm local_response_norm
-    normalize rms_norm dropout dropout1d dropout2d dropout3d alpha_dropout
-    feature_alpha_dropout embedding embedding_bag one_hot
-    avg_pool1d avg_pool2d avg_pool3d max_pool1d max_pool2d max_pool3d
-    adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d
-    adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d lp_pool1d
-    lp_pool2d interpolate upsample upsample_nearest upsample_bilinear
-    grid_sample pixel_shuffle pixel_unshuffle cosine_similarity
-    pairwise_distance cdist
-    """.split()
-)
-_DATA = frozenset(
-    """
-    view view_as reshape reshape_as permute transpose swapaxes swapdims t
-    flatten unflatten contiguous unsqueeze squeeze expand expand_as
-    broadcast_to chunk split split_with_sizes tensor_split unbind narrow
-    select index_select gather take take_along_dim masked_select movedim
-    moveaxis repeat repeat_interleave tile roll flip fliplr flipud
-    diagonal tril triu pad unfold
-    __getitem__ __setitem__ __iter__ __reversed__ copy_ clone detach to
-    cpu cuda float double half bfloat16 int long bool byte char short
-    type type_as requires_grad_ numpy tolist item
-    """.split()
-)
-_FACTORY = frozenset(
-    """
-    arange range zeros ones full empty rand randn randint randperm tensor
-    as_tensor asarray from_numpy zeros_like ones_like full_like empty_like
-    rand_like randn_like randint_like linspace logspace eye tril_indices
-    triu_indices new_zeros new_ones new_full new_empty new_tensor fill_
-    zero_ normal_ uniform_ bernoulli bernoulli_ multinomial
-    """.split()
-)
-_METADATA = frozenset(
-    """
-    size dim ndimension numel nelement element_size stride storage_offset
-    is_contiguous is_floating_point is_complex is_tensor is_nonzero
-    data_ptr get_device has_names dim_order __len__ __bool__ __int__
-    __float__ __index__ __format__ __repr__ __hash__ __contains__
-    __reduce_ex__ __deepcopy__ __get__ __set__ __array__
-    """.split()
-)
-_MASK = frozenset(
-    """
-    eq ne lt le gt ge greater greater_equal less less_equal equal not_equal
-    __eq__ __ne__ __lt__ __le__ __gt__ __ge__ logical_and logical_or
-    logical_not logical_xor __and__ __rand__ __iand__ __or__ __ror__
-    __ior__ __xor__ __rxor__ __ixor__ __invert__ bitwise_and bitwise_or
-    bitwise_xor bitwise_not isnan isinf isfinite isclose allclose any all
-    nonzero argwhere masked_fill_ masked_fill
-    """.split()
-)
-_CATEGORY = {
-    **{n: "factory" for n in _FACTORY},
-    **{n: "data" for n in _DATA},
-    **{n: "metadata" for n in _METADATA},
-    **{n: "mask" for n in _MASK},
-    **{n: "compute" for n in _COMPUTE},
-}
-
-
-def classify(name: str) -> str:
-    parts = name.rsplit(".", 2)
-    short = parts[-1]
-    if short in ("__get__", "__set__") and len(parts) == 3:
-        return "metadata"
-    cat = _CATEGORY.get(short)
-    if cat is None and short.endswith("_") and not short.endswith("__"):
-        cat = _CATEGORY.get(short[:-1])
-    return cat or "unknown"
-
-
-def _op_name(func: Any) -> str:
-    try:
-        name = resolve_name(func)
-    except Exception:  # pylint: disable=broad-except
-        name = None
-    if name:
-        return name
-    qual = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
-    return f"{getattr(func, '__module__', '') or ''}.{qual}"
-
-
-def _is_activation(value: Any) -> bool:
-    return (isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex())
-            and value.dim() > 0)
-
-
-def _reads_activation(args: tuple, kwargs: dict | None) -> bool:
-    for value in (*args, *(kwargs.values() if kwargs else ())):
-        if _is_activation(value):
-            return True
-        if isinstance(value, (list, tuple)) and any(_is_activation(v) for v in value):
-            return True
-    return False
-
 
 # ------------------------------------------------------------------------ tracer
 _TORCH_DIR = os.path.realpath(os.path.dirname(torch.__file__)) + os.sep
@@ -308,14 +185,14 @@ class Tracer:
             return
         info = self.names.get(func)
         if info is None:
-            name = _op_name(func)
-            info = self.names[func] = (name, classify(name))
+            name = op_name(func)
+            info = self.names[func] = (name, classify_op(name))
         name, category = info
         if category == "metadata":
             return
         top = self.stack[-1] if self.stack else None
         container = top is not None and self._has_children(top) and not type(top).__module__.startswith("torch.")
-        activation = _reads_activation(args, kwargs) if category in ("compute", "unknown") else False
+        activation = reads_activation(args, kwargs) if category in ("compute", "unknown") else False
         span = self._span(frame)
         key = (path, span, name, activation, container)
         ev = self.events.get(key)
