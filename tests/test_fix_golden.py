@@ -1,8 +1,9 @@
 """Golden fixtures for `pylint-distiller fix` (TorchFix style).
 
-Layout: ``tests/fixtures/fix/<target>/<case>.in.py`` is the input;
-``<case>.out.py`` is the expected result of the SAFE fixes for that target, and
-``<case>.unsafe.out.py`` the expected result with ``unsafe=True``. An unsafe
+Layout: ``tests/fixtures/fix/inputs/<case>.in.py`` is the input, shared by every
+target; ``<target>/<case>.out.py`` is the expected result of the SAFE fixes for
+that target, and ``<target>/<case>.unsafe.out.py`` the expected result with
+``unsafe=True``. An unsafe
 golden exists exactly when the unsafe result differs from the safe one, so every
 case pins both modes.
 
@@ -44,11 +45,14 @@ def write_text(path: Path, text: str) -> None:
         stream.write(text)
 
 
-def cases(target: str) -> list[str]:
-    return sorted(p.name[: -len(".in.py")] for p in (FIXTURES / target).glob("*.in.py"))
+INPUTS = FIXTURES / "inputs"
 
 
-ALL_CASES = [(target, case) for target in TARGETS for case in cases(target)]
+def cases() -> list[str]:
+    return sorted(p.name[: -len(".in.py")] for p in INPUTS.glob("*.in.py"))
+
+
+ALL_CASES = [(target, case) for target in TARGETS for case in cases()]
 
 #: Goldens that hold the CORRECT (hand-written) output while the engine is wrong:
 #: strict xfail, so each flips to a failure (remove it here) once the bug is fixed.
@@ -66,7 +70,7 @@ def params(mode: str) -> list:
 
 
 def fixed(target: str, case: str, unsafe: bool) -> str:
-    path = FIXTURES / target / f"{case}.in.py"
+    path = INPUTS / f"{case}.in.py"
     return fix_source(read_text(path), str(path), Settings(target=target), unsafe=unsafe).text
 
 
@@ -106,40 +110,36 @@ def test_unsafe_golden(target, case):
 
 
 # ------------------------------------------------------------- fixture hygiene
-def test_every_target_has_the_same_cases_and_inputs():
-    by_target = {target: cases(target) for target in TARGETS}
-    first, *rest = TARGETS
-    assert by_target[first], "no fixtures found"
-    for target in rest:
-        assert by_target[target] == by_target[first]
-        for case in by_target[first]:
-            assert read_text(FIXTURES / target / f"{case}.in.py") == read_text(FIXTURES / first / f"{case}.in.py"), case
+def test_every_target_has_a_golden_for_every_input():
+    assert cases(), "no fixtures found"
+    for target in TARGETS:
+        for case in cases():
+            assert (FIXTURES / target / f"{case}.out.py").exists(), f"{target}/{case}.out.py"
 
 
 def test_no_orphan_goldens():
+    known = set(cases())
     for target in TARGETS:
-        known = set(cases(target))
         for out in (FIXTURES / target).glob("*.out.py"):
             stem = out.name[: -len(".out.py")]
             stem = stem[: -len(".unsafe")] if stem.endswith(".unsafe") else stem
             assert stem in known, f"{out} has no {stem}.in.py"
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_line_ending_fixtures_were_not_normalised(target):
+def test_line_ending_fixtures_were_not_normalised():
     """Guards the fixtures themselves (git autocrlf, an editor's 'fix' on save)."""
-    crlf = read_text(FIXTURES / target / "crlf.in.py")
+    crlf = read_text(INPUTS / "crlf.in.py")
     assert crlf.count("\r\n") == crlf.count("\n") > 10
-    tabs = read_text(FIXTURES / target / "tabs.in.py")
+    tabs = read_text(INPUTS / "tabs.in.py")
     assert "\n\t\tsuper().__init__()" in tabs and "    " not in tabs
-    assert not read_text(FIXTURES / target / "no_trailing_newline.in.py").endswith("\n")
+    assert not read_text(INPUTS / "no_trailing_newline.in.py").endswith("\n")
 
 
 # ------------------------------------------- design.md's worked example, spelled out
 def test_basic_module_distiller_is_designs_expected_preparation():
     """design.md, "Worked example": the distiller-target result, checked line by line
     independently of the golden file (Distiller's own typos must not be copied)."""
-    src = read_text(FIXTURES / "distiller" / "basic_module.in.py")
+    src = read_text(INPUTS / "basic_module.in.py")
     out = fixed("distiller", "basic_module", unsafe=False)
     init_additions = [
         "        self.add = distiller.modules.EltwiseAdd(inplace=True)\n",
@@ -172,7 +172,7 @@ def test_basic_module_distiller_is_designs_expected_preparation():
 
 
 def test_basic_module_torch_eager_is_designs_expected_preparation():
-    src = read_text(FIXTURES / "torch-eager" / "basic_module.in.py")
+    src = read_text(INPUTS / "basic_module.in.py")
     out = fixed("torch-eager", "basic_module", unsafe=False)
     init_additions = [
         "        self.add = FloatFunctional()\n",
@@ -195,4 +195,4 @@ def test_basic_module_torch_eager_is_designs_expected_preparation():
 
 def test_basic_module_fixture_is_the_bundled_example():
     example = Path(__file__).resolve().parent.parent / "examples" / "basic_module.py"
-    assert read_text(FIXTURES / "distiller" / "basic_module.in.py") == read_text(example)
+    assert read_text(INPUTS / "basic_module.in.py") == read_text(example)

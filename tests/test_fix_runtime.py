@@ -51,7 +51,7 @@ def read_text(path: Path) -> str:
 
 
 def fixture_cases() -> list[str]:
-    return sorted(p.name[: -len(".in.py")] for p in (FIXTURES / "distiller").glob("*.in.py"))
+    return sorted(p.name[: -len(".in.py")] for p in (FIXTURES / "inputs").glob("*.in.py"))
 
 
 FIXTURE_CASES = fixture_cases()
@@ -61,7 +61,7 @@ def source_of(kind: str, name: str) -> tuple[str, Path]:
     if kind == "example":
         path = EXAMPLES_DIR / f"{name}.py"
     else:
-        path = FIXTURES / "distiller" / f"{name}.in.py"
+        path = FIXTURES / "inputs" / f"{name}.in.py"
     return read_text(path), path
 
 

@@ -45,7 +45,7 @@ def read_text(path: Path) -> str:
 
 def corpus() -> list[tuple[str, Path]]:
     items = [(f"example:{p.stem}", p) for p in sorted((ROOT / "examples").glob("*.py"))]
-    items += [(f"fixture:{p.name[:-6]}", p) for p in sorted((FIXTURES / "distiller").glob("*.in.py"))]
+    items += [(f"fixture:{p.name[:-6]}", p) for p in sorted((FIXTURES / "inputs").glob("*.in.py"))]
     return items
 
 
@@ -205,7 +205,7 @@ def test_crlf_fixture_output_has_only_crlf(target):
 # ---------------------------------------------------------------- comments
 @pytest.mark.parametrize("target", TARGETS)
 def test_comments_and_blank_lines_around_edits(target):
-    before = read_text(FIXTURES / "distiller" / "comments_blank_lines.in.py")
+    before = read_text(FIXTURES / "inputs" / "comments_blank_lines.in.py")
     after = fix(before, target).text
     for line in before.splitlines(keepends=True):
         if line.strip().startswith("#") or not line.strip():
@@ -263,7 +263,7 @@ def test_new_init_does_not_separate_a_comment_from_its_statement(target):
 # ---------------------------------------------------------------- tabs, unicode
 @pytest.mark.parametrize("target", TARGETS)
 def test_tab_indentation_is_kept_for_new_lines(target):
-    before = read_text(FIXTURES / "distiller" / "tabs.in.py")
+    before = read_text(FIXTURES / "inputs" / "tabs.in.py")
     after = fix(before, target).text
     for line in after.splitlines():
         indent = line[: len(line) - len(line.lstrip())]
@@ -274,7 +274,7 @@ def test_tab_indentation_is_kept_for_new_lines(target):
 @pytest.mark.parametrize("target", TARGETS)
 def test_non_ascii_before_the_edit_on_the_same_line(target):
     """Columns are characters, not UTF-8 bytes: the edit must not shift."""
-    before = read_text(FIXTURES / "distiller" / "nonascii.in.py")
+    before = read_text(FIXTURES / "inputs" / "nonascii.in.py")
     result = fix(before, target)
     assert_only_edits_changed(before, result.text, result)
     assert "  # résidu\n" in result.text
