@@ -783,6 +783,10 @@ QUANT_NEUTRAL_MODULES = frozenset(
 #: torch.nn classes whose instances are tensors, not modules.
 TENSOR_CLASSES = frozenset(("Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"))
 
+#: Name suffixes of modules that belong to training, not to the model a quantizer
+#: converts (losses are built per step, often inside forward): never inline-module.
+TRAINING_ONLY_SUFFIXES = ("Loss",)
+
 #: torch.nn containers: calling one runs its children, iterating one yields modules.
 CONTAINER_MODULES = frozenset(NN + n for n in ("Sequential", "ModuleList", "ModuleDict"))
 

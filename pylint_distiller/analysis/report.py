@@ -9,7 +9,7 @@ from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.catalogue import NATIVE, QUANT_NEUTRAL_MODULES, UNQUANTIZABLE
+from pylint_distiller.catalogue import NATIVE, QUANT_NEUTRAL_MODULES, TRAINING_ONLY_SUFFIXES, UNQUANTIZABLE
 from pylint_distiller.findings import Applicability, Confidence, Finding
 from pylint_distiller.settings import Settings
 
@@ -149,8 +149,8 @@ class Reporter:
     # ---------------------------------------------------------------- inline
     def _inline(self) -> None:
         for record in self.walk.inline.values():
-            if record.qname.endswith("Loss"):
-                continue  # losses are built per training step and are not part of the quantized model
+            if record.qname.endswith(TRAINING_ONLY_SUFFIXES):
+                continue
             plan = self.planner.plan_inline(record.node, record.qname, record.owner, record.multi)
             name = record.qname.split(":")[-1].replace("torch.nn.", "nn.")
             message = (f"{name}(...) is constructed inside forward code, so the quantizer never sees it; "
