@@ -22,6 +22,7 @@ Text output is `path:line:col: msgid message (symbol) [fix]` with 1-based column
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import gc
 import json
@@ -31,7 +32,7 @@ import sys
 from pylint_distiller import __version__
 from pylint_distiller.catalogue import TARGETS
 from pylint_distiller.findings import Applicability, Finding
-from pylint_distiller.settings import Settings, from_pyproject, replace_settings
+from pylint_distiller.settings import Settings, from_pyproject
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -84,7 +85,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         changes["ignore_ops"] = tuple(o.strip() for o in args.ignore_ops.split(",") if o.strip())
     if args.flag_data_movement:
         changes["flag_data_movement"] = True
-    return replace_settings(settings, **changes)
+    return dataclasses.replace(settings, **changes)
 
 
 def _fix_tag(finding: Finding, settings: Settings) -> str:

@@ -89,6 +89,3 @@ def from_pyproject(start: str | os.PathLike) -> Settings:
         found.update({k: v for k, v in table.items() if k in OPTION_FIELDS})
     return from_mapping(found)
 
-
-def replace_settings(settings: Settings, **changes) -> Settings:
-    return replace(settings, **changes) if changes else settings
