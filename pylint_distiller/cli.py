@@ -134,17 +134,18 @@ def _collect(args, err, verb: str) -> tuple[list[str], int]:
 
 def run_check(args, out=None, err=None) -> int:
     from pylint_distiller.fixer.engine import edits_for
-    from pylint_distiller.fixer.files import Progress, check_file
+    from pylint_distiller.fixer.files import Progress, check_file, project_for
 
     out, err = out or sys.stdout, err or sys.stderr
     settings = load_settings(args)
     paths, errors = _collect(args, err, "check")
+    project = project_for(args.paths, paths, settings)
     _tune_gc()
     progress = Progress(len(paths), err)
     total, checked, records = 0, 0, []
     for i, path in enumerate(paths, 1):
         progress.step(i, path)
-        outcome = check_file(path, settings)
+        outcome = check_file(path, settings, project)
         if outcome.error:
             errors += 1
             progress.clear()
@@ -188,19 +189,20 @@ def _unified_diff(before: str, after: str, path: str) -> list[str]:
 
 
 def run_fix(args, out=None, err=None) -> int:
-    from pylint_distiller.fixer.files import Progress, fix_file
+    from pylint_distiller.fixer.files import Progress, fix_file, project_for
 
     out, err = out or sys.stdout, err or sys.stderr
     settings = load_settings(args)
     write = not (args.diff or args.check)
     paths, errors = _collect(args, err, "fix")
+    project = project_for(args.paths, paths, settings)
     _tune_gc()
     progress = Progress(len(paths), err)
     changed = applied = 0
     remaining: list[Finding] = []
     for i, path in enumerate(paths, 1):
         progress.step(i, path)
-        outcome = fix_file(path, settings, args.unsafe_fixes, write)
+        outcome = fix_file(path, settings, args.unsafe_fixes, write, project)
         if outcome.error:
             errors += 1
             progress.clear()

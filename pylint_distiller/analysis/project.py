@@ -377,3 +377,46 @@ def _package_root(path: str) -> tuple[str | None, str]:
         if not package:
             break
     return (folder if parts else None), ".".join(parts) or stem
+
+
+#: a package (or a folder of loose modules) larger than this is not scanned for the files that
+#: import a given file: imports are still followed, but a helper's findings are reported only
+#: where a `check` of the directory (which reads every file anyway) finds them
+MAX_SCANNED_FILES = 400
+_SKIPPED = frozenset(("__pycache__", ".git", ".venv", "venv", "build", "dist", "node_modules", ".tox"))
+_SHARED: dict[tuple, ProjectIndex] = {}
+
+
+def package_files(path: str) -> list[str] | None:
+    """Python files of the package holding `path` (or of its folder, outside packages); None: too many."""
+    real = os.path.realpath(path)
+    root, modname = _package_root(real)
+    folder = os.path.dirname(real)
+    if root is not None and os.path.isfile(os.path.join(folder, "__init__.py")):
+        top = os.path.join(root, modname.split(".", 1)[0])
+        found = []
+        for current, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED and not d.startswith("."))
+            found += [os.path.join(current, f) for f in sorted(files) if f.endswith(".py")]
+            if len(found) > MAX_SCANNED_FILES:
+                return None
+        return found
+    try:
+        found = [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".py")]
+    except OSError:
+        return None
+    return found if len(found) <= MAX_SCANNED_FILES else None
+
+
+def shared_project(path: str, settings: Settings) -> ProjectIndex | None:
+    """One index per package and settings for the whole process (the pylint plugin, the language server)."""
+    files = package_files(path)
+    if files is None:
+        files = [path]
+    key = (os.path.dirname(os.path.realpath(files[0])) if files else "", settings.module_bases, tuple(files))
+    project = _SHARED.get(key)
+    if project is None:
+        project = _SHARED[key] = ProjectIndex(files, settings)
+    if os.path.realpath(path) not in project.files:
+        project.add(path)
+    return project

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from astroid import nodes
@@ -164,7 +165,7 @@ class Reporter:
                     times = "at least 2" if multi_sites else str(count)
                     where = f"line {lines}" if len(sites) == 1 else f"lines {lines}"
                     runs = walk.multiplicity.get(walk.forward_owner(owner), 1)
-                    if multi and runs > 1:
+                    if multi and runs > 1 and walk.seed_runs:  # runs set by another file
                         where += f", and {owner.name} itself runs {runs} times per pass"
                     elif multi and len(sites) == 1:
                         where += ", executed repeatedly (loop, comprehension or helper)"
@@ -178,7 +179,7 @@ class Reporter:
                         message += f" ({plan.note})"
                     confidence = Confidence.HIGH if fact.kind == attrs.MODULE and fact.qname else Confidence.INFERENCE
                     if not here:
-                        message += f" (reached from {owner.name} in another file)"
+                        message += f" (reached from {owner.name} in {os.path.basename(owner.node.root().file or 'another file')})"
                     self._add("reused-module", call, message, plan, confidence, klass=owner.name,
                               op=f"self.{attr}")
 
