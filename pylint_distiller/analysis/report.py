@@ -73,7 +73,7 @@ class Reporter:
             planned.append((site, self.planner.plan_op(site) if not site.elsewhere else self._plan_elsewhere(site)))
         partial = self._partial_leaves(planned)
         for site, plan in planned:
-            if site.owner in partial:
+            if self._home(site) in partial:
                 plan = Plan(plan.suggestion, None, _PARTIAL_LEAF)
             what = self._describe(site)
             if plan.suggestion:
@@ -115,8 +115,13 @@ class Reporter:
         calling = {record.owner for record in self.walk.calls.values()}
         leaves = {info for info in self.index.module_classes() if info not in calling
                   and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
-        return {site.owner for site, plan in planned if site.owner in leaves
+        return {self._home(site) for site, plan in planned if self._home(site) in leaves
                 and (plan.fix is None or plan.fix.applicability is not Applicability.SAFE)}
+
+    def _home(self, site):
+        """The module class whose code holds the op (a base's method walked for a subclass: the base)."""
+        home = self.planner._class_of(site.node)  # pylint: disable=protected-access
+        return home if home is not None and home.is_module else site.owner
 
     @staticmethod
     def _describe(site) -> str:
