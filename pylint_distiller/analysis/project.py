@@ -39,8 +39,13 @@ from pylint_distiller.settings import Settings
 #: packages never resolved into files, even when they sit next to the project
 _FOREIGN_TOPS = frozenset(("torch", "torchvision", "distiller", "numpy", "typing", "os", "sys", "math"))
 _MAX_REEXPORTS = 4
-#: shared by every index in the process: (real path, content digest) -> parsed module
-_PARSED: dict[tuple[str, str], nodes.Module] = {}
+#: shared by every index in the process: real path -> (content digest, parsed module), the last content only
+_PARSED: dict[str, tuple[str, nodes.Module]] = {}
+
+
+def clear_parse_cache() -> None:
+    """Forget the trees shared between indexes (benchmarks time a cold run with it)."""
+    _PARSED.clear()
 
 
 @dataclass(eq=False)
@@ -84,6 +89,8 @@ class ProjectIndex:
         self._building: list[set[str]] = []
         self._active: set[str] = set()  # indexes under construction (base cycles)
         self._modnames: dict[str, str] = {}
+        self._folders: set[str] = set()  # folders holding checked files, and their parents
+        self._reverse: dict[str, set[str]] | None = None  # file -> checked files importing it
         for path in paths:
             self.add(path)
 
@@ -92,6 +99,11 @@ class ProjectIndex:
         real = os.path.realpath(path)
         if real not in self._modnames:
             self.files.append(real)
+            self._reverse = None
+            folder = os.path.dirname(real)
+            while folder not in self._folders and os.path.dirname(folder) != folder:
+                self._folders.add(folder)
+                folder = os.path.dirname(folder)
             root, modname = _package_root(real)
             self._modnames[real] = modname
             top = modname.split(".", 1)[0]
@@ -114,6 +126,7 @@ class ProjectIndex:
         """`path` may have changed: re-read it, and rebuild what was derived through it."""
         real = os.path.realpath(path)
         self._fresh.discard(real)
+        self._reverse = None
         for entry in self._entries.values():
             if real in entry.deps or entry.path == real:
                 entry.index = entry.walk = None
@@ -136,7 +149,8 @@ class ProjectIndex:
         self._fresh.add(real)
         if known is not None and known.digest == digest:
             return known
-        module = _PARSED.get((real, digest))
+        cached = _PARSED.get(real)
+        module = cached[1] if cached is not None and cached[0] == digest else None
         if module is None and text is not None:
             from pylint_distiller.api import parse
 
@@ -145,7 +159,7 @@ class ProjectIndex:
             except Exception:  # pylint: disable=broad-exception-caught  # reported where the file is checked
                 module = None
             if module is not None:
-                _PARSED[(real, digest)] = module
+                _PARSED[real] = (digest, module)
         if known is not None:
             self._by_module.pop(id(known.module), None)
             self.invalidate(real)
@@ -182,7 +196,12 @@ class ProjectIndex:
 
     # ------------------------------------------------------------------ names
     def _path_of(self, modname: str) -> str | None:
-        """The project file of a dotted module name, or None when it is not the project's."""
+        """The project file of a dotted module name, or None when it is not the project's.
+
+        The project is the files being checked, plus the `__init__.py` of their
+        packages (re-exports): a `check` of `transformers/models/` does not parse
+        `transformers/utils/`, whose code it was not asked about.
+        """
         top = modname.split(".", 1)[0]
         if not top or top in _FOREIGN_TOPS:
             return None
@@ -190,8 +209,10 @@ class ProjectIndex:
         for root in sorted(self._tops.get(top, ())) + sorted(self._loose if len(parts) == 1 else ()):
             base = os.path.join(root, *parts)
             for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-                if os.path.isfile(candidate):
-                    return os.path.realpath(candidate)
+                real = os.path.realpath(candidate)
+                if real in self._modnames or (candidate.endswith("__init__.py")
+                                              and os.path.dirname(real) in self._folders and os.path.isfile(real)):
+                    return real
         return None
 
     def _package_of(self, entry: Entry) -> str:
@@ -351,10 +372,13 @@ class ProjectIndex:
     def dependents(self, path: str) -> list[str]:
         """Checked files whose forward code may reach `path` (importing it, directly or through others)."""
         real = os.path.realpath(path)
-        reverse: dict[str, set[str]] = {}
-        for other in self.files:
-            for target in self.targets(other):
-                reverse.setdefault(target, set()).add(other)
+        if self._reverse is None:
+            reverse: dict[str, set[str]] = {}
+            for other in self.files:
+                for target in self.targets(other):
+                    reverse.setdefault(target, set()).add(other)
+            self._reverse = reverse
+        reverse = self._reverse
         out, stack = [], [real]
         seen = {real}
         while stack:
