@@ -409,6 +409,7 @@ def _package_root(path: str) -> tuple[str | None, str]:
 MAX_SCANNED_FILES = 400
 _SKIPPED = frozenset(("__pycache__", ".git", ".venv", "venv", "build", "dist", "node_modules", ".tox"))
 _SHARED: dict[tuple, ProjectIndex] = {}
+_LISTED: dict[str, list[str] | None] = {}  # package folder -> its files (listed once per process)
 
 
 def package_files(path: str) -> list[str] | None:
@@ -418,12 +419,16 @@ def package_files(path: str) -> list[str] | None:
     folder = os.path.dirname(real)
     if root is not None and os.path.isfile(os.path.join(folder, "__init__.py")):
         top = os.path.join(root, modname.split(".", 1)[0])
+        if top in _LISTED:
+            return _LISTED[top]
+        _LISTED[top] = None
         found = []
         for current, dirs, files in os.walk(top):
             dirs[:] = sorted(d for d in dirs if d not in _SKIPPED and not d.startswith("."))
             found += [os.path.join(current, f) for f in sorted(files) if f.endswith(".py")]
             if len(found) > MAX_SCANNED_FILES:
                 return None
+        _LISTED[top] = found
         return found
     try:
         found = [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".py")]
