@@ -91,6 +91,7 @@ class ProjectIndex:
         self._modnames: dict[str, str] = {}
         self._folders: set[str] = set()  # folders holding checked files, and their parents
         self._reverse: dict[str, set[str]] | None = None  # file -> checked files importing it
+        self._paths: dict[str, str | None] = {}  # dotted module name -> project file
         for path in paths:
             self.add(path)
 
@@ -100,6 +101,7 @@ class ProjectIndex:
         if real not in self._modnames:
             self.files.append(real)
             self._reverse = None
+            self._paths.clear()
             folder = os.path.dirname(real)
             while folder not in self._folders and os.path.dirname(folder) != folder:
                 self._folders.add(folder)
@@ -202,6 +204,12 @@ class ProjectIndex:
         packages (re-exports): a `check` of `transformers/models/` does not parse
         `transformers/utils/`, whose code it was not asked about.
         """
+        if modname in self._paths:
+            return self._paths[modname]
+        found = self._paths[modname] = self._find(modname)
+        return found
+
+    def _find(self, modname: str) -> str | None:
         top = modname.split(".", 1)[0]
         if not top or top in _FOREIGN_TOPS:
             return None
