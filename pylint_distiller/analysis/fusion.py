@@ -1,0 +1,492 @@
+"""Fusable chains of submodules (conv+bn+relu...) and the `fuse_model()` fix (torch-eager).
+
+Eager quantization fuses a chain only when asked (`torch.ao.quantization.fuse_modules`),
+and fusing is only correct when the chain really is one: each member's output goes
+only into the next member, every member runs once per forward pass, and nothing else
+reads a member (fusion turns the first member into the fused module and the others
+into `nn.Identity`). A chain is found
+
+* through call nesting, `self.relu(self.bn(self.conv(x)))`;
+* through assignments, `out = self.conv(x)` then `out = self.bn(out)` (the name is
+  read once, by the next call, and is dead afterwards);
+* inside `nn.Sequential(...)` literals assigned in `__init__` (members named by index,
+  `features.0`), nested literals included, and in a Sequential subclass whose
+  `__init__` calls `super().__init__(<literal modules>)` (torchvision's ConvBNReLU).
+
+Member types come from torch.nn constructors, from same-file helpers that return one
+(`conv3x3(...)`), or from a local that defaults to a torch.nn class
+(`norm_layer = nn.BatchNorm2d` when None: INFERENCE, torchvision's convention).
+
+The fix is a `fuse_model(self, is_qat=False)` method (torchvision's name). Each one
+fuses its class's own chains, then calls `fuse_model` of the submodules that have one
+and walks through those that do not (Sequential/ModuleList of blocks), so one call on
+the root fuses the model and nothing is fused twice; a flag makes a repeated call (or
+a parent that calls every `fuse_model` it finds) a no-op. A class without chains of
+its own that may hold fusable blocks gets the walk alone, so the root has the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astroid import nodes
+
+from pylint_distiller.analysis import classes as attrs
+from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.catalogue import FUSABLE_CHAINS, FUSE_FUNCTIONS, FUSE_METHOD, FusableChain
+from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
+
+_SEQUENTIAL = "torch.nn.Sequential"
+_LOOPS = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp, nodes.DictComp,
+          nodes.GeneratorExp, nodes.Lambda)
+#: the attribute the generated method sets once the class's chains are fused
+FUSED_FLAG = "_fused"
+_LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
+
+
+@dataclass
+class Chain:
+    names: tuple[str, ...]  # member paths for fuse_modules: "conv1", "features.0"
+    spec: FusableChain
+    nodes: tuple[nodes.NodeNG, ...]  # the member calls (forward) or constructor calls (Sequential)
+    inferred: bool  # some member type was assumed from a default
+
+
+@dataclass
+class _Member:
+    name: str
+    qname: str | None
+    inferred: bool
+    node: nodes.NodeNG
+
+
+def _is_self_attr(node: nodes.NodeNG) -> bool:
+    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
+
+
+def _in_loop(node: nodes.NodeNG) -> bool:
+    frame = node.frame()
+    parent = node.parent
+    while parent is not None and parent is not frame:
+        if isinstance(parent, _LOOPS):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _mentions(stmt: nodes.NodeNG, name: str) -> int:
+    return sum(1 for n in stmt.nodes_of_class((nodes.Name, nodes.AssignName)) if n.name == name)
+
+
+def _own_method(info: ClassInfo, name: str) -> nodes.FunctionDef | None:
+    for node in info.node.locals.get(name, ()):
+        if isinstance(node, nodes.FunctionDef) and node.parent is info.node:
+            return node
+    return None
+
+
+def _segment(members: list[_Member | None]) -> list[tuple[int, FusableChain]]:
+    """Split a run of linked members into table chains, longest match first, left to right."""
+    out, i = [], 0
+    while i < len(members):
+        for spec in _LONGEST_FIRST:
+            run = members[i:i + len(spec.types)]
+            if len(run) == len(spec.types) and all(m is not None and m.qname == t for m, t in zip(run, spec.types)):
+                out.append((i, spec))
+                i += len(spec.types)
+                break
+        else:
+            i += 1
+    return out
+
+
+def _listed_names(method: nodes.FunctionDef) -> set[str]:
+    """Member names an existing fuse_model already passes to a fuse call (string list items)."""
+    out = set()
+    for seq in method.nodes_of_class((nodes.List, nodes.Tuple)):
+        for elt in seq.elts:
+            if isinstance(elt, nodes.Const) and isinstance(elt.value, str):
+                out.add(elt.value)
+    return out
+
+
+class FusionAnalysis:
+    """Fusable chains of every module class of one file, and their findings."""
+
+    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> None:
+        self.index = index
+        self.imports = index.imports
+        self.walk = walk
+        self.pos = positions
+        self.path = path
+        module = next(iter(index.classes)).root() if index.classes else None
+        self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
+        self._foreign = self._foreign_references(module) if module else set()
+        self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
+        for info in index.classes.values():
+            for base in info.mro()[1:]:
+                self._subclasses.setdefault(base, []).append(info)
+
+    # ------------------------------------------------------------ member types
+    def _ctor_type(self, value: nodes.NodeNG, depth: int = 0) -> tuple[str | None, bool]:
+        """(torch.nn class, inferred) that constructing `value` yields, or (None, False)."""
+        if not isinstance(value, nodes.Call) or depth > 3:
+            return None, False
+        func = value.func
+        qname = self.imports.qualify(func)
+        if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1][:1].isupper():
+            return qname, False
+        if not isinstance(func, nodes.Name):
+            return None, False
+        scope = value.frame()
+        if isinstance(scope, nodes.FunctionDef) and func.name in scope.locals:
+            return self._local_class(scope, func.name)
+        helper = self._functions.get(func.name)
+        if helper is not None and func.name not in self.imports.aliases:
+            results = {self._ctor_type(r.value, depth + 1) for r in helper.nodes_of_class(nodes.Return)
+                       if r.frame() is helper}
+            if len(results) == 1:
+                return results.pop()
+        return None, False
+
+    def _local_class(self, func: nodes.FunctionDef, name: str) -> tuple[str | None, bool]:
+        """`norm_layer` that is a parameter defaulting to None and set to one torch.nn class."""
+        values: list[nodes.NodeNG] = []
+        for node in func.nodes_of_class(nodes.AssignName):
+            if node.name != name or node.frame() is not func:
+                continue
+            if isinstance(node.parent, nodes.Arguments):
+                default = _default_of(func, name)
+                if default is None or (isinstance(default, nodes.Const) and default.value is None):
+                    continue
+                values.append(default)
+            elif isinstance(node.parent, nodes.Assign) and len(node.parent.targets) == 1:
+                values.append(node.parent.value)
+            else:
+                return None, False
+        qnames = {self.imports.qualify(v) if isinstance(v, (nodes.Name, nodes.Attribute)) else None for v in values}
+        if len(qnames) == 1:
+            qname = qnames.pop()
+            if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1][:1].isupper():
+                return qname, True
+        return None, False
+
+    # ------------------------------------------------------------ references
+    def _foreign_references(self, module: nodes.Module) -> set[str]:
+        """Attribute names read as `<not self>.name` outside `__init__` (`self.block.conv1`, `m.bn`)."""
+        out = set()
+        for node in module.nodes_of_class(nodes.Attribute):
+            if _is_self_attr(node) or self.imports.qualify(node) is not None:
+                continue  # a member of its own class, or an imported name (`F.relu`)
+            frame = node.frame()
+            if isinstance(frame, nodes.FunctionDef) and frame.name == "__init__":
+                continue
+            out.add(node.attrname)
+        return out
+
+    def _self_uses(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
+        """Reads of `self.<name>` outside `__init__`, in the class and its same-file subclasses."""
+        out = []
+        for klass in [info] + self._subclasses.get(info, []):
+            for method in klass.node.mymethods():
+                if method.name == "__init__":
+                    continue
+                out += [n for n in method.nodes_of_class(nodes.Attribute) if _is_self_attr(n) and n.attrname == name]
+        return out
+
+    # ---------------------------------------------------------- forward chains
+    def _forward_chains(self, info: ClassInfo) -> list[Chain]:
+        entry = next(((totals, calls) for owner, _f, totals, calls in self.walk.per_forward if owner is info), None)
+        if entry is None or any("forward" in sub.node.locals for sub in self._subclasses.get(info, [])):
+            return []  # a subclass runs another forward over the same members
+        totals, calls = entry
+        runs = self.walk.multiplicity.get(info, 1)
+        own = [c for c in dict.fromkeys(calls) if self.walk.calls[c].owner is info]
+        by_attr: dict[str, list[nodes.Call]] = {}
+        for call in own:
+            by_attr.setdefault(self.walk.calls[call].attr, []).append(call)
+        members: dict[nodes.Call, _Member] = {}
+        for call in own:
+            record = self.walk.calls[call]
+            attr = record.attr
+            fact = info.attrs.get(attr)
+            if (fact is None or fact.kind not in (attrs.MODULE, attrs.UNKNOWN) or record.element or len(by_attr[attr]) != 1
+                    or totals.get(attr, 0) // runs != 1 or _in_loop(call)
+                    or (record.multi and runs < 2) or attr in self._foreign
+                    or len(self._self_uses(info, attr)) != 1 or not _is_self_attr(call.func)
+                    or len(fact.values) != 1 or fact.alias_of or any(attr in (a, o) for _v, a, o in info.shared)):
+                continue
+            qname, inferred = self._ctor_type(fact.values[0])
+            if qname is not None:
+                members[call] = _Member(attr, qname, inferred, call)
+        succ: dict[nodes.Call, nodes.Call] = {}
+        for call in members:
+            producer = self._producer(call, members)
+            if producer is not None:
+                succ[producer] = call
+        chains = []
+        heads = [c for c in members if c in succ and c not in set(succ.values())]
+        for head in sorted(heads, key=lambda c: (c.lineno, c.col_offset)):
+            run = [head]
+            while run[-1] in succ:
+                run.append(succ[run[-1]])
+            found = [members[c] for c in run]
+            for start, spec in _segment(found):
+                part = found[start:start + len(spec.types)]
+                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                    any(m.inferred for m in part)))
+        return chains
+
+    @staticmethod
+    def _producer(call: nodes.Call, members) -> nodes.Call | None:
+        """The member call whose value `call` takes, when `call` is the only reader of it."""
+        if len(call.args) != 1 or call.keywords:
+            return None
+        arg = call.args[0]
+        if isinstance(arg, nodes.Call):
+            return arg if arg in members else None
+        if not isinstance(arg, nodes.Name):
+            return None
+        stmt = call.statement()
+        if not isinstance(stmt, (nodes.Assign, nodes.Return, nodes.Expr)) or isinstance(stmt, nodes.Assign) and \
+                _mentions(stmt.value, arg.name) != 1:
+            return None
+        if not isinstance(stmt, nodes.Assign) and _mentions(stmt, arg.name) != 1:
+            return None
+        prev = stmt.previous_sibling()
+        while prev is not None and not _mentions(prev, arg.name):
+            prev = prev.previous_sibling()
+        if not (isinstance(prev, nodes.Assign) and len(prev.targets) == 1
+                and isinstance(prev.targets[0], nodes.AssignName) and prev.targets[0].name == arg.name
+                and prev.value in members):
+            return None
+        rebinds = isinstance(stmt, nodes.Assign) and any(
+            isinstance(t, nodes.AssignName) and t.name == arg.name for t in stmt.targets)
+        if not rebinds:
+            func = stmt.frame()
+            end = stmt.end_lineno or stmt.lineno
+            if any(n.name == arg.name and n.lineno > end for n in func.nodes_of_class(nodes.Name)):
+                return None  # read again later
+        return prev.value
+
+    # ------------------------------------------------------- Sequential chains
+    def _sequential_chains(self, info: ClassInfo) -> list[Chain]:
+        chains = []
+        for name, fact in info.attrs.items():
+            if fact.kind != attrs.CONTAINER or fact.qname != _SEQUENTIAL or len(fact.values) != 1 \
+                    or fact.elements or name in self._foreign or not fact.in_own_init:
+                continue
+            uses = self._self_uses(info, name)
+            if any(not (isinstance(u.parent, nodes.Call) and u.parent.func is u) for u in uses):
+                continue  # indexed, iterated or handed on: an intermediate may be read
+            value = fact.values[0]
+            if isinstance(value, nodes.Call):
+                chains += self._literal_chains(value.args, value.keywords, name + ".")
+        bases = info.node.bases
+        if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
+                and not self._subclasses.get(info):
+            init = _own_method(info, "__init__")
+            if init is not None:
+                for stmt in init.body:
+                    call = stmt.value if isinstance(stmt, nodes.Expr) else None
+                    if isinstance(call, nodes.Call) and isinstance(call.func, nodes.Attribute) \
+                            and call.func.attrname == "__init__" and isinstance(call.func.expr, nodes.Call) \
+                            and isinstance(call.func.expr.func, nodes.Name) and call.func.expr.func.name == "super":
+                        chains += self._literal_chains(call.args, call.keywords, "")
+        return chains
+
+    def _literal_chains(self, args, keywords, prefix: str) -> list[Chain]:
+        """Chains among the positional modules of one `nn.Sequential(...)` call (and nested ones)."""
+        if keywords:
+            return []
+        found: list[_Member | None] = []
+        chains: list[Chain] = []
+        for i, arg in enumerate(args):
+            if isinstance(arg, nodes.Starred):
+                break  # later indices are unknown
+            if isinstance(arg, nodes.Call) and self.imports.qualify(arg.func) == _SEQUENTIAL:
+                chains += self._literal_chains(arg.args, arg.keywords, f"{prefix}{i}.")
+                found.append(None)
+                continue
+            qname, inferred = self._ctor_type(arg)
+            found.append(_Member(f"{prefix}{i}", qname, inferred, arg) if qname else None)
+        for start, spec in _segment(found):
+            part = [m for m in found[start:start + len(spec.types)] if m is not None]
+            chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                any(m.inferred for m in part)))
+        return chains
+
+    # ---------------------------------------------------------------- findings
+    def findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        fusing: set[ClassInfo] = set()
+        pending: list[tuple[ClassInfo, list[Chain]]] = []
+        for info in self.index.module_classes():
+            chains = sorted(self._forward_chains(info) + self._sequential_chains(info),
+                            key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
+            existing = info.methods.get(FUSE_METHOD)
+            if existing is not None:
+                fusing.add(info)
+                if existing.parent is info.node:
+                    listed = _listed_names(existing)
+                    chains = [c for c in chains if not listed & set(c.names)]
+            if chains:
+                fusing.add(info)
+                pending.append((info, chains))
+        for info, chains in pending:
+            out.append(self._chain_finding(info, chains))
+        out += self._root_findings(fusing)
+        return out
+
+    def _fuse_call_lines(self, chains: list[Chain], qat_param: str | None) -> tuple[list[str], tuple[str, ...]]:
+        fuse, imports = self.imports.render(FUSE_FUNCTIONS[0])
+        fuse_qat, more = self.imports.render(FUSE_FUNCTIONS[1])
+        imports = tuple(dict.fromkeys(imports + more))
+        both = [c for c in chains if c.spec.qat]
+        ptq_only = [c for c in chains if not c.spec.qat]
+
+        def listing(group):
+            return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
+
+        lines = []
+        if both and qat_param:
+            lines.append(f"fuse = {fuse_qat} if {qat_param} else {fuse}")
+            lines.append(f"fuse(self, {listing(both)}, inplace=True)")
+        elif both:
+            lines.append(f"{fuse}(self, {listing(both)}, inplace=True)")
+        if ptq_only:
+            guard = f"if not {qat_param}:" if qat_param else None
+            call = f"{fuse}(self, {listing(ptq_only)}, inplace=True)  # not supported by QAT fusion"
+            lines += [guard, "    " + call] if guard else [call]
+        return lines, imports
+
+    def _chain_finding(self, info: ClassInfo, chains: list[Chain]) -> Finding:
+        existing = info.methods.get(FUSE_METHOD)
+        described = "; ".join(self._describe(c) for c in chains)
+        message = f"{info.name} runs fusable chains of its own submodules: {described}"
+        fix, note = self._chain_fix(info, chains, existing)
+        if fix is None:
+            message += f" ({note})"
+        else:
+            message += f"; {'extend' if existing is not None else 'add'} {FUSE_METHOD}() to fuse them for eager " \
+                       f"quantization"
+        first = chains[0].nodes
+        span = (*self.pos.span(first[0])[:2], *self.pos.span(first[-1])[2:])
+        if span[:2] > span[2:]:
+            span = self.pos.span(first[0])
+        confidence = Confidence.INFERENCE if info.inferred or any(c.inferred for c in chains) else Confidence.HIGH
+        return Finding(symbol="unfused-modules", path=self.path, line=span[0], col=span[1], end_line=span[2],
+                       end_col=span[3], args=(message,), message=message, confidence=confidence, fix=fix,
+                       klass=info.name, op=FUSE_METHOD, node=first[0])
+
+    def _describe(self, chain: Chain) -> str:
+        if isinstance(chain.nodes[0], nodes.Call) and _is_self_attr(chain.nodes[0].func):
+            shown = " -> ".join(f"self.{n}" for n in chain.names)
+        else:
+            shown = " -> ".join(chain.names)
+        lines = sorted({n.lineno for n in chain.nodes})
+        where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+        return f"{shown} ({chain.spec.fused}, {where})"
+
+    def _chain_fix(self, info: ClassInfo, chains: list[Chain], existing) -> tuple[Fix | None, str]:
+        class_lines = (info.node.lineno,)
+        if existing is not None and existing.parent is not info.node:
+            return None, f"it inherits {FUSE_METHOD}() from {existing.parent.name}: extend that by hand"
+        if existing is not None:
+            body = existing.body
+            if not body or body[0].lineno == existing.lineno:
+                return None, f"its {FUSE_METHOD}() is written on one line: extend it by hand"
+            params = [a.name for a in existing.args.args or []]
+            qat = "is_qat" if "is_qat" in params else None
+            lines, imports = self._fuse_call_lines(chains, qat)
+            method = Method(FUSE_METHOD, tuple(lines), extend=True)
+            title = f"Fuse {len(chains)} more chain(s) in the existing {FUSE_METHOD}()"
+            return Fix(title, Applicability.SAFE, method=method, imports=imports, class_lines=class_lines), ""
+        if FUSED_FLAG in info.node.locals or any(FUSED_FLAG in i.attrs for i in info.mro()):
+            return None, f"the class already uses self.{FUSED_FLAG}, the flag the generated method would set"
+        fuse_lines, imports = self._fuse_call_lines(chains, "is_qat")
+        lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
+                 '    """Fuse conv/bn/relu chains for eager quantization (eval mode for PTQ, train mode for QAT)."""',
+                 f'    if getattr(self, "{FUSED_FLAG}", False):',
+                 "        return  # fused already (by an earlier call or a parent's fuse_model)"]
+        lines += ["    " + line for line in fuse_lines]
+        lines.append(f"    self.{FUSED_FLAG} = True")
+        lines += _walk_lines()
+        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s)", Applicability.SAFE,
+                  method=Method(FUSE_METHOD, tuple(lines)), imports=imports, class_lines=class_lines)
+        return fix, ""
+
+    # ------------------------------------------------------------------ roots
+    def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
+        """Classes with no chains of their own that may hold fusable blocks get the walk alone."""
+        if not fusing:
+            return []
+        names = {info.name for info in fusing}
+        in_classes = set()
+        for info in self.index.classes.values():
+            in_classes |= {n.name for n in info.node.nodes_of_class(nodes.Name) if n.name in names} - {info.name}
+        loose = names - in_classes  # fusable classes built only outside classes (`ResNet(Block, ...)`)
+        out = []
+        changed = True
+        roots: dict[ClassInfo, list[str]] = {}
+        while changed:
+            changed = False
+            for info in self.index.module_classes():
+                if info in fusing or info in roots or FUSE_METHOD in info.methods:
+                    continue
+                held = sorted({n.name for n in info.node.nodes_of_class(nodes.Name)
+                               if n.name in {i.name for i in fusing} and n.name != info.name})
+                if not held and loose and any(f.kind == attrs.CONTAINER or (f.kind in (attrs.MODULE, attrs.UNKNOWN)
+                                                                           and not f.qname)
+                                              for f in info.attrs.values()):
+                    held = sorted(loose)
+                if held:
+                    roots[info] = held
+                    fusing.add(info)
+                    changed = True
+        for info, held in roots.items():
+            if FUSED_FLAG in info.node.locals:
+                continue
+            lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
+                     '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
+            lines += _walk_lines()
+            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules' chains", Applicability.SAFE,
+                      method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,))
+            message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot fuse the chains of "
+                       f"its submodules ({', '.join(held)}); add one that reaches them")
+            line, col = info.node.lineno, self.pos.col(info.node.lineno, info.node.col_offset)
+            out.append(Finding(symbol="unfused-modules", path=self.path, line=line, col=col, end_line=line,
+                               end_col=col + len("class ") + len(info.name), args=(message,), message=message,
+                               confidence=Confidence.INFERENCE, fix=fix, klass=info.name, op=FUSE_METHOD,
+                               node=info.node))
+        return out
+
+
+def _walk_lines() -> list[str]:
+    return ["    todo = list(self.children())",
+            "    while todo:  # blocks fuse their own chains; containers are walked through",
+            "        module = todo.pop()",
+            f'        if callable(getattr(module, "{FUSE_METHOD}", None)):',
+            f"            module.{FUSE_METHOD}(is_qat)",
+            "        else:",
+            "            todo.extend(module.children())"]
+
+
+def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
+    args = func.args
+    positional = list(args.posonlyargs or []) + list(args.args or [])
+    defaults = list(args.defaults or [])
+    offset = len(positional) - len(defaults)
+    for i, arg in enumerate(positional):
+        if arg.name == name:
+            return defaults[i - offset] if i >= offset else None
+    for arg, default in zip(args.kwonlyargs or [], args.kw_defaults or []):
+        if arg.name == name:
+            return default
+    return None
+
+
+def fusion_findings(index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> list[Finding]:
+    return FusionAnalysis(index, walk, positions, path).findings()
