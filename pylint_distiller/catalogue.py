@@ -360,8 +360,10 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "root model fuses every chain of the model: each generated "
                     "`fuse_model` fuses its own chains, then calls `fuse_model` of the "
                     "submodules that have one and walks into those that do not; a guard "
-                    "makes a second call a no-op. No fix where the class already has a "
-                    "`fuse_model` that lists some member of the chain."
+                    "makes a second call a no-op. An existing `fuse_model` is extended, "
+                    "not doubled; a chain one of whose members it already names counts as "
+                    "fused. No fix where the class inherits its `fuse_model` or writes it "
+                    "on one line."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
@@ -375,6 +377,7 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "        return self.relu(self.bn(self.conv(x)))\n"
                 ),
                 targets=(TORCH_EAGER,),
+                options=("distiller-target", "distiller-module-bases"),
             ),
         )
     }
