@@ -1,0 +1,337 @@
+"""unfused-modules and add_relu, executed: `fix --target torch-eager`, then eager quantization.
+
+For every chain shape: the prepared model loads the original state_dict strictly and
+gives the same float outputs (eval and train); after ``model.eval(); model.fuse_model()``
+its outputs stay equal (rel 1e-4), the fused modules are torch's intrinsic types
+(``ConvReLU2d``...), no BatchNorm is left, a second ``fuse_model()`` changes nothing, and
+eager PTQ (stubs, x86 qconfig, prepare, calibrate, convert) runs and yields the quantized
+intrinsic modules (``torch.ao.nn.intrinsic.quantized.ConvReLU2d``...).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+import torch.ao.nn.intrinsic as nni
+import torch.ao.nn.intrinsic.quantized as nniq
+import torch.ao.quantization as tq
+import torch.nn as nn
+
+from pylint_distiller.fixer.engine import fix_source
+from pylint_distiller.settings import Settings
+from tests.support.runtime_equivalence import assert_same_model, count_module_calls, load_module_from_source
+from tests.test_fix_runtime import eager_ptq
+
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+
+
+def _src(body: str, build: str, inputs: str) -> str:
+    return HEADER + textwrap.dedent(body) + f"\n\ndef build():\n    return {build}\n\n\ndef example_inputs():\n" \
+                                            f"    return ({inputs},)\n"
+
+
+CONV_BN_RELU_NESTED = """
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.bn = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)))
+"""
+
+CASES = {
+    # name: (source, fused float types after fuse_model, quantized intrinsic types after convert)
+    "conv_bn_relu_nested": (_src(CONV_BN_RELU_NESTED, "Block(4)", "torch.randn(2, 4, 8, 8)"),
+                            {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "assignments_helper_norm_layer": (_src("""
+        def conv3x3(cin, cout):
+            return nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+
+
+        class Block(nn.Module):
+            def __init__(self, c, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                self.conv1 = conv3x3(c, c)
+                self.bn1 = norm_layer(c)
+                self.relu = nn.ReLU(inplace=True)
+                self.conv2 = conv3x3(c, c)
+                self.bn2 = norm_layer(c)
+
+            def forward(self, x):
+                out = self.conv1(x)
+                out = self.bn1(out)
+                out = self.relu(out)
+
+                out = self.conv2(out)
+                out = self.bn2(out)
+                return out
+        """, "Block(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "conv1d_conv3d": (_src("""
+        class Block(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.c1 = nn.Conv1d(c, c, 3, padding=1)
+                self.b1 = nn.BatchNorm1d(c)
+                self.r1 = nn.ReLU()
+                self.c3 = nn.Conv3d(c, c, 1)
+                self.b3 = nn.BatchNorm3d(c)
+
+            def forward(self, x):
+                y = self.r1(self.b1(self.c1(x.flatten(3).mean(3))))
+                return self.b3(self.c3(x.unsqueeze(2))).mean(2) + y.unsqueeze(3)
+        """, "Block(4)", "torch.randn(2, 4, 6, 6)"), {nni.ConvReLU1d}, {nniq.ConvReLU1d}),
+    "linear_chains_bn_relu": (_src("""
+        class Head(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(c)
+                self.act = nn.ReLU()
+                self.fc1 = nn.Linear(c, 8)
+                self.bn1 = nn.BatchNorm1d(8)
+                self.fc2 = nn.Linear(8, 8)
+                self.relu2 = nn.ReLU()
+
+            def forward(self, x):
+                x = self.act(self.bn(x))
+                x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+                return self.relu2(self.fc2(self.bn1(self.fc1(x))))
+        """, "Head(4)", "torch.randn(3, 4, 5, 5)"), {nni.BNReLU2d, nni.LinearReLU}, {nniq.BNReLU2d, nniq.LinearReLU}),
+    "sequential_literals": (_src("""
+        class Stem(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                    nn.Sequential(nn.Conv2d(c, c, 1), nn.ReLU()),
+                )
+
+            def forward(self, x):
+                return self.features(x)
+
+
+        class ConvBNReLU(nn.Sequential):
+            def __init__(self, cin, cout):
+                super().__init__(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+        class Net(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.stem = Stem(c)
+                self.body = ConvBNReLU(c, c)
+
+            def forward(self, x):
+                return self.body(self.stem(x))
+        """, "Net(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "functional_relu_becomes_fusable": (_src("""
+        class Block(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv = nn.Conv2d(c, c, 3, padding=1)
+                self.bn = nn.BatchNorm2d(c)
+
+            def forward(self, x):
+                return F.relu(self.bn(self.conv(x)))
+        """, "Block(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "reused_relu": (_src("""
+        class Block(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+                self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+                self.relu = nn.ReLU()
+
+            def forward(self, x):
+                x = self.relu(self.conv1(x))
+                return self.relu(self.conv2(x))
+        """, "Block(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "nested_containers": (_src(CONV_BN_RELU_NESTED + """
+
+class Stage(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(c) for _ in range(2)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class Root(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.stages = nn.Sequential(Stage(c), Block(c))
+        self.fc = nn.Linear(c, 3)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.stages(x)
+        return self.relu(self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
+""", "Root(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d, nni.LinearReLU}, {nniq.ConvReLU2d, nniq.LinearReLU}),
+    "add_relu_shapes": (_src("""
+        class Residual(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+                self.bn1 = nn.BatchNorm2d(c)
+                self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+                self.bn2 = nn.BatchNorm2d(c)
+                self.relu = nn.ReLU(inplace=True)
+
+            def forward(self, x):
+                identity = x
+                out = self.relu(self.bn1(self.conv1(x)))
+                out = self.bn2(self.conv2(out))
+                out += identity
+                out = self.relu(out)
+                y = self.relu(out + x)
+                return F.relu(y + out)
+        """, "Residual(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+}
+
+
+def _prepared(name: str):
+    text = CASES[name][0]
+    fixed = fix_source(text, f"{name}.py", Settings(target="torch-eager")).text
+    assert fixed != text
+    original = load_module_from_source(text, name)
+    prepared = load_module_from_source(fixed, name + "_fixed")
+    return text, fixed, original, prepared
+
+
+def _randomize_batchnorm(model: nn.Module) -> None:
+    """Non-trivial BN statistics and affine terms, so folding them into the conv is really tested."""
+    gen = torch.Generator().manual_seed(3)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            n = module.num_features
+            module.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
+
+
+def _close(expected: torch.Tensor, actual: torch.Tensor) -> bool:
+    return torch.allclose(actual, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_model_is_equivalent_and_quantizes_fused(name):
+    _text, fixed, original_mod, prepared_mod = _prepared(name)
+    _source, fused_types, quantized_types = CASES[name]
+    assert fixed.count("def fuse_model(") >= 1 and "pylint_distiller" not in fixed
+    assert_same_model(original_mod, prepared_mod, modes=("eval", "train"))
+
+    torch.manual_seed(0)
+    original = original_mod.build()
+    _randomize_batchnorm(original)
+    torch.manual_seed(0)
+    model = prepared_mod.build()
+    model.load_state_dict(original.state_dict(), strict=True)
+    (x,) = original_mod.example_inputs()
+    original.eval()
+    model.eval()
+    with torch.no_grad():
+        reference = original(x.clone())
+        assert torch.equal(model(x.clone()), reference)
+        model.fuse_model()
+        assert _close(reference, model(x.clone()))
+    kinds = {type(m) for m in model.modules()}
+    assert fused_types <= kinds, kinds
+    bn_relu = [m for m in model.modules() if isinstance(m, (nni.BNReLU2d, nni.BNReLU3d))]
+    loose_bn = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                and not any(m is f[0] for f in bn_relu)]
+    assert not loose_bn, "a BatchNorm was left unfused"
+    assert max(count_module_calls(model, (x,)).values()) <= 1
+
+    structure = [(n, type(m)) for n, m in model.named_modules()]
+    model.fuse_model()  # fused already: a no-op, not an error
+    assert [(n, type(m)) for n, m in model.named_modules()] == structure
+
+    torch.manual_seed(1)
+    calibration = [torch.randn_like(x) for _ in range(4)] + [x]
+    quantized = eager_ptq(model, calibration)
+    with torch.no_grad():
+        out = quantized(x.clone())
+    assert out.shape == reference.shape and not out.is_quantized
+    assert quantized_types <= {type(m) for m in quantized.modules()}
+    assert (out - reference).abs().max().item() < 0.1 * reference.abs().max().item() + 0.05
+
+
+def test_one_root_call_fuses_every_block_once():
+    """Root -> Sequential(Stage -> ModuleList of blocks, Block): one call fuses all 3 blocks and the head."""
+    _t, _f, _o, prepared_mod = _prepared("nested_containers")
+    model = prepared_mod.build().eval()
+    model.fuse_model()
+    fused = [n for n, m in model.named_modules() if isinstance(m, nni.ConvReLU2d)]
+    assert fused == ["stages.0.blocks.0.conv", "stages.0.blocks.1.conv", "stages.1.conv"]
+    assert isinstance(model.fc, nni.LinearReLU) and isinstance(model.relu, nn.Identity)
+    # a parent that calls fuse_model of every module it finds (torchvision's walk) does no harm
+    for module in model.modules():
+        if module is not model and hasattr(module, "fuse_model"):
+            module.fuse_model()
+
+
+def test_qat_fusion_keeps_batchnorm_trainable():
+    _t, _f, _o, prepared_mod = _prepared("conv_bn_relu_nested")
+    model = prepared_mod.build().train()
+    model.fuse_model(is_qat=True)
+    assert isinstance(model.conv, nni.ConvBnReLU2d)
+    model.qconfig = tq.get_default_qat_qconfig("x86")
+    tq.prepare_qat(model, inplace=True)
+    model(torch.randn(2, 4, 8, 8)).sum().backward()
+
+
+def test_reused_relu_gets_its_own_instance_before_fusion():
+    """The same ReLU after two convs: fusing it twice would fail (it becomes Identity); the reuse fix
+    gives the second call its own ReLU first, and then both chains fuse."""
+    _t, fixed, _o, prepared_mod = _prepared("reused_relu")
+    assert '[["conv1", "relu"], ["conv2", "relu_2"]]' in fixed
+    model = prepared_mod.build().eval()
+    model.fuse_model()
+    assert isinstance(model.conv1, nni.ConvReLU2d) and isinstance(model.conv2, nni.ConvReLU2d)
+
+
+def test_add_relu_replaces_the_add_and_the_relu_call():
+    _t, fixed, _o, prepared_mod = _prepared("add_relu_shapes")
+    assert "out = self.add_relu.add_relu(out, identity)\n" in fixed
+    assert "y = self.add_relu_2.add_relu(out, x)\n" in fixed
+    assert "return self.add_relu_3.add_relu(y, out)\n" in fixed
+    assert "out += identity" not in fixed and "F.relu" not in fixed
+    model = prepared_mod.build()
+    functionals = {n for n, m in model.named_modules() if isinstance(m, torch.ao.nn.quantized.FloatFunctional)}
+    assert functionals == {"add_relu", "add_relu_2", "add_relu_3"}
+    # self.relu stays a member (it still runs in the first chain): the state_dict keeps its keys
+    assert isinstance(model.relu, nn.ReLU)
+
+
+ALIASED_IADD = _src("""
+    class Residual(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 1)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            out = self.conv(x)
+            keep = out
+            out += x
+            out = self.relu(out)
+            return out + keep
+    """, "Residual(4)", "torch.randn(2, 4, 4, 4)")
+
+
+def test_add_relu_of_an_aliased_inplace_add_is_unsafe():
+    """`keep = out; out += x` updates keep too: an out-of-place add_relu would not, so it is unsafe."""
+    safe = fix_source(ALIASED_IADD, "aliased.py", Settings(target="torch-eager")).text
+    assert "out += x" in safe
+    unsafe = fix_source(ALIASED_IADD, "aliased.py", Settings(target="torch-eager"), unsafe=True).text
+    assert "out = self.add_relu.add_relu(out, x)" in unsafe
