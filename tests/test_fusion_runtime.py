@@ -335,3 +335,99 @@ def test_add_relu_of_an_aliased_inplace_add_is_unsafe():
     assert "out += x" in safe
     unsafe = fix_source(ALIASED_IADD, "aliased.py", Settings(target="torch-eager"), unsafe=True).text
     assert "out = self.add_relu.add_relu(out, x)" in unsafe
+
+
+HAND_WRITTEN = '''import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(4, 4)
+        self.deconv = nn.ConvTranspose2d(4, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = F.relu(self.fc2(self.relu(self.fc(x))))
+        return y, self.bn(self.deconv(x.view(1, 4, 2, 2)))
+
+    def fuse_model(self, is_qat=False):
+        """Hand-written."""
+        torch.ao.quantization.fuse_modules(self, [["fc", "relu"]], inplace=True)
+
+
+def build():
+    return Block()
+
+
+def example_inputs():
+    return (torch.randn(4, 4),)
+'''
+
+
+def test_an_existing_fuse_model_is_extended_not_doubled():
+    """The chains it lists stay as they are; new ones (fc2 + the ReLU fix made from F.relu, and a
+    ConvTranspose+BN that QAT fusion does not support) go at the start of its body."""
+    result = fix_source(HAND_WRITTEN, "hand.py", Settings(target="torch-eager"))
+    fixed = result.text
+    assert fixed.count("def fuse_model(") == 1
+    body = fixed[fixed.index('        """Hand-written."""\n'):]
+    assert body.startswith('        """Hand-written."""\n'
+                           "        fuse = torch.ao.quantization.fuse_modules_qat if is_qat else "
+                           "torch.ao.quantization.fuse_modules\n"
+                           '        fuse(self, [["fc2", "relu_2"]], inplace=True)\n'
+                           "        if not is_qat:\n"
+                           '            torch.ao.quantization.fuse_modules(self, [["deconv", "bn"]], inplace=True)')
+    assert fix_source(fixed, "hand.py", Settings(target="torch-eager")).text == fixed
+    assert not [f for f in result.remaining if f.symbol == "unfused-modules"]
+    original_mod = load_module_from_source(HAND_WRITTEN, "hand")
+    prepared_mod = load_module_from_source(fixed, "hand_fixed")
+    original, model = assert_same_model(original_mod, prepared_mod)
+    (x,) = original_mod.example_inputs()
+    with torch.no_grad():
+        reference = original(x)
+        model.fuse_model()
+        after = model(x)
+    assert all(_close(r, a) for r, a in zip(reference, after))
+    assert isinstance(model.fc2, nni.LinearReLU) and isinstance(model.bn, nn.Identity)
+    qat = prepared_mod.build().train()
+    qat.fuse_model(is_qat=True)  # ConvTranspose+BN is left alone, not an error
+    assert isinstance(qat.fc2, nni.LinearReLU) and isinstance(qat.bn, nn.BatchNorm2d)
+
+
+def test_distiller_target_does_not_report_fusion():
+    text = CASES["conv_bn_relu_nested"][0]
+    from pylint_distiller.api import analyze_source
+
+    assert "unfused-modules" not in {f.symbol for f in analyze_source(text, "x.py", Settings())}
+    assert "fuse_model" not in fix_source(text, "x.py", Settings()).text
+
+
+def test_pragmas_keep_a_class_unfused():
+    """On the chain's first line, or on a line of its own at the top of the class (pylint's block scope)."""
+    text = CASES["conv_bn_relu_nested"][0]
+    for pragma in (text.replace("return self.relu(self.bn(self.conv(x)))",
+                                "return self.relu(self.bn(self.conv(x)))  # pylint: disable=unfused-modules"),
+                   text.replace("class Block(nn.Module):\n",
+                                "class Block(nn.Module):\n    # pylint: disable=unfused-modules\n")):
+        assert pragma != text
+        assert fix_source(pragma, "x.py", Settings(target="torch-eager")).text == pragma
+
+
+def test_no_fuse_model_where_the_fused_flag_is_taken_or_the_method_is_inherited():
+    text = CASES["conv_bn_relu_nested"][0]
+    taken = text.replace("        self.relu = nn.ReLU()\n", "        self.relu = nn.ReLU()\n        self._fused = 0\n")
+    from pylint_distiller.api import analyze_source
+
+    findings = [f for f in analyze_source(taken, "x.py", Settings(target="torch-eager"))
+                if f.symbol == "unfused-modules"]
+    assert len(findings) == 1 and findings[0].fix is None and "_fused" in findings[0].message
+    inherited = text.replace("class Block(nn.Module):", "class Base(nn.Module):\n    def fuse_model(self):\n"
+                             "        pass\n\n\nclass Block(Base):")
+    findings = [f for f in analyze_source(inherited, "x.py", Settings(target="torch-eager"))
+                if f.symbol == "unfused-modules"]
+    assert len(findings) == 1 and findings[0].fix is None and "inherits" in findings[0].message
