@@ -23,7 +23,7 @@ from dataclasses import replace
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ModuleIndex
-from pylint_distiller.analysis.forward import OpSite
+from pylint_distiller.analysis.sites import OpSite
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.findings import Fix, Member
 
