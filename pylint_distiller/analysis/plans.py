@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from astroid import nodes
 
 from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
 

@@ -58,14 +58,15 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
         module = parse(result.text, path)
         findings = _analyze(module, result.text, path, settings)
         chosen = [f for f in findings if allowed(f, unsafe) and (select is None or select(f))]
-        if any(f.fix.method is None for f in chosen):
-            # methods come last: they list members that the other fixes may still add (an F.relu
-            # that becomes a fusable nn.ReLU), so one method is written once, not extended pass by pass
-            chosen = [f for f in chosen if f.fix.method is None]
         if not chosen:
             result.remaining = findings
             return result
-        new_text, applied = apply_once(result.text, module, chosen)
+        # methods come last: they list members that the other fixes may still add (an F.relu that
+        # becomes a fusable nn.ReLU), so a method is written once, not extended pass by pass
+        first = [f for f in chosen if f.fix.method is None]
+        new_text, applied = apply_once(result.text, module, first) if first else (result.text, [])
+        if not applied:
+            new_text, applied = apply_once(result.text, module, [f for f in chosen if f.fix.method is not None])
         result.passes += 1
         if not applied or new_text == result.text:
             result.remaining = findings
