@@ -212,11 +212,10 @@ class FusionAnalysis:
             record = self.walk.calls[call]
             attr = record.attr
             fact = info.attrs.get(attr)
-            if (fact is None or fact.kind not in (attrs.MODULE, attrs.UNKNOWN) or record.element or len(by_attr[attr]) != 1
-                    or totals.get(attr, 0) // runs != 1 or _in_loop(call)
-                    or (record.multi and runs < 2) or attr in self._foreign
-                    or len(self._self_uses(info, attr)) != 1 or not _is_self_attr(call.func)
-                    or len(fact.values) != 1 or fact.alias_of or any(attr in (a, o) for _v, a, o in info.shared)):
+            runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1 and not _in_loop(call)
+                         and not (record.multi and runs < 2) and not record.element)
+            if fact is None or not runs_once or not self._private_member(info, attr, fact) \
+                    or not _is_self_attr(call.func):
                 continue
             qname, inferred = self._ctor_type(fact.values[0])
             if qname is not None:
@@ -238,6 +237,12 @@ class FusionAnalysis:
                 chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
                                     any(m.inferred for m in part)))
         return chains
+
+    def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
+        """One instance, bound once, read by nothing but its one call (fusion replaces it)."""
+        return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
+                and attr not in self._foreign and len(self._self_uses(info, attr)) == 1
+                and not any(attr in (a, o) for _v, a, o in info.shared))
 
     @staticmethod
     def _producer(call: nodes.Call, members) -> nodes.Call | None:
