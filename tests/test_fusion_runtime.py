@@ -431,3 +431,46 @@ def test_no_fuse_model_where_the_fused_flag_is_taken_or_the_method_is_inherited(
     findings = [f for f in analyze_source(inherited, "x.py", Settings(target="torch-eager"))
                 if f.symbol == "unfused-modules"]
     assert len(findings) == 1 and findings[0].fix is None and "inherits" in findings[0].message
+
+
+def _sqnr(reference: torch.Tensor, out: torch.Tensor) -> float:
+    return 10 * torch.log10((reference ** 2).sum() / ((reference - out) ** 2).sum()).item()
+
+
+@pytest.mark.parametrize("name", ["basic_module", "bottleneck"])
+def test_examples_through_the_whole_eager_recipe(name):
+    """fix, strict load, eval, fuse_model, stubs + x86 qconfig, prepare, calibrate, convert, run: fused
+    quantized modules, FloatFunctional.add_relu quantized, and a better SQNR than without fusion."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    text = path.read_text(encoding="utf-8")
+    fixed = fix_source(text, str(path), Settings(target="torch-eager")).text
+    original_mod = load_module_from_source(text, name, path_hint=path)
+    prepared_mod = load_module_from_source(fixed, name + "_fixed")
+    assert_same_model(original_mod, prepared_mod, modes=("eval", "train"))
+    torch.manual_seed(0)
+    original = original_mod.build()
+    _randomize_batchnorm(original)
+    original.eval()
+    (x,) = original_mod.example_inputs()
+    torch.manual_seed(1)
+    calibration = [torch.randn_like(x) for _ in range(8)]
+    with torch.no_grad():
+        reference = original(x)
+    results = {}
+    for fuse in (False, True):
+        model = prepared_mod.build()
+        model.load_state_dict(original.state_dict(), strict=True)
+        model.eval()
+        if fuse:
+            model.fuse_model()
+            with torch.no_grad():
+                assert _close(reference, model(x))
+        quantized = eager_ptq(model, calibration)
+        with torch.no_grad():
+            results[fuse] = _sqnr(reference, quantized(x))
+        kinds = {type(m) for m in quantized.modules()}
+        assert (nniq.ConvReLU2d in kinds) is fuse
+        assert torch.ao.nn.quantized.QFunctional in kinds  # add_relu (and cat) converted
+    assert results[True] > results[False], results
