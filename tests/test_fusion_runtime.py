@@ -176,6 +176,38 @@ class Root(nn.Module):
         x = self.stages(x)
         return self.relu(self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
 """, "Root(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d, nni.LinearReLU}, {nniq.ConvReLU2d, nniq.LinearReLU}),
+    "conditional_shortcut": (_src("""
+        class BasicBlock(nn.Module):
+            def __init__(self, in_planes, planes, stride=1):
+                super(BasicBlock, self).__init__()
+                self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+                self.bn1 = nn.BatchNorm2d(planes)
+                self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+                self.bn2 = nn.BatchNorm2d(planes)
+
+                self.shortcut = nn.Sequential()
+                if stride != 1 or in_planes != planes:
+                    self.shortcut = nn.Sequential(
+                        nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
+                        nn.BatchNorm2d(planes)
+                    )
+
+            def forward(self, x):
+                out = F.relu(self.bn1(self.conv1(x)))
+                out = self.bn2(self.conv2(out))
+                out += self.shortcut(x)
+                out = F.relu(out)
+                return out
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.Sequential(BasicBlock(4, 4), BasicBlock(4, 8, stride=2))
+
+            def forward(self, x):
+                return self.layers(x)
+        """, "Net()", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
     "add_relu_shapes": (_src("""
         class Residual(nn.Module):
             def __init__(self, c):
@@ -278,6 +310,17 @@ def test_one_root_call_fuses_every_block_once():
     for module in model.modules():
         if module is not model and hasattr(module, "fuse_model"):
             module.fuse_model()
+
+
+def test_a_conditional_shortcut_is_fused_where_it_has_the_chain():
+    _t, fixed, _o, prepared_mod = _prepared("conditional_shortcut")
+    assert '        if len(self.shortcut) == 2:\n            fuse(self, [["shortcut.0", "shortcut.1"]], inplace=True)\n' \
+        in fixed
+    model = prepared_mod.build().eval()
+    model.fuse_model()  # the root holds a Sequential of blocks: its walk reaches both
+    assert len(model.layers[0].shortcut) == 0
+    assert isinstance(model.layers[1].shortcut[0], nn.Conv2d) and isinstance(model.layers[1].shortcut[1], nn.Identity)
+    assert isinstance(model.layers[1].conv1, nni.ConvReLU2d)
 
 
 def test_qat_fusion_keeps_batchnorm_trainable():

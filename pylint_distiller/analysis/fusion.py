@@ -52,6 +52,7 @@ class Chain:
     spec: FusableChain
     nodes: tuple[nodes.NodeNG, ...]  # the member calls (forward) or constructor calls (Sequential)
     inferred: bool  # some member type was assumed from a default
+    guard: str | None = None  # a condition the fix tests first (`len(self.shortcut) == 2`)
 
 
 @dataclass
@@ -280,15 +281,13 @@ class FusionAnalysis:
     def _sequential_chains(self, info: ClassInfo) -> list[Chain]:
         chains = []
         for name, fact in info.attrs.items():
-            if fact.kind != attrs.CONTAINER or fact.qname != _SEQUENTIAL or len(fact.values) != 1 \
-                    or fact.elements or name in self._foreign or not fact.in_own_init:
+            if fact.kind != attrs.CONTAINER or fact.qname != _SEQUENTIAL or fact.elements \
+                    or name in self._foreign or not fact.in_own_init:
                 continue
             uses = self._self_uses(info, name)
             if any(not (isinstance(u.parent, nodes.Call) and u.parent.func is u) for u in uses):
                 continue  # indexed, iterated or handed on: an intermediate may be read
-            value = fact.values[0]
-            if isinstance(value, nodes.Call):
-                chains += self._literal_chains(value.args, value.keywords, name + ".")
+            chains += self._assigned_sequentials(name, fact.values)
         bases = info.node.bases
         if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
                 and not self._subclasses.get(info):
@@ -301,6 +300,31 @@ class FusionAnalysis:
                             and isinstance(call.func.expr.func, nodes.Name) and call.func.expr.func.name == "super":
                         chains += self._literal_chains(call.args, call.keywords, "")
         return chains
+
+    def _assigned_sequentials(self, name: str, values: list[nodes.NodeNG]) -> list[Chain]:
+        """Chains of `self.<name> = nn.Sequential(...)`; with several such assignments in `__init__`
+        (`self.shortcut = nn.Sequential()`, then a conv+bn one under a condition), each value's chains
+        are fused only when the instance has that value's length, which tells the values apart."""
+        if any(not (isinstance(v, nodes.Call) and self.imports.qualify(v.func) == _SEQUENTIAL
+                    and isinstance(v.frame(), nodes.FunctionDef) and v.frame().name == "__init__")
+               for v in values):
+            return []
+        if len(values) == 1:
+            return self._literal_chains(values[0].args, values[0].keywords, name + ".")
+        by_length: dict[int, list[Chain]] = {}
+        for value in values:
+            if any(isinstance(a, nodes.Starred) for a in value.args):
+                return []
+            found = self._literal_chains(value.args, value.keywords, name + ".")
+            if len(value.args) in by_length and [c.names for c in by_length[len(value.args)]] != [c.names for c in found]:
+                return []  # two values of one length with different chains: no test tells them apart
+            by_length[len(value.args)] = found
+        out = []
+        for length, found in by_length.items():
+            for chain in found:
+                chain.guard = f"len(self.{name}) == {length}"
+                out.append(chain)
+        return out
 
     def _literal_chains(self, args, keywords, prefix: str) -> list[Chain]:
         """Chains among the positional modules of one `nn.Sequential(...)` call (and nested ones)."""
@@ -349,22 +373,26 @@ class FusionAnalysis:
         fuse, imports = self.imports.render(FUSE_FUNCTIONS[0])
         fuse_qat, more = self.imports.render(FUSE_FUNCTIONS[1])
         imports = tuple(dict.fromkeys(imports + more))
-        both = [c for c in chains if c.spec.qat]
-        ptq_only = [c for c in chains if not c.spec.qat]
 
         def listing(group):
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
-        lines = []
-        if both and qat_param:
-            lines.append(f"fuse = {fuse_qat} if {qat_param} else {fuse}")
-            lines.append(f"fuse(self, {listing(both)}, inplace=True)")
-        elif both:
-            lines.append(f"{fuse}(self, {listing(both)}, inplace=True)")
-        if ptq_only:
-            guard = f"if not {qat_param}:" if qat_param else None
-            call = f"{fuse}(self, {listing(ptq_only)}, inplace=True)  # not supported by QAT fusion"
-            lines += [guard, "    " + call] if guard else [call]
+        shared = bool(qat_param) and any(c.spec.qat for c in chains)
+        lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
+        for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
+            group = [c for c in chains if c.guard == guard]
+            body = []
+            both = [c for c in group if c.spec.qat]
+            ptq_only = [c for c in group if not c.spec.qat]
+            if both:
+                body.append(f"{'fuse' if shared else fuse}(self, {listing(both)}, inplace=True)")
+            if ptq_only:
+                call = f"{fuse}(self, {listing(ptq_only)}, inplace=True)  # not supported by QAT fusion"
+                body += [f"if not {qat_param}:", "    " + call] if qat_param else [call]
+            if guard is None:
+                lines += body
+            else:
+                lines += [f"if {guard}:"] + ["    " + line for line in body]
         return lines, imports
 
     def _chain_finding(self, info: ClassInfo, chains: list[Chain]) -> Finding:
