@@ -126,6 +126,7 @@ class FusionAnalysis:
         self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
         self._foreign = self._foreign_references(module) if module else set()
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
+        self._reads_cache: dict[ClassInfo, dict[str, list[nodes.Attribute]]] = {}
         for info in index.classes.values():
             for base in info.mro()[1:]:
                 self._subclasses.setdefault(base, []).append(info)
@@ -139,13 +140,20 @@ class FusionAnalysis:
         qname = self.imports.qualify(func)
         if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1][:1].isupper():
             return qname, False
-        if not isinstance(func, nodes.Name):
-            return None, False
         scope = value.frame()
-        if isinstance(scope, nodes.FunctionDef) and func.name in scope.locals:
-            return self._local_class(scope, func.name)
-        helper = self._functions.get(func.name)
-        if helper is not None and func.name not in self.imports.aliases:
+        helper = None
+        if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self" \
+                and isinstance(scope, nodes.FunctionDef) and isinstance(scope.parent, nodes.ClassDef):
+            # `self.depthwise_conv(...)`: a static method of the class that returns a constructor
+            found = [d for d in scope.parent.locals.get(func.attrname, ()) if isinstance(d, nodes.FunctionDef)]
+            if len(found) == 1 and found[0].decorators and "staticmethod" in found[0].decorators.as_string():
+                helper = found[0]
+        elif isinstance(func, nodes.Name):
+            if isinstance(scope, nodes.FunctionDef) and func.name in scope.locals:
+                return self._local_class(scope, func.name)
+            if func.name not in self.imports.aliases:
+                helper = self._functions.get(func.name)
+        if helper is not None:
             results = {self._ctor_type(r.value, depth + 1) for r in helper.nodes_of_class(nodes.Return)
                        if r.frame() is helper}
             if len(results) == 1:
@@ -189,13 +197,19 @@ class FusionAnalysis:
 
     def _self_uses(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__`, in the class and its same-file subclasses."""
-        out = []
-        for klass in [info] + self._subclasses.get(info, []):
-            for method in klass.node.mymethods():
-                if method.name == "__init__":
-                    continue
-                out += [n for n in method.nodes_of_class(nodes.Attribute) if _is_self_attr(n) and n.attrname == name]
-        return out
+        return [n for klass in [info] + self._subclasses.get(info, []) for n in self._reads(klass).get(name, ())]
+
+    def _reads(self, info: ClassInfo) -> dict[str, list[nodes.Attribute]]:
+        """`self.<attr>` nodes of the class's own methods other than `__init__`, by name (one walk per class)."""
+        if info not in self._reads_cache:
+            reads: dict[str, list[nodes.Attribute]] = {}
+            for method in info.node.mymethods():
+                if method.name != "__init__":
+                    for node in method.nodes_of_class(nodes.Attribute):
+                        if _is_self_attr(node):
+                            reads.setdefault(node.attrname, []).append(node)
+            self._reads_cache[info] = reads
+        return self._reads_cache[info]
 
     # ---------------------------------------------------------- forward chains
     def _forward_chains(self, info: ClassInfo) -> list[Chain]:
