@@ -15,7 +15,7 @@ a held-out batch. SQNR = 10*log10(sum(f^2) / sum((f - q)^2)) of its output again
 the ORIGINAL torchvision model (the user's reference); for the twin, whose mobilenet_v2 replaces ReLU6
 by ReLU, also against its own float output.
 
-    .venv/bin/python benchmarks/fusion_sqnr.py [--models resnet18 resnet50 mobilenet_v2]
+    .venv/bin/python benchmarks/fusion_sqnr.py [--models resnet18 resnet50 mobilenet_v2 googlenet ...]
                                                [--baseline-repo /work/main] [--size 112]
 """
 
@@ -43,7 +43,11 @@ sys.path.insert(0, str(ROOT))
 from pylint_distiller.fixer.engine import fix_source  # noqa: E402
 from pylint_distiller.settings import Settings  # noqa: E402
 
-FILES = {"resnet18": "resnet.py", "resnet50": "resnet.py", "mobilenet_v2": "mobilenetv2.py"}
+#: the torchvision models that have a hand-made quantizable twin, and their source files
+FILES = {"resnet18": "resnet.py", "resnet50": "resnet.py", "mobilenet_v2": "mobilenetv2.py",
+         "mobilenet_v3_large": "mobilenetv3.py", "googlenet": "googlenet.py", "inception_v3": "inception.py",
+         "shufflenet_v2_x1_0": "shufflenetv2.py"}
+DEFAULT_MODELS = ("resnet18", "resnet50", "mobilenet_v2")
 _FIX_SNIPPET = ("import sys; from pylint_distiller.fixer.engine import fix_source; "
                 "from pylint_distiller.settings import Settings; "
                 "sys.stdout.write(fix_source(sys.stdin.read(), 'm.py', Settings(target='torch-eager')).text)")
@@ -168,7 +172,7 @@ class _NoFuse(nn.Module):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(FILES), choices=list(FILES))
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(FILES))
     parser.add_argument("--baseline-repo", help="a checkout whose fixer gives the 'before' preparation")
     parser.add_argument("--size", type=int, default=112, help="input height and width")
     parser.add_argument("--json", help="write the rows here")

@@ -881,6 +881,27 @@ FUSABLE_CHAINS: tuple[FusableChain, ...] = tuple(
     )
 )
 
+@dataclass(frozen=True)
+class LayerArg:
+    """One child of a library `nn.Sequential` subclass: the constructor argument that gives its
+    class (by keyword or position; an explicit None leaves the child out) and the default class."""
+
+    keyword: str | None
+    position: int | None
+    default: str
+
+
+#: Library Sequential subclasses whose children follow their constructor arguments, so a
+#: chain inside them is known statically (children named "0", "1", "2" in this order).
+KNOWN_SEQUENTIALS: Mapping[str, tuple[LayerArg, ...]] = MappingProxyType({
+    f"torchvision.ops.misc.Conv{n}dNormActivation": (
+        LayerArg(None, None, f"{NN}Conv{n}d"),
+        LayerArg("norm_layer", 6, f"{NN}BatchNorm{n}d"),
+        LayerArg("activation_layer", 7, NN + "ReLU"),
+    )
+    for n in (1, 2, 3)
+})
+
 #: The method the fusion fix adds, torchvision's name and signature for it.
 FUSE_METHOD = "fuse_model"
 FUSE_FUNCTIONS = ("torch.ao.quantization.fuse_modules", "torch.ao.quantization.fuse_modules_qat")

@@ -208,6 +208,23 @@ class Root(nn.Module):
             def forward(self, x):
                 return self.layers(x)
         """, "Net()", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "torchvision_conv_norm_activation": (_src("""
+        from torchvision.ops import Conv2dNormActivation as CNA
+        from torchvision.ops.misc import Conv2dNormActivation
+
+
+        class Stem(nn.Module):
+            def __init__(self, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                self.a = Conv2dNormActivation(3, 8, stride=2)
+                self.b = CNA(8, 8, 3, 1, None, 8, norm_layer, activation_layer=nn.ReLU6)
+                self.c = nn.Sequential(Conv2dNormActivation(8, 8, norm_layer=None), CNA(8, 8, activation_layer=None))
+
+            def forward(self, x):
+                return self.c(self.b(self.a(x)))
+        """, "Stem()", "torch.randn(2, 3, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
     "add_relu_shapes": (_src("""
         class Residual(nn.Module):
             def __init__(self, c):

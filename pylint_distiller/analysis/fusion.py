@@ -35,7 +35,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.catalogue import FUSABLE_CHAINS, FUSE_FUNCTIONS, FUSE_METHOD, FusableChain
+from pylint_distiller.catalogue import FUSABLE_CHAINS, FUSE_FUNCTIONS, FUSE_METHOD, KNOWN_SEQUENTIALS, FusableChain
 from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
 
 _SEQUENTIAL = "torch.nn.Sequential"
@@ -302,6 +302,11 @@ class FusionAnalysis:
             if any(not (isinstance(u.parent, nodes.Call) and u.parent.func is u) for u in uses):
                 continue  # indexed, iterated or handed on: an intermediate may be read
             chains += self._assigned_sequentials(name, fact.values)
+        for name, fact in info.attrs.items():
+            if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
+                    and name not in self._foreign and fact.in_own_init \
+                    and all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in self._self_uses(info, name)):
+                chains += self._known_chains(fact.values[0], name + ".")
         bases = info.node.bases
         if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
                 and not self._subclasses.get(info):
@@ -353,12 +358,56 @@ class FusionAnalysis:
                 chains += self._literal_chains(arg.args, arg.keywords, f"{prefix}{i}.")
                 found.append(None)
                 continue
+            if self._known_layers(arg):
+                chains += self._known_chains(arg, f"{prefix}{i}.")
+                found.append(None)
+                continue
             qname, inferred = self._ctor_type(arg)
             found.append(_Member(f"{prefix}{i}", qname, inferred, arg) if qname else None)
         for start, spec in _segment(found):
             part = [m for m in found[start:start + len(spec.types)] if m is not None]
             chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
                                 any(m.inferred for m in part)))
+        return chains
+
+    def _known_layers(self, value: nodes.NodeNG) -> tuple | None:
+        """The child layout of a library Sequential subclass `value` constructs (Conv2dNormActivation)."""
+        if not isinstance(value, nodes.Call):
+            return None
+        qname = self.imports.qualify(value.func) or ""
+        for known, layers in KNOWN_SEQUENTIALS.items():
+            short = known.replace("torchvision.ops.misc.", "")
+            if qname == known or qname.endswith(("ops.misc." + short, "ops." + short)):
+                return layers
+        return None
+
+    def _known_chains(self, call: nodes.Call, prefix: str) -> list[Chain]:
+        """Chains among the children of `Conv2dNormActivation(..., norm_layer=..., activation_layer=...)`."""
+        if any(isinstance(a, nodes.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords or ()):
+            return []
+        keywords = {kw.arg: kw.value for kw in call.keywords or ()}
+        found: list[_Member | None] = []
+        for layer in self._known_layers(call):
+            arg = keywords.get(layer.keyword) if layer.keyword else None
+            if arg is None and layer.position is not None and layer.position < len(call.args):
+                arg = call.args[layer.position]
+            if isinstance(arg, nodes.Const) and arg.value is None:
+                continue  # left out: the next children move up
+            if arg is None:
+                qname, inferred = layer.default, False
+            elif isinstance(arg, (nodes.Name, nodes.Attribute)) and self.imports.qualify(arg):
+                qname, inferred = self.imports.qualify(arg), False
+            elif isinstance(arg, nodes.Name) and isinstance(call.frame(), nodes.FunctionDef):
+                qname, inferred = self._local_class(call.frame(), arg.name)
+            else:
+                qname, inferred = None, False
+            found.append(_Member(f"{prefix}{len(found)}", qname, inferred, call) if qname else None)
+            if qname is None:
+                break  # a child of unknown class: later ones cannot be matched to a chain
+        chains = []
+        for start, spec in _segment(found):
+            part = found[start:start + len(spec.types)]
+            chains.append(Chain(tuple(m.name for m in part), spec, (call,), any(m.inferred for m in part)))
         return chains
 
     # ---------------------------------------------------------------- findings
