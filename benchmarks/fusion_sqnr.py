@@ -90,7 +90,10 @@ def reference_model(arch: str, size: int) -> nn.Module:
             m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
             m.bias.data.copy_(torch.rand(m.num_features, generator=gen) * 0.4 - 0.2)
             m.momentum = None  # cumulative average over the passes below
-    model.train()
+    model.eval()  # aux classifiers (GoogLeNet, Inception) stay off; only BatchNorm collects statistics
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.train()
     with torch.no_grad():
         for _ in range(4):
             model(torch.randn(8, 3, size, size, generator=gen))

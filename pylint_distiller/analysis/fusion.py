@@ -10,11 +10,14 @@ into `nn.Identity`). A chain is found
 * through assignments, `out = self.conv(x)` then `out = self.bn(out)` (the name is
   read once, by the next call, and is dead afterwards);
 * inside `nn.Sequential(...)` literals assigned in `__init__` (members named by index,
-  `features.0`), nested literals included, and in a Sequential subclass whose
-  `__init__` calls `super().__init__(<literal modules>)` (torchvision's ConvBNReLU).
+  `features.0`), nested literals included (an attribute assigned several literals,
+  `self.shortcut = nn.Sequential()` or a conv+bn one, is fused behind a length test), in
+  a Sequential subclass whose `__init__` calls `super().__init__(<literal modules>)`
+  (torchvision's ConvBNReLU), and inside library Sequentials whose children follow their
+  arguments (`KNOWN_SEQUENTIALS`: torchvision's Conv2dNormActivation).
 
-Member types come from torch.nn constructors, from same-file helpers that return one
-(`conv3x3(...)`), or from a local that defaults to a torch.nn class
+Member types come from torch.nn constructors, from same-file helpers or static methods
+that return one (`conv3x3(...)`), or from a local that defaults to a torch.nn class
 (`norm_layer = nn.BatchNorm2d` when None: INFERENCE, torchvision's convention).
 
 The fix is a `fuse_model(self, is_qat=False)` method (torchvision's name). Each one
