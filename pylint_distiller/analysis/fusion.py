@@ -20,12 +20,7 @@ Member types come from torch.nn constructors, from same-file helpers or static m
 that return one (`conv3x3(...)`), or from a local that defaults to a torch.nn class
 (`norm_layer = nn.BatchNorm2d` when None: INFERENCE, torchvision's convention).
 
-The fix is a `fuse_model(self, is_qat=False)` method (torchvision's name). Each one
-fuses its class's own chains, then calls `fuse_model` of the submodules that have one
-and walks through those that do not (Sequential/ModuleList of blocks), so one call on
-the root fuses the model and nothing is fused twice; a flag makes a repeated call (or
-a parent that calls every `fuse_model` it finds) a no-op. A class without chains of
-its own that may hold fusable blocks gets the walk alone, so the root has the method.
+The findings and the `fuse_model()` fix built from these chains live in `fusion_report`.
 """
 
 from __future__ import annotations
@@ -37,15 +32,11 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.catalogue import FUSABLE_CHAINS, FUSE_FUNCTIONS, FUSE_METHOD, KNOWN_SEQUENTIALS, FusableChain
-from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
+from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
 _SEQUENTIAL = "torch.nn.Sequential"
 _LOOPS = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp, nodes.DictComp,
           nodes.GeneratorExp, nodes.Lambda)
-#: the attribute the generated method sets once the class's chains are fused
-FUSED_FLAG = "_fused"
 _LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
 
 
@@ -66,7 +57,7 @@ class _Member:
     node: nodes.NodeNG
 
 
-def _is_self_attr(node: nodes.NodeNG) -> bool:
+def is_self_attr(node: nodes.NodeNG) -> bool:
     return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
 
 
@@ -106,25 +97,13 @@ def _segment(members: list[_Member | None]) -> list[tuple[int, FusableChain]]:
     return out
 
 
-def _listed_names(method: nodes.FunctionDef) -> set[str]:
-    """Member names an existing fuse_model already passes to a fuse call (string list items)."""
-    out = set()
-    for seq in method.nodes_of_class((nodes.List, nodes.Tuple)):
-        for elt in seq.elts:
-            if isinstance(elt, nodes.Const) and isinstance(elt.value, str):
-                out.add(elt.value)
-    return out
-
-
 class FusionAnalysis:
-    """Fusable chains of every module class of one file, and their findings."""
+    """Fusable chains of the module classes of one file."""
 
-    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> None:
+    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis) -> None:
         self.index = index
         self.imports = index.imports
         self.walk = walk
-        self.pos = positions
-        self.path = path
         module = next(iter(index.classes)).root() if index.classes else None
         self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
         self._foreign = self._foreign_references(module) if module else set()
@@ -190,7 +169,7 @@ class FusionAnalysis:
         """Attribute names read as `<not self>.name` outside `__init__` (`self.block.conv1`, `m.bn`)."""
         out = set()
         for node in module.nodes_of_class(nodes.Attribute):
-            if _is_self_attr(node) or self.imports.qualify(node) is not None:
+            if is_self_attr(node) or self.imports.qualify(node) is not None:
                 continue  # a member of its own class, or an imported name (`F.relu`)
             frame = node.frame()
             if isinstance(frame, nodes.FunctionDef) and frame.name == "__init__":
@@ -209,7 +188,7 @@ class FusionAnalysis:
             for method in info.node.mymethods():
                 if method.name != "__init__":
                     for node in method.nodes_of_class(nodes.Attribute):
-                        if _is_self_attr(node):
+                        if is_self_attr(node):
                             reads.setdefault(node.attrname, []).append(node)
             self._reads_cache[info] = reads
         return self._reads_cache[info]
@@ -233,7 +212,7 @@ class FusionAnalysis:
             runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1 and not _in_loop(call)
                          and not (record.multi and runs < 2) and not record.element)
             if fact is None or not runs_once or not self._private_member(info, attr, fact) \
-                    or not _is_self_attr(call.func):
+                    or not is_self_attr(call.func):
                 continue
             qname, inferred = self._ctor_type(fact.values[0])
             if qname is not None:
@@ -301,14 +280,12 @@ class FusionAnalysis:
             if fact.kind != attrs.CONTAINER or fact.qname != _SEQUENTIAL or fact.elements \
                     or name in self._foreign or not fact.in_own_init:
                 continue
-            uses = self._self_uses(info, name)
-            if any(not (isinstance(u.parent, nodes.Call) and u.parent.func is u) for u in uses):
+            if not self._called_whole(info, name):
                 continue  # indexed, iterated or handed on: an intermediate may be read
             chains += self._assigned_sequentials(name, fact.values)
         for name, fact in info.attrs.items():
             if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
-                    and name not in self._foreign and fact.in_own_init \
-                    and all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in self._self_uses(info, name)):
+                    and name not in self._foreign and fact.in_own_init and self._called_whole(info, name):
                 chains += self._known_chains(fact.values[0], name + ".")
         bases = info.node.bases
         if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
@@ -322,6 +299,10 @@ class FusionAnalysis:
                             and isinstance(call.func.expr.func, nodes.Name) and call.func.expr.func.name == "super":
                         chains += self._literal_chains(call.args, call.keywords, "")
         return chains
+
+    def _called_whole(self, info: ClassInfo, name: str) -> bool:
+        """Every read of `self.<name>` outside `__init__` calls it: no child output is seen alone."""
+        return all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in self._self_uses(info, name))
 
     def _assigned_sequentials(self, name: str, values: list[nodes.NodeNG]) -> list[Chain]:
         """Chains of `self.<name> = nn.Sequential(...)`; with several such assignments in `__init__`
@@ -338,7 +319,8 @@ class FusionAnalysis:
             if any(isinstance(a, nodes.Starred) for a in value.args):
                 return []
             found = self._literal_chains(value.args, value.keywords, name + ".")
-            if len(value.args) in by_length and [c.names for c in by_length[len(value.args)]] != [c.names for c in found]:
+            names = [c.names for c in found]
+            if len(value.args) in by_length and [c.names for c in by_length[len(value.args)]] != names:
                 return []  # two values of one length with different chains: no test tells them apart
             by_length[len(value.args)] = found
         out = []
@@ -413,164 +395,10 @@ class FusionAnalysis:
             chains.append(Chain(tuple(m.name for m in part), spec, (call,), any(m.inferred for m in part)))
         return chains
 
-    # ---------------------------------------------------------------- findings
-    def findings(self) -> list[Finding]:
-        out: list[Finding] = []
-        fusing: set[ClassInfo] = set()
-        pending: list[tuple[ClassInfo, list[Chain]]] = []
-        for info in self.index.module_classes():
-            chains = sorted(self._forward_chains(info) + self._sequential_chains(info),
-                            key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
-            existing = info.methods.get(FUSE_METHOD)
-            if existing is not None:
-                fusing.add(info)
-                if existing.parent is info.node:
-                    listed = _listed_names(existing)
-                    chains = [c for c in chains if not listed & set(c.names)]
-            if chains:
-                fusing.add(info)
-                pending.append((info, chains))
-        for info, chains in pending:
-            out.append(self._chain_finding(info, chains))
-        out += self._root_findings(fusing)
-        return out
-
-    def _fuse_call_lines(self, chains: list[Chain], qat_param: str | None) -> tuple[list[str], tuple[str, ...]]:
-        fuse, imports = self.imports.render(FUSE_FUNCTIONS[0])
-        fuse_qat, more = self.imports.render(FUSE_FUNCTIONS[1])
-        imports = tuple(dict.fromkeys(imports + more))
-
-        def listing(group):
-            return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
-
-        shared = bool(qat_param) and any(c.spec.qat for c in chains)
-        lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
-        for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
-            group = [c for c in chains if c.guard == guard]
-            body = []
-            both = [c for c in group if c.spec.qat]
-            ptq_only = [c for c in group if not c.spec.qat]
-            if both:
-                body.append(f"{'fuse' if shared else fuse}(self, {listing(both)}, inplace=True)")
-            if ptq_only:
-                call = f"{fuse}(self, {listing(ptq_only)}, inplace=True)  # not supported by QAT fusion"
-                body += [f"if not {qat_param}:", "    " + call] if qat_param else [call]
-            if guard is None:
-                lines += body
-            else:
-                lines += [f"if {guard}:"] + ["    " + line for line in body]
-        return lines, imports
-
-    def _chain_finding(self, info: ClassInfo, chains: list[Chain]) -> Finding:
-        existing = info.methods.get(FUSE_METHOD)
-        described = "; ".join(self._describe(c) for c in chains)
-        message = f"{info.name} runs fusable chains of its own submodules: {described}"
-        fix, note = self._chain_fix(info, chains, existing)
-        if fix is None:
-            message += f" ({note})"
-        else:
-            message += f"; {'extend' if existing is not None else 'add'} {FUSE_METHOD}() to fuse them for eager " \
-                       f"quantization"
-        first = chains[0].nodes
-        span = (*self.pos.span(first[0])[:2], *self.pos.span(first[-1])[2:])
-        if span[:2] > span[2:]:
-            span = self.pos.span(first[0])
-        confidence = Confidence.INFERENCE if info.inferred or any(c.inferred for c in chains) else Confidence.HIGH
-        return Finding(symbol="unfused-modules", path=self.path, line=span[0], col=span[1], end_line=span[2],
-                       end_col=span[3], args=(message,), message=message, confidence=confidence, fix=fix,
-                       klass=info.name, op=FUSE_METHOD, node=first[0])
-
-    def _describe(self, chain: Chain) -> str:
-        if isinstance(chain.nodes[0], nodes.Call) and _is_self_attr(chain.nodes[0].func):
-            shown = " -> ".join(f"self.{n}" for n in chain.names)
-        else:
-            shown = " -> ".join(chain.names)
-        lines = sorted({n.lineno for n in chain.nodes})
-        where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
-        return f"{shown} ({chain.spec.fused}, {where})"
-
-    def _chain_fix(self, info: ClassInfo, chains: list[Chain], existing) -> tuple[Fix | None, str]:
-        class_lines = (info.node.lineno,)
-        if existing is not None and existing.parent is not info.node:
-            return None, f"it inherits {FUSE_METHOD}() from {existing.parent.name}: extend that by hand"
-        if existing is not None:
-            body = existing.body
-            if not body or body[0].lineno == existing.lineno:
-                return None, f"its {FUSE_METHOD}() is written on one line: extend it by hand"
-            params = [a.name for a in existing.args.args or []]
-            qat = "is_qat" if "is_qat" in params else None
-            lines, imports = self._fuse_call_lines(chains, qat)
-            method = Method(FUSE_METHOD, tuple(lines), extend=True)
-            title = f"Fuse {len(chains)} more chain(s) in the existing {FUSE_METHOD}()"
-            return Fix(title, Applicability.SAFE, method=method, imports=imports, class_lines=class_lines), ""
-        if FUSED_FLAG in info.node.locals or any(FUSED_FLAG in i.attrs for i in info.mro()):
-            return None, f"the class already uses self.{FUSED_FLAG}, the flag the generated method would set"
-        fuse_lines, imports = self._fuse_call_lines(chains, "is_qat")
-        lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
-                 '    """Fuse conv/bn/relu chains for eager quantization (eval mode for PTQ, train mode for QAT)."""',
-                 f'    if getattr(self, "{FUSED_FLAG}", False):',
-                 "        return  # fused already (by an earlier call or a parent's fuse_model)"]
-        lines += ["    " + line for line in fuse_lines]
-        lines.append(f"    self.{FUSED_FLAG} = True")
-        lines += _walk_lines()
-        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s)", Applicability.SAFE,
-                  method=Method(FUSE_METHOD, tuple(lines)), imports=imports, class_lines=class_lines)
-        return fix, ""
-
-    # ------------------------------------------------------------------ roots
-    def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
-        """Classes with no chains of their own that may hold fusable blocks get the walk alone."""
-        if not fusing:
-            return []
-        names = {info.name for info in fusing}
-        in_classes = set()
-        for info in self.index.classes.values():
-            in_classes |= {n.name for n in info.node.nodes_of_class(nodes.Name) if n.name in names} - {info.name}
-        loose = names - in_classes  # fusable classes built only outside classes (`ResNet(Block, ...)`)
-        out = []
-        changed = True
-        roots: dict[ClassInfo, list[str]] = {}
-        while changed:
-            changed = False
-            for info in self.index.module_classes():
-                if info in fusing or info in roots or FUSE_METHOD in info.methods:
-                    continue
-                held = sorted({n.name for n in info.node.nodes_of_class(nodes.Name)
-                               if n.name in {i.name for i in fusing} and n.name != info.name})
-                if not held and loose and any(f.kind == attrs.CONTAINER or (f.kind in (attrs.MODULE, attrs.UNKNOWN)
-                                                                           and not f.qname)
-                                              for f in info.attrs.values()):
-                    held = sorted(loose)
-                if held:
-                    roots[info] = held
-                    fusing.add(info)
-                    changed = True
-        for info, held in roots.items():
-            if FUSED_FLAG in info.node.locals:
-                continue
-            lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
-                     '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
-            lines += _walk_lines()
-            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules' chains", Applicability.SAFE,
-                      method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,))
-            message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot fuse the chains of "
-                       f"its submodules ({', '.join(held)}); add one that reaches them")
-            line, col = info.node.lineno, self.pos.col(info.node.lineno, info.node.col_offset)
-            out.append(Finding(symbol="unfused-modules", path=self.path, line=line, col=col, end_line=line,
-                               end_col=col + len("class ") + len(info.name), args=(message,), message=message,
-                               confidence=Confidence.INFERENCE, fix=fix, klass=info.name, op=FUSE_METHOD,
-                               node=info.node))
-        return out
-
-
-def _walk_lines() -> list[str]:
-    return ["    todo = list(self.children())",
-            "    while todo:  # blocks fuse their own chains; containers are walked through",
-            "        module = todo.pop()",
-            f'        if callable(getattr(module, "{FUSE_METHOD}", None)):',
-            f"            module.{FUSE_METHOD}(is_qat)",
-            "        else:",
-            "            todo.extend(module.children())"]
+    def chains(self, info: ClassInfo) -> list[Chain]:
+        """The fusable chains of one module class, in source order."""
+        return sorted(self._forward_chains(info) + self._sequential_chains(info),
+                      key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
 
 
 def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
@@ -585,7 +413,3 @@ def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
         if arg.name == name:
             return default
     return None
-
-
-def fusion_findings(index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> list[Finding]:
-    return FusionAnalysis(index, walk, positions, path).findings()

@@ -7,7 +7,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.fusion import fusion_findings
+from pylint_distiller.analysis.fusion_report import fusion_findings
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import (
