@@ -225,6 +225,42 @@ class Root(nn.Module):
             def forward(self, x):
                 return self.c(self.b(self.a(x)))
         """, "Stem()", "torch.randn(2, 3, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    "injected_downsample": (_src("""
+        class Block(nn.Module):
+            def __init__(self, cin, cout, stride=1, downsample=None, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                self.conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+                self.bn = norm_layer(cout)
+                self.relu = nn.ReLU(inplace=True)
+                self.downsample = downsample
+
+            def forward(self, x):
+                identity = x
+                out = self.bn(self.conv(x))
+                if self.downsample is not None:
+                    identity = self.downsample(x)
+                out += identity
+                return self.relu(out)
+
+
+        class Net(nn.Module):
+            def __init__(self, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                self._norm_layer = norm_layer
+                self.layer = self._make_layer(Block, 4, 8)
+
+            def _make_layer(self, block, cin, cout):
+                norm_layer = self._norm_layer
+                downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, 2, bias=False), norm_layer(cout))
+                return nn.Sequential(block(cin, cout, 2, downsample), block(cout, cout))
+
+            def forward(self, x):
+                return self.layer(x)
+        """, "Net()", "torch.randn(2, 4, 8, 8)"), set(), {torch.ao.nn.quantized.QFunctional}),  # conv+bn: no BN left
     "add_relu_shapes": (_src("""
         class Residual(nn.Module):
             def __init__(self, c):
@@ -338,6 +374,21 @@ def test_a_conditional_shortcut_is_fused_where_it_has_the_chain():
     assert len(model.layers[0].shortcut) == 0
     assert isinstance(model.layers[1].shortcut[0], nn.Conv2d) and isinstance(model.layers[1].shortcut[1], nn.Identity)
     assert isinstance(model.layers[1].conv1, nni.ConvReLU2d)
+
+
+def test_an_injected_downsample_is_fused_behind_a_type_test():
+    _t, fixed, _o, prepared_mod = _prepared("injected_downsample")
+    assert ("        if isinstance(self.downsample, nn.Sequential) and [type(m) for m in self.downsample] == "
+            "[nn.Conv2d, nn.BatchNorm2d]:\n            fuse(self, [[\"downsample.0\", \"downsample.1\"]], inplace=True)\n"
+            in fixed)
+    model = prepared_mod.build().eval()
+    model.fuse_model()
+    first, second = model.layer
+    assert isinstance(first.downsample[1], nn.Identity) and second.downsample is None
+    # another value of the parameter (here with a ReLU) does not match the test: it is left alone
+    other = prepared_mod.Block(4, 8, 2, nn.Sequential(nn.Conv2d(4, 8, 1, 2), nn.BatchNorm2d(8), nn.ReLU())).eval()
+    other.fuse_model()
+    assert isinstance(other.downsample[1], nn.BatchNorm2d)
 
 
 def test_qat_fusion_keeps_batchnorm_trainable():

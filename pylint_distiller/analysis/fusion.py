@@ -107,6 +107,8 @@ class FusionAnalysis:
         module = next(iter(index.classes)).root() if index.classes else None
         self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
         self._foreign = self._foreign_references(module) if module else set()
+        self._sequential_calls = [c for c in module.nodes_of_class(nodes.Call)
+                                  if self.imports.qualify(c.func) == _SEQUENTIAL] if module else []
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
         self._reads_cache: dict[ClassInfo, dict[str, list[nodes.Attribute]]] = {}
         for info in index.classes.values():
@@ -157,12 +159,26 @@ class FusionAnalysis:
                 values.append(node.parent.value)
             else:
                 return None, False
-        qnames = {self.imports.qualify(v) if isinstance(v, (nodes.Name, nodes.Attribute)) else None for v in values}
+        qnames = {self._class_ref(func, v) for v in values}
         if len(qnames) == 1:
             qname = qnames.pop()
             if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1][:1].isupper():
                 return qname, True
         return None, False
+
+    def _class_ref(self, func: nodes.FunctionDef, value: nodes.NodeNG) -> str | None:
+        """The class a name refers to: `nn.BatchNorm2d`, or `self._norm_layer` set from such a parameter."""
+        if not isinstance(value, (nodes.Name, nodes.Attribute)):
+            return None
+        if is_self_attr(value) and isinstance(func.parent, nodes.ClassDef):
+            info = self.index.classes.get(func.parent)
+            fact = info.attrs.get(value.attrname) if info else None
+            init = info.init() if info else None
+            if fact and len(fact.values) == 1 and isinstance(fact.values[0], nodes.Name) and init is not None \
+                    and fact.values[0].frame() is init:
+                return self._local_class(init, fact.values[0].name)[0]
+            return None
+        return self.imports.qualify(value)
 
     # ------------------------------------------------------------ references
     def _foreign_references(self, module: nodes.Module) -> set[str]:
@@ -287,6 +303,7 @@ class FusionAnalysis:
             if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
                     and name not in self._foreign and fact.in_own_init and self._called_whole(info, name):
                 chains += self._known_chains(fact.values[0], name + ".")
+        chains += self._injected_chains(info)
         bases = info.node.bases
         if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
                 and not self._subclasses.get(info):
@@ -299,6 +316,64 @@ class FusionAnalysis:
                             and isinstance(call.func.expr.func, nodes.Name) and call.func.expr.func.name == "super":
                         chains += self._literal_chains(call.args, call.keywords, "")
         return chains
+
+    def _injected_chains(self, info: ClassInfo) -> list[Chain]:
+        """`self.downsample = downsample`, an `__init__` parameter that callers in this file build as
+        `downsample = nn.Sequential(conv1x1(...), norm_layer(...))` (torchvision's ResNet).
+
+        What a caller passes is only known at run time, so each chain is fused behind a test of the
+        Sequential's exact child types: a different value is left alone, never fused wrongly.
+        """
+        init = _own_method(info, "__init__")
+        if init is None:
+            return []
+        params = {a.name for a in list(init.args.posonlyargs or []) + list(init.args.args or [])
+                  + list(init.args.kwonlyargs or [])}
+        seq, needs = self.imports.render(_SEQUENTIAL)
+        chains: list[Chain] = []
+        for name, fact in info.attrs.items():
+            value = fact.values[0] if len(fact.values) == 1 else None
+            if not (isinstance(value, nodes.Name) and value.name in params and value.frame() is init) \
+                    or needs or name in self._foreign or not self._called_or_tested(info, name):
+                continue
+            seen = set()
+            for literal in self._literals_named(value.name):
+                types = [self._ctor_type(arg)[0] for arg in literal.args]
+                rendered = [self.imports.render(t) if t else ("", ("?",)) for t in types]
+                if not types or any(imports for _text, imports in rendered) or tuple(types) in seen:
+                    continue
+                seen.add(tuple(types))
+                guard = (f"isinstance(self.{name}, {seq}) and [type(m) for m in self.{name}] == "
+                         f"[{', '.join(text for text, _imports in rendered)}]")
+                for chain in self._literal_chains(literal.args, literal.keywords, name + "."):
+                    chains.append(Chain(chain.names, chain.spec, (value,), True, guard))
+        return chains
+
+    def _literals_named(self, name: str) -> list[nodes.Call]:
+        """`nn.Sequential(...)` literals of positional modules this file binds to `name` (or passes as `name=`)."""
+        out = []
+        for call in self._sequential_calls:
+            parent = call.parent
+            named = (isinstance(parent, nodes.Assign) and len(parent.targets) == 1
+                     and isinstance(parent.targets[0], nodes.AssignName) and parent.targets[0].name == name) or \
+                    (isinstance(parent, nodes.Keyword) and parent.arg == name)
+            if named and not call.keywords and not any(isinstance(a, nodes.Starred) for a in call.args):
+                out.append(call)
+        return out
+
+    def _called_or_tested(self, info: ClassInfo, name: str) -> bool:
+        """Every read of `self.<name>` calls it or tests it (`if self.downsample is not None:`)."""
+        for use in self._self_uses(info, name):
+            parent = use.parent
+            if isinstance(parent, nodes.Call) and parent.func is use:
+                continue
+            if isinstance(parent, nodes.Compare) and parent.left is use and len(parent.ops) == 1 \
+                    and parent.ops[0][0] in ("is", "is not") and isinstance(parent.ops[0][1], nodes.Const):
+                continue
+            if isinstance(parent, (nodes.If, nodes.IfExp)) and parent.test is use:
+                continue
+            return False
+        return True
 
     def _called_whole(self, info: ClassInfo, name: str) -> bool:
         """Every read of `self.<name>` outside `__init__` calls it: no child output is seen alone."""
