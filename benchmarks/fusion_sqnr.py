@@ -23,16 +23,15 @@ before fusion and add_relu existed):
 
 | model | baseline | prepared, no fuse call | prepared + fuse_model() | twin + fuse_model() |
 |---|---|---|---|---|
-| resnet18 | 18.06 | 18.12 | 21.30 | 21.60 |
-| resnet50 | 9.25 | 9.34 | 10.06 | 9.97 |
+| resnet18 | 18.06 | 18.12 | 21.60 | 21.60 |
+| resnet50 | 9.25 | 9.34 | 9.97 | 9.97 |
 | mobilenet_v2 | 6.54 | 6.54 (nothing fused) | - | 6.92 (7.57 vs its own ReLU float) |
 | googlenet | 6.05 | 6.05 | 8.44 | 8.44 |
 | shufflenet_v2_x1_0 | 8.12 | 8.12 | 9.61 | 9.61 |
 | inception_v3 | 0.84 | 0.84 | 2.50 | 2.50 |
 | mobilenet_v3_large | PTQ fails | PTQ fails | - | 6.68 |
 
-ResNet's remaining gap is its `downsample` conv+bn (a Sequential handed in through a constructor
-parameter, not fused); MobileNetV2/V3 build their Sequentials from lists.
+MobileNetV2/V3 build their Sequentials from lists: nothing is fused there yet.
 """
 
 from __future__ import annotations
