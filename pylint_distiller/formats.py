@@ -12,7 +12,9 @@ add 1 to start and end. SARIF says its columns count Unicode code points
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from pylint_distiller import __version__
 from pylint_distiller.catalogue import RULES
@@ -114,6 +116,14 @@ def _sarif_fix(finding: Finding, edits: list[Edit], uri: dict) -> dict:
     }
 
 
+def _artifact(path: str, cwd: str) -> dict:
+    """A percent-encoded URI relative to the working directory (`%SRCROOT%`), or absolute outside it."""
+    shown = display_path(path, cwd)
+    if os.path.isabs(shown):
+        return {"uri": Path(shown).as_uri()}
+    return {"uri": quote(shown), "uriBaseId": "%SRCROOT%"}
+
+
 def sarif_log(records: Iterable[Record], errors: Iterable[str] = (), cwd: str | None = None) -> dict:
     """A SARIF 2.1.0 log of one run: the catalogue's rules, the results, and file errors as notifications."""
     cwd = os.path.abspath(cwd or os.getcwd())
@@ -122,9 +132,7 @@ def sarif_log(records: Iterable[Record], errors: Iterable[str] = (), cwd: str | 
     results = []
     for finding, edits in records:
         _, level = _level(finding)
-        uri = {"uri": display_path(finding.path, cwd), "uriBaseId": "%SRCROOT%"}
-        if os.path.isabs(uri["uri"]):
-            uri = {"uri": "file://" + uri["uri"]}
+        uri = _artifact(finding.path, cwd)
         result = {
             "ruleId": finding.msgid,
             "ruleIndex": index[finding.symbol],
@@ -139,7 +147,7 @@ def sarif_log(records: Iterable[Record], errors: Iterable[str] = (), cwd: str | 
             result["fixes"] = [_sarif_fix(finding, edits, uri)]
         results.append(result)
     errors = list(errors)
-    root = "file://" + cwd.replace(os.sep, "/").rstrip("/") + "/"
+    root = Path(cwd).as_uri().rstrip("/") + "/"
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

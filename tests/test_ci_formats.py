@@ -231,3 +231,12 @@ def test_progress_only_for_text_on_a_terminal(tmp_path, fmt):
     drawn = "\r\x1b[K" in err.getvalue() and "[21/21]" in err.getvalue()
     assert drawn is (fmt == "text")
     assert "\x1b" not in out.getvalue()
+
+
+def test_sarif_uris_are_percent_encoded(project, capsys):
+    shutil.copyfile(BASIC, project / "my model#1.py")
+    _, out, _ = run_cli(capsys, "check", "--format", "sarif", "my model#1.py")
+    log = json.loads(out)
+    jsonschema.Draft7Validator(SCHEMA).validate(log)
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
+    assert uris == {"my%20model%231.py"}
