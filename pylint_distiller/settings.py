@@ -3,7 +3,11 @@
 pylint reads them from its own options (`distiller-*`); the CLI and the language
 server read the same keys from ``[tool.pylint.distiller]`` (or the pylint
 ``[tool.pylint.*]`` section that holds them) of the nearest pyproject.toml, so one
-configuration drives every entry point.
+configuration drives every entry point. `select`/`ignore` (`pylint_distiller.selection`)
+apply everywhere, the pylint plugin included; `exclude`, `extend_exclude` and
+`respect_gitignore` (`pylint_distiller.scope`) decide which files the CLI and the
+language server look at, relative to `project_root`, and pylint accepts but leaves them
+to its own `ignore-paths`.
 """
 
 from __future__ import annotations
