@@ -225,6 +225,8 @@ def run_check(args, out=None, err=None) -> int:
     elif args.format == "sarif":
         json.dump(formats.sarif_log(records, error_log), out, indent=2)
         out.write("\n")
+    elif args.format == "github":
+        out.writelines(formats.github_error(message) for message in error_log)
     if args.format == "text":
         fixable = "" if not total else " ([*]: fixable with `pylint-distiller fix`)"
         err.write(f"{total} finding(s) in {checked} file(s){fixable}"

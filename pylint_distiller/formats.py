@@ -86,6 +86,11 @@ def github_line(finding: Finding, cwd: str | None = None) -> str:
     return f"::{level} {head}::{_escape_data(f'{finding.message} {fix_tag(finding)}')}\n"
 
 
+def github_error(message: str) -> str:
+    """A file that could not be checked, as an `::error` the workflow run shows."""
+    return f"::error title=pylint-distiller::{_escape_data(message)}\n"
+
+
 # ------------------------------------------------------------------ SARIF
 def _region(line: int, col: int, end_line: int, end_col: int) -> dict:
     return {"startLine": line, "startColumn": col + 1, "endLine": end_line, "endColumn": end_col + 1}

@@ -240,3 +240,13 @@ def test_sarif_uris_are_percent_encoded(project, capsys):
     jsonschema.Draft7Validator(SCHEMA).validate(log)
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
     assert uris == {"my%20model%231.py"}
+
+
+def test_github_reports_files_that_cannot_be_checked(project, capsys):
+    (project / "broken.py").write_text("def f(:\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "check", "--format", "github", "broken.py", "basic_module.py")
+    lines = out.splitlines()
+    assert code == 2 and "broken.py" in err
+    assert sum(bool(GITHUB.match(line)) for line in lines) == 4
+    [error] = [line for line in lines if line.startswith("::error ")]
+    assert error.startswith("::error title=pylint-distiller::broken.py:1: cannot parse")
