@@ -91,7 +91,7 @@ def _git(*args, cwd) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
 
 
-def make_tree(root: Path, files=FILES, extra=TREE) -> None:
+def make_tree(root: Path, files, extra) -> None:
     for rel in files:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ def make_tree(root: Path, files=FILES, extra=TREE) -> None:
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is the oracle")
 def test_gitignore_decisions_equal_gits(tmp_path):
     _git("init", "-q", ".", cwd=tmp_path)
-    make_tree(tmp_path)
+    make_tree(tmp_path, FILES, TREE)
     theirs = set(_git("ls-files", "--others", "--exclude-standard", cwd=tmp_path).split())
     theirs = {p for p in theirs if not p.endswith(".gitignore")}
     scope = Scope(exclude=(".git/",), root=str(tmp_path))
