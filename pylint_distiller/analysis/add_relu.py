@@ -33,12 +33,16 @@ _RELU_MODULE = "torch.nn.ReLU"
 MEMBER = "add_relu"
 
 
+def _is_self_attr(node: nodes.NodeNG) -> bool:
+    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
+
+
 def _is_relu_call(node: nodes.NodeNG, site: OpSite, index: ModuleIndex) -> bool:
     """A call that applies ReLU to its one positional argument and does nothing else."""
     if not isinstance(node, nodes.Call) or len(node.args) != 1 or isinstance(node.args[0], nodes.Starred):
         return False
     func = node.func
-    if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self":
+    if _is_self_attr(func):
         fact = site.owner.attrs.get(func.attrname) if site.owner else None
         return not node.keywords and fact is not None and fact.qname == _RELU_MODULE and not fact.alias_of
     qname = index.imports.qualify(func)
@@ -81,14 +85,18 @@ def relu_of(site: OpSite, index: ModuleIndex) -> tuple[nodes.NodeNG, nodes.NodeN
     return None
 
 
-def add_relu_fix(site: OpSite, fix: Fix, index: ModuleIndex, pos: Positions) -> tuple[Fix, nodes.Call] | None:
-    """The add's plain FloatFunctional fix widened into an add_relu call, with the relu call it absorbs."""
+def add_relu_fix(site: OpSite, fix: Fix, index: ModuleIndex, pos: Positions,
+                 functional: bool = True) -> tuple[Fix, nodes.Call] | None:
+    """The add's plain FloatFunctional fix widened into an add_relu call, with the relu call it absorbs
+    (an `F.relu` only when `functional`: that call is a finding of its own, which may be deselected)."""
     if fix.member is None or ".add(" not in fix.template:
         return None  # add_scalar (a Python number operand) has no relu variant
     found = relu_of(site, index)
     if found is None:
         return None
     first, last, relu = found
+    if not functional and not _is_self_attr(relu.func):
+        return None
     node = site.node
     if isinstance(node, nodes.AugAssign):
         holes = (pos.span(node.target), pos.span(node.value))

@@ -45,6 +45,7 @@ class Planner:
         self._extendable_cache: dict[int, bool] = {}
         #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
         self.relu_merges: dict[nodes.Call, Plan] = {}
+        self.absorbs_functional_relu = True
 
     # ----------------------------------------------------------- evaluability
     def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
@@ -109,7 +110,7 @@ class Planner:
                                               "`self`: no member is reachable (manual)")
             plan = self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
             if plan.fix is not None and self.target == TORCH_EAGER:
-                merged = add_relu_fix(site, plan.fix, self.index, self.pos)
+                merged = add_relu_fix(site, plan.fix, self.index, self.pos, self.absorbs_functional_relu)
                 if merged is not None:
                     plan = Plan(suggestion + " (.add_relu)", merged[0], plan.note)
                     self.relu_merges[merged[1]] = plan

@@ -36,6 +36,9 @@ class Reporter:
         self.settings = settings
         self.path = path
         self.planner = Planner(index, walk, positions, settings.target)
+        # add_relu may absorb an F.relu only where that call is itself reported and fixable
+        self.planner.absorbs_functional_relu = settings.reports("functional-call") and not any(
+            settings.ignores(key, "F.relu") for key in ("torch.nn.functional.relu", "torch.relu"))
         self.findings: list[Finding] = []
 
     def run(self) -> list[Finding]:
@@ -43,7 +46,7 @@ class Reporter:
         self._reuse()
         self._inline()
         self._module_facts()
-        if self.settings.target in RULES["unfused-modules"].targets:
+        if self.settings.target in RULES["unfused-modules"].targets and self.settings.reports("unfused-modules"):
             self.findings += fusion_findings(self.index, self.walk, self.pos, self.path)
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
         return self.findings
