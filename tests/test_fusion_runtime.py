@@ -585,3 +585,13 @@ def test_examples_through_the_whole_eager_recipe(name):
         assert (nniq.ConvReLU2d in kinds) is fuse
         assert torch.ao.nn.quantized.QFunctional in kinds  # add_relu (and cat) converted
     assert results[True] > results[False], results
+
+
+def test_selection_is_honoured():
+    """--select tensor-operator: the add is fixed, the F.relu it feeds is another rule's and stays;
+    --ignore unfused-modules: no fuse_model."""
+    text = CASES["add_relu_shapes"][0]
+    only_ops = fix_source(text, "x.py", Settings(target="torch-eager", select=("tensor-operator",))).text
+    assert "return F.relu(self.add.add(y, out))" in only_ops and "fuse_model" not in only_ops
+    no_fusion = fix_source(text, "x.py", Settings(target="torch-eager", ignore=("unfused-modules",))).text
+    assert "fuse_model" not in no_fusion and "self.add_relu_3.add_relu(y, out)" in no_fusion
