@@ -285,8 +285,12 @@ class Root(nn.Module):
 
 def _prepared(name: str):
     text = CASES[name][0]
-    fixed = fix_source(text, f"{name}.py", Settings(target="torch-eager")).text
+    result = fix_source(text, f"{name}.py", Settings(target="torch-eager"))
+    fixed = result.text
     assert fixed != text
+    again = fix_source(fixed, f"{name}.py", Settings(target="torch-eager"))
+    assert again.text == fixed and not again.applied  # idempotent
+    assert not [f for f in result.remaining if f.symbol == "unfused-modules"]
     original = load_module_from_source(text, name)
     prepared = load_module_from_source(fixed, name + "_fixed")
     return text, fixed, original, prepared
