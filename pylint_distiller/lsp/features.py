@@ -9,6 +9,7 @@ code actions whose edits are exactly what ``pylint-distiller fix`` does.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from pylint_distiller.findings import Applicability, Finding
 from pylint_distiller.lsp import disable_comment
 from pylint_distiller.lsp.text import UTF16, Lines, diff_edits
 from pylint_distiller.pragmas import visible
+from pylint_distiller.scope import Scope
 from pylint_distiller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,12 @@ class Analysis:
     module: Any = None  # astroid module; None when the text does not parse
     error: str | None = None
     related: list[str] = field(default_factory=list)  # project files whose findings may depend on this one
+    excluded: bool = False  # by distiller-exclude / .gitignore: not analysed, nothing published
+
+
+def excluded(path: str, settings: Settings) -> bool:
+    """An open document is skipped as `check` skips a file under --force-exclude."""
+    return os.path.isabs(path) and Scope.of(settings).excluded_path(path)
 
 
 def analyze(text: str, path: str, settings: Settings, project=None) -> Analysis:
@@ -53,6 +61,9 @@ def analyze(text: str, path: str, settings: Settings, project=None) -> Analysis:
     from pylint_distiller.api import parse
 
     result = Analysis(text, path, settings)
+    if excluded(path, settings):
+        result.excluded = True
+        return result
     try:
         module = parse(text, path) if project is None else None
         if project is not None:
