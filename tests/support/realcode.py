@@ -22,6 +22,7 @@ Tests and benchmarks only: this module imports torch, which the linter never doe
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import inspect
 import itertools
@@ -223,8 +224,11 @@ class Outcome:  # pylint: disable=too-many-instance-attributes
     after: int = 0
     left_fixable: list = field(default_factory=list)  # sites a fix of this level would still move
     newly_reused: set[str] = field(default_factory=set)
-    refusals: list[str] = field(default_factory=list)  # `symbol: reason` of findings left alone
+    refusals: list[tuple[str, int, str]] = field(default_factory=list)  # (module, line, `symbol: reason`)
     declared: list[str] = field(default_factory=list)  # behaviour changes applied unsafe fixes declare
+    broke: str | None = None  # the prepared model's exception (stage: type: text)
+    loads_strictly: bool | None = None  # None: not tried (broke earlier, or a declared key change)
+    same_outputs: bool | None = None  # None: not compared (broke, or a declared output change)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -241,17 +245,44 @@ class _Pass:
     paths: dict[str, str]  # module name -> loaded file
 
 
-def _execute(case: Case, texts: dict[str, str], folder: str, seed: int, state=None, strict=True) -> _Pass:
-    with substituted(texts, folder, case.roots) as loaded:
-        torch.manual_seed(seed)
-        model = case.build().eval()
+class StageError(Exception):
+    """An exception of one stage (load, build, strict load, run) of a prepared model."""
+
+    def __init__(self, stage: str, exc: BaseException):
+        super().__init__(f"{stage}: {type(exc).__name__}: {exc}"[:600])
+        self.stage = stage
+
+
+@contextlib.contextmanager
+def _stage(name: str) -> Iterator[None]:
+    try:
+        yield
+    except StageError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except
+        raise StageError(name, exc) from exc
+
+
+def _execute(case: Case, texts: dict[str, str], folder: str, seed: int, state=None) -> _Pass:
+    with _stage("import"), substituted(texts, folder, case.roots) as loaded:
+        with _stage("build"):
+            torch.manual_seed(seed)
+            model = case.build().eval()
         if state is not None:
-            model.load_state_dict(state, strict=strict)
+            with _stage("strict load"):
+                model.load_state_dict(state, strict=True)
         args = case.inputs()
-        with torch.no_grad():
+        with _stage("run"), torch.no_grad():
             outputs = tensors(model(*args))
-        report = trace_model(model, args, source_filter=lambda p: p in loaded.files)
-        return _Pass(model, outputs, report.op_sites, reused(model, args, {}), dict(loaded.paths))
+        with _stage("trace"):
+            report = trace_model(model, args, source_filter=lambda p: p in loaded.files)
+            return _Pass(model, outputs, report.op_sites, reused(model, args, {}), dict(loaded.paths))
+
+
+@functools.lru_cache(maxsize=256)
+def fixed(text: str, path: str, target: str, unsafe: bool):
+    """`fix_source` once per file text, target and level (files shared by many models)."""
+    return fix_source(text, path, Settings(target=target), unsafe=unsafe)
 
 
 def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: int = 0,
@@ -275,24 +306,28 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
         original = run_original(case, files, folder, seed)
     out.before = len(original.sites)
 
-    settings = Settings(target=target)
     texts, remaining = {}, {}
     for name, (path, text) in sources.items():
-        result = fix_source(text, path, settings, unsafe=unsafe)
+        result = fixed(text, path, target, unsafe)
         texts[name], remaining[name] = result.text, result.remaining
         out.applied += len(result.applied)
         out.declared += [d for f in result.applied if f.fix.applicability is Applicability.UNSAFE
                          for d in DECLARED_OUTPUT_CHANGES if d in f.message]
-        out.refusals += [refusal(f) for f in result.remaining if not allowed(f, unsafe)]
-        if fix_source(result.text, path, settings, unsafe=unsafe).text != result.text:
+        out.refusals += [(name, f.line, refusal(f)) for f in result.remaining if not allowed(f, unsafe)]
+        if fixed(result.text, path, target, unsafe).text != result.text:
             out.failures.append(f"{name}: fix is not idempotent")
     keys_declared = any(d in DECLARED_KEY_CHANGES for d in out.declared)
     try:
         prepared = _execute(case, texts, folder, seed, state=None if keys_declared else original.model.state_dict())
-    except Exception as exc:  # pylint: disable=broad-except
-        out.failures.append(f"prepared model broke: {type(exc).__name__}: {exc}"[:500])
+    except StageError as exc:
+        out.broke = str(exc)
+        out.loads_strictly = False if exc.stage == "strict load" else None
+        out.failures.append(f"prepared model broke: {exc}")
         return out
+    out.loads_strictly = None if keys_declared else True
+    failures = len(out.failures)
     _compare(original.outputs, prepared.outputs, exact=not out.declared, failures=out.failures)
+    out.same_outputs = None if out.declared else len(out.failures) == failures
     out.after = len(prepared.sites)
     if out.after > out.before:
         out.failures.append(f"op sites outside modules grew: {out.before} -> {out.after}")
@@ -325,10 +360,18 @@ def _compare(expected: list[torch.Tensor], actual: list[torch.Tensor], exact: bo
 
 
 def refusal(finding) -> str:
-    """`symbol: reason` of a finding left alone (manual or no fix; unsafe at the safe level)."""
+    """`symbol: reason` of a finding left alone (manual or no fix; unsafe at the safe level).
+
+    The reason is the message's last parenthesised part (the plan's note), which may
+    itself hold parentheses."""
     fix = finding.fix
     if fix is not None and fix.applies:
         return f"{finding.symbol}: unsafe fix not applied"
     message = finding.message.rstrip()
-    reason = message.split(" (", 1)[1][:-1] if message.endswith(")") and " (" in message else "no reason given"
-    return f"{finding.symbol}: {reason}"
+    depth, start = 0, None
+    for i in range(len(message) - 1, -1, -1) if message.endswith(")") else ():
+        depth += {")": 1, "(": -1}.get(message[i], 0)
+        if depth == 0:
+            start = i
+            break
+    return f"{finding.symbol}: {message[start + 1:-1] if start is not None else 'no reason given'}"
