@@ -40,8 +40,11 @@ LEVELS = {"safe": False, "unsafe": True}
 
 #: Constructors left out on purpose, with the reason (fixed-size inputs far too slow for a sweep).
 SLOW = {
-    "mvit_v1_b": "needs 16x224x224 clips", "mvit_v2_s": "needs 16x224x224 clips",
+    "mvit_v1_b": "needs 16x224x224 clips", "mvit_v2_s": "needs 16x224x224 clips", "s3d": "needs 224x224 clips",
     "swin3d_b": "video transformer at 224", "swin3d_s": "video transformer at 224",
+    # regnet computes its widths with tensors, so the meta-device count fails: sizes from torchvision's docs
+    "regnet_y_128gf": "644M parameters", "regnet_y_32gf": "145M parameters", "regnet_x_32gf": "108M parameters",
+    "regnet_y_16gf": "84M parameters",
 }
 
 # ------------------------------------------------------------------ model lists
@@ -115,7 +118,7 @@ def _case(spec: dict[str, Any], size: int):
         kwargs["quantize"] = False
     if kind in ("segmentation", "detection"):
         kwargs.update(weights_backbone=None, num_classes=10)
-    if kind == "detection":
+    if kind == "detection" and not name.startswith("ssd"):  # SSDs resize to their fixed 300/320
         kwargs.update(min_size=size, max_size=size)
         inputs = lambda: ([torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))],)  # noqa: E731
     if kind == "video":
@@ -127,11 +130,16 @@ def _case(spec: dict[str, Any], size: int):
     return Case(lambda: models.get_model(name, **kwargs), inputs, ("torchvision.",))
 
 
-def _params_on_meta(case) -> int:
+def _params_on_meta(case) -> int | None:
+    """Parameter count without allocating; None where the constructor needs real values
+    (regnet computes its widths with tensors)."""
     import torch  # pylint: disable=import-outside-toplevel
 
-    with torch.device("meta"):
-        return sum(p.numel() for p in case.build().parameters())
+    try:
+        with torch.device("meta"):
+            return sum(p.numel() for p in case.build().parameters())
+    except Exception:  # pylint: disable=broad-except
+        return None
 
 
 def _sizes(spec: dict[str, Any]) -> list[int]:
@@ -174,12 +182,15 @@ def measure(spec: dict[str, Any], folder: str, max_params: int) -> dict[str, Any
         case = _case(spec, size)
         try:
             row["params"] = _params_on_meta(case)
-            if row["params"] > max_params:
+            if row["params"] is not None and row["params"] > max_params:
                 row["skipped"] = f"{row['params'] / 1e6:.0f}M parameters > --max-params"
                 return row
             torch.manual_seed(0)
-            files = model_files(case.build(), case.roots)
+            model = case.build()
             row["built"] = True
+            row["params"] = sum(p.numel() for p in model.parameters())
+            files = model_files(model, case.roots)
+            del model
             original = run_original(case, files, folder)
         except Exception as exc:  # pylint: disable=broad-except
             errors.append(f"{size}px: {type(exc).__name__}: {exc}"[:300])
@@ -305,7 +316,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = ["# Vision sweep", "",
              f"{summary['models']} models, {summary['skipped']} skipped (too large or slow), "
-             f"{summary['built']} built, {summary['original_runs']} original models ran.", "",
+             f"{summary['built']} built, {summary['original_runs']} original models ran "
+             f"(CPU seconds in the workers: {summary.get('cpu_seconds_in_workers')}).", "",
              "| target/level | models | contract held | broke after | strict load | same outputs | "
              "sites outside modules before -> after | newly reused |",
              "|---|---|---|---|---|---|---|---|"]
@@ -341,15 +353,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", action="append", help="torchvision kinds (classification, detection, ...)")
     parser.add_argument("--limit", type=int, help="first N models (after --only/--kind)")
     parser.add_argument("--match", help="regex on model names")
+    parser.add_argument("--shard", help="K/N: every N-th model from the K-th (0-based), to split a run")
     parser.add_argument("--timeout", type=int, default=120, help="seconds per model (default 120)")
     parser.add_argument("--max-params", type=int, default=60_000_000, help="skip larger models (default 60M)")
     parser.add_argument("--json", help="write every row and the summary here")
     parser.add_argument("--markdown", help="write the report as markdown here")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="report on the rows of earlier --json runs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(json.loads(args.worker), args.timeout, args.max_params)
         return 0
+    if args.merge:
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for path in args.merge:  # a later file's row replaces an earlier one (a re-run)
+            with open(path, encoding="utf-8") as stream:
+                merged.update({(r["package"], r["name"]): r for r in json.load(stream)["rows"]})
+        return _report(list(merged.values()), args, dict(wall_seconds=None))
     specs = []
     if args.only in (None, "torchvision"):
         specs += [s for s in torchvision_models() if not args.kind or s["kind"] in args.kind]
@@ -357,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         specs += timm_models()
     if args.match:
         specs = [s for s in specs if re.search(args.match, s["name"])]
+    if args.shard:
+        k, n = map(int, args.shard.split("/"))
+        specs = specs[k::n]
     specs = specs[:args.limit] if args.limit else specs
     groups: dict[str, list] = collections.defaultdict(list)
     rows = []
@@ -366,16 +389,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             groups[spec["group"]].append(spec)
     start = time.time()
-    for i, (group, members) in enumerate(groups.items(), 1):
+    for i, members in enumerate(groups.values(), 1):
         for row in _run_group(members, args.timeout, args.max_params):
             rows.append(row)
             status = ("skipped: " + row["skipped"] if row.get("skipped") else
                       row.get("timeout") or row.get("worker_error") or row.get("error_before")
                       or " ".join("ok" if v["ok"] else "FAIL" for v in row["runs"].values()))
             print(f"[{i}/{len(groups)} {time.time() - start:5.0f}s] {row['name']:40s} {status[:100]}", flush=True)
+    return _report(rows, args, dict(wall_seconds=round(time.time() - start)))
+
+
+def _report(rows: list[dict[str, Any]], args, extra: dict[str, Any]) -> int:
     summary = summarize(rows)
-    summary["wall_seconds"] = round(time.time() - start)
-    summary["cpu_seconds"] = round(sum(r.get("cpu_seconds", 0) for r in rows))
+    summary.update(extra, cpu_seconds_in_workers=round(sum(r.get("cpu_seconds", 0) for r in rows)))
     report = markdown(summary, rows)
     print()
     print(report.split("\n## Models")[0])

@@ -197,11 +197,21 @@ def newly_reused(before: set[str], after: set[str]) -> set[str]:
 
 
 # ------------------------------------------------------------------ the contract
-#: What an applied UNSAFE fix declares in its message, and which check that exempts.
-#: Key changes: the original state_dict cannot load strictly (new or renamed keys);
-#: output changes: eval outputs may differ (F.dropout trains in eval, untied copies).
-DECLARED_KEY_CHANGES = ("state_dict keys differ", "unties the weights")
-DECLARED_OUTPUT_CHANGES = DECLARED_KEY_CHANGES + ("F.dropout trains",)
+#: Behaviour changes an applied UNSAFE fix declares, and which check each exempts.
+#: Key changes: the original state_dict cannot load strictly (renamed keys of a
+#: quantizable variant, new keys of an untied copy); output changes: eval outputs may
+#: differ (F.dropout trains in eval mode; an untied copy keeps its initial weights).
+KEY_CHANGES = ("state_dict keys differ", "unties the weights")
+OUTPUT_CHANGES = KEY_CHANGES + ("F.dropout trains",)
+
+
+def declared_changes(finding) -> list[str]:
+    """What the applied unsafe fix of `finding` declares (see KEY_CHANGES, OUTPUT_CHANGES)."""
+    if finding.fix.applicability is not Applicability.UNSAFE:
+        return []
+    if finding.symbol == "reused-module":  # the fix deep-copies a module that (may) hold parameters
+        return ["unties the weights"]
+    return [change for change in OUTPUT_CHANGES if change in finding.message]
 
 
 @dataclass
@@ -292,7 +302,7 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
     compare eval outputs, trace both passes; what breaks the contract goes to `failures`.
 
     An unsafe fix that declares different state_dict keys or outputs (see
-    DECLARED_KEY_CHANGES) exempts the run from that check only; it must still build,
+    KEY_CHANGES) exempts the run from that check only; it must still build,
     run, leave nothing fixable outside modules and create no reuse. Exceptions of the
     ORIGINAL (build or run) propagate: the model itself does not work.
     """
@@ -311,12 +321,11 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
         result = fixed(text, path, target, unsafe)
         texts[name], remaining[name] = result.text, result.remaining
         out.applied += len(result.applied)
-        out.declared += [d for f in result.applied if f.fix.applicability is Applicability.UNSAFE
-                         for d in DECLARED_OUTPUT_CHANGES if d in f.message]
+        out.declared += [change for f in result.applied for change in declared_changes(f)]
         out.refusals += [(name, f.line, refusal(f)) for f in result.remaining if not allowed(f, unsafe)]
         if fixed(result.text, path, target, unsafe).text != result.text:
             out.failures.append(f"{name}: fix is not idempotent")
-    keys_declared = any(d in DECLARED_KEY_CHANGES for d in out.declared)
+    keys_declared = any(change in KEY_CHANGES for change in out.declared)
     try:
         prepared = _execute(case, texts, folder, seed, state=None if keys_declared else original.model.state_dict())
     except StageError as exc:
