@@ -186,12 +186,13 @@ def measure(spec: dict[str, Any], folder: str, max_params: int) -> dict[str, Any
                 row["skipped"] = f"{row['params'] / 1e6:.0f}M parameters > --max-params"
                 return row
             torch.manual_seed(0)
-            model = case.build()
+            model = case.build().eval()
             row["built"] = True
             row["params"] = sum(p.numel() for p in model.parameters())
             files = model_files(model, case.roots)
+            with torch.no_grad():  # the installed package's model: does the original itself run?
+                model(*case.inputs())
             del model
-            original = run_original(case, files, folder)
         except Exception as exc:  # pylint: disable=broad-except
             errors.append(f"{size}px: {type(exc).__name__}: {exc}"[:300])
             continue
@@ -199,6 +200,12 @@ def measure(spec: dict[str, Any], folder: str, max_params: int) -> dict[str, Any
         break
     else:
         row["error_before"] = errors[-1] if errors else "?"
+        row["cpu_seconds"] = round(time.process_time() - start, 1)
+        return row
+    try:  # the same original files, loaded beside the installed ones: the baseline of every run
+        original = run_original(case, files, folder)
+    except Exception as exc:  # pylint: disable=broad-except
+        row["loader_error"] = f"{type(exc).__name__}: {exc}"[:300]
         row["cpu_seconds"] = round(time.process_time() - start, 1)
         return row
     for target in TARGETS:
@@ -278,12 +285,13 @@ def _cause(text: str) -> str:
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from pylint_distiller.catalogue import TARGETS  # pylint: disable=import-outside-toplevel
 
-    ran = [r for r in rows if r.get("original_runs")]
+    ran = [r for r in rows if r.get("original_runs") and not r.get("loader_error")]
     summary: dict[str, Any] = dict(
         models=len(rows),
         skipped=len([r for r in rows if r.get("skipped") or r.get("slow")]),
         built=len([r for r in rows if r.get("built")]),
-        original_runs=len(ran),
+        original_runs=len([r for r in rows if r.get("original_runs")]),
+        not_loadable=[f"{r['name']}: {_cause(r['loader_error'])}" for r in rows if r.get("loader_error")],
         broke_before=collections.Counter(
             _cause(r.get("error_before") or r.get("timeout") or r.get("worker_error") or "?")
             for r in rows if not r.get("original_runs") and not r.get("skipped") and not r.get("slow")),
@@ -317,7 +325,9 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = ["# Vision sweep", "",
              f"{summary['models']} models, {summary['skipped']} skipped (too large or slow), "
              f"{summary['built']} built, {summary['original_runs']} original models ran "
-             f"(CPU seconds in the workers: {summary.get('cpu_seconds_in_workers')}).", "",
+             f"(CPU seconds in the workers: {summary.get('cpu_seconds_in_workers')}); "
+             f"{len(summary['not_loadable'])} of them cannot be re-imported beside the installed package "
+             f"(not measured): {'; '.join(summary['not_loadable']) or 'none'}.", "",
              "| target/level | models | contract held | broke after | strict load | same outputs | "
              "sites outside modules before -> after | newly reused |",
              "|---|---|---|---|---|---|---|---|"]
@@ -339,7 +349,7 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines += ["", "## Models", "", "| model | package | params | input | result |", "|---|---|---|---|---|"]
     for r in rows:
         status = (r.get("skipped") or r.get("slow") or r.get("timeout") or r.get("worker_error")
-                  or r.get("error_before") or " ".join(f"{k}:{'ok' if v['ok'] else 'FAIL'}"
+                  or r.get("error_before") or r.get("loader_error") or " ".join(f"{k}:{'ok' if v['ok'] else 'FAIL'}"
                                                        for k, v in r.get("runs", {}).items()))
         params = f"{r['params'] / 1e6:.1f}M" if r.get("params") else ""
         lines.append(f"| {r['name']} | {r['package']} | {params} | {r.get('size', '')} | "
@@ -394,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             status = ("skipped: " + row["skipped"] if row.get("skipped") else
                       row.get("timeout") or row.get("worker_error") or row.get("error_before")
+                      or row.get("loader_error")
                       or " ".join("ok" if v["ok"] else "FAIL" for v in row["runs"].values()))
             print(f"[{i}/{len(groups)} {time.time() - start:5.0f}s] {row['name']:40s} {status[:100]}", flush=True)
     return _report(rows, args, dict(wall_seconds=round(time.time() - start)))

@@ -82,11 +82,15 @@ CASES: dict[str, tuple[Case, str | dict | None]] = {
         _pixels(), TV), None),
     # timm: mixed convolutions, SE, inverted residuals, attention
     "timm_mixnet_s": (_timm("mixnet_s"), _CONTAINERS),
+    "timm_vovnet": (_timm("ese_vovnet19b_slim_dw"), _CONTAINERS),  # a Sequential subclass iterating itself
     "timm_seresnet18": (_timm("seresnet18"), None),
     "timm_efficientnet_b0": (_timm("efficientnet_b0"), None),
     "timm_mobilenetv3": (_timm("mobilenetv3_small_050"), None),
     "timm_regnetx": (_timm("regnetx_002"), None),
     "timm_vit": (_timm("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2), None),
+    # an __init__ that runs a method forward also calls (the attention mask)
+    "timm_swinv2": (_timm("swinv2_tiny_window8_256", img_size=32, window_size=4, depths=(1, 1), num_heads=(1, 2),
+                          embed_dim=16), None),
     # ops in helpers called several times per pass, in loops over feature levels
     "timm_coat": (_timm("coat_tiny", img_size=32), _UNSAFE_LOOPS),
     "tv_fasterrcnn_mobilenet": (Case(lambda: tvm.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
