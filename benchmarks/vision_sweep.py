@@ -44,7 +44,7 @@ SLOW = {
     "swin3d_b": "video transformer at 224", "swin3d_s": "video transformer at 224",
     # regnet computes its widths with tensors, so the meta-device count fails: sizes from torchvision's docs
     "regnet_y_128gf": "644M parameters", "regnet_y_32gf": "145M parameters", "regnet_x_32gf": "108M parameters",
-    "regnet_y_16gf": "84M parameters",
+    "regnet_y_16gf": "84M parameters", "vit_h_14": "632M parameters (and 64 is not a multiple of its patch 14)",
 }
 
 # ------------------------------------------------------------------ model lists
@@ -144,8 +144,11 @@ def _params_on_meta(case) -> int | None:
 
 def _sizes(spec: dict[str, Any]) -> list[int]:
     name = spec["name"]
-    if spec["kind"] == "timm":
-        return [64, 224]  # 224: timm's fixed-size models (most transformers)
+    if spec["kind"] == "timm":  # then the pretrained input size: timm's fixed-size models (most transformers)
+        from timm.models import get_pretrained_cfg  # pylint: disable=import-outside-toplevel
+
+        cfg = get_pretrained_cfg(name)
+        return [64, cfg.input_size[-1] if cfg is not None and cfg.input_size else 224]
     if "inception" in name:
         return [75]
     if name.startswith("maxvit"):
@@ -278,6 +281,7 @@ def _run_group(specs: list[dict[str, Any]], timeout: int, max_params: int) -> li
 def _cause(text: str) -> str:
     """An exception text without its numbers and names in quotes: one line per cause."""
     text = text.splitlines()[0] if text else "?"
+    text = text.split(": [", 1)[0]  # "modules newly called ...: [names]"
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
     return re.sub(r"\d+", "N", text)[:120]
 
@@ -300,7 +304,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for target in TARGETS:
         for level in LEVELS:
             key = f"{target}/{level}"
-            results = [(r["name"], r["runs"][key]) for r in ran if key in r["runs"]]
+            results = [(f"{r['package']}/{r['name']}", r["runs"][key]) for r in ran if key in r["runs"]]
             refusals = {}
             for _, res in results:
                 for module, line, reason in res["refusals"]:
@@ -335,7 +339,7 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {key} | {run['models']} | {run['contract_held']} | {run['broke_after']} | "
                      f"{run['loads_strictly']} | {run['same_outputs']} | {run['sites_before']} -> "
                      f"{run['sites_after']} | {run['newly_reused']} |")
-    lines += ["", "## Originals that do not run (broke before)", ""]
+    lines += ["", "## Originals that do not run with the sweep's small config (broke before)", ""]
     lines += [f"- {n} x {cause}" for cause, n in summary["broke_before"].most_common()] or ["- none"]
     for key, run in summary["runs"].items():
         lines += ["", f"## {key}: contract failures", ""]

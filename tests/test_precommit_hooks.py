@@ -40,8 +40,8 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+@pytest.fixture(name="repo")
+def _repo(tmp_path: Path) -> Path:
     path = tmp_path / "project"
     path.mkdir()
     _git(path, "init", "-q")
