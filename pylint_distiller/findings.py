@@ -8,6 +8,7 @@ nodes inside) is what lets all four consumers, and JSON output, share them.
 Positions follow astroid/pylint: lines are 1-based, columns are 0-based offsets in
 *characters* of the line (Python's `ast` col_offset is in UTF-8 bytes; the analysis
 converts). `end_line`/`end_col` are exclusive ends of the flagged expression.
+`Applicability` is catalogue data (every op row has one); it is re-exported here.
 """
 
 from __future__ import annotations
@@ -16,19 +17,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from pylint_distiller.catalogue import RULES, Applicability
 
-class Applicability(str, enum.Enum):
-    """How far a fix may be trusted (ruff's model).
-
-    SAFE keeps weights, state_dict keys and outputs; `fix` applies it by default.
-    UNSAFE may change behaviour (weight tying, dropout semantics, loops);
-    `fix --unsafe-fixes` applies it. MANUAL fixes are never applied: they only say
-    what to do.
-    """
-
-    SAFE = "safe"
-    UNSAFE = "unsafe"
-    MANUAL = "manual"
+__all__ = ["Applicability", "Confidence", "Edit", "Finding", "Fix", "Member", "Span"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +59,22 @@ Span = tuple[int, int, int, int]  # (line, col, end_line, end_col), columns in c
 
 
 @dataclass(frozen=True)
+class Method:
+    """A method a fix adds to its class, or the lines it puts at the start of an existing one.
+
+    `lines` are source lines indented relative to the class body in units of four
+    spaces (the engine re-indents them to the file's own indentation). A new method
+    (``extend=False``) goes at the end of the class; with ``extend=True`` the class
+    already has a method `name` and `lines` are statements put at the start of its
+    body, after its docstring and any leading ``if ...: return`` guard.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+    extend: bool = False
+
+
+@dataclass(frozen=True)
 class Fix:
     """A fix plan for one finding: data, applied by the rewrite engine.
 
@@ -89,10 +96,11 @@ class Fix:
     member: Member | None = None
     imports: tuple[str, ...] = ()
     class_lines: tuple[int, ...] = ()
+    method: Method | None = None  # added to (or extending) the class at class_lines[0]
 
     @property
     def applies(self) -> bool:
-        return self.applicability is not Applicability.MANUAL and self.span is not None
+        return self.applicability is not Applicability.MANUAL and (self.span is not None or self.method is not None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +110,7 @@ class Fix:
             if self.member is None
             else {"name": self.member.name, "constructor": self.member.constructor},
             "imports": list(self.imports),
+            "method": None if self.method is None else {"name": self.method.name, "extend": self.method.extend},
         }
 
 
@@ -138,8 +147,6 @@ class Finding:
 
     @property
     def msgid(self) -> str:
-        from pylint_distiller.catalogue import RULES
-
         return RULES[self.symbol].msgid
 
     def as_dict(self) -> dict[str, Any]:
