@@ -17,6 +17,7 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
+from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
@@ -43,6 +44,7 @@ class Planner:
         self.pos = positions
         self.target = target
         self._extendable_cache: dict[int, bool] = {}
+        self._init_reached: dict = {}  # ClassDef -> methods its __init__ runs
         #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
         self.relu_merges: dict[nodes.Call, Plan] = {}
         self.absorbs_functional_relu = True
@@ -132,6 +134,9 @@ class Planner:
                 class_lines: tuple[int, ...]) -> Plan:
         if not all(self._extendable(line) for line in class_lines):
             return Plan(suggestion, None, _EARLY_RETURN)
+        in_init = runs_in_init_note(site.node, self._init_reached)
+        if in_init:
+            return Plan(suggestion, None, in_init)
         bound = site.bound
         allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
@@ -233,6 +238,9 @@ class Planner:
             owner, fact = home, home_fact
         if not self._extendable((self._class_of(node) or owner).node.lineno):
             return Plan("", None, _EARLY_RETURN)
+        in_init = runs_in_init_note(node, self._init_reached)
+        if in_init:
+            return Plan("", None, in_init)
         copy_text = None
         imports: tuple[str, ...] = ()
         ctor = fact.ctor if fact else None
@@ -296,6 +304,9 @@ class Planner:
             return Plan(text, None, "its arguments depend on forward-time values")
         if not self._extendable((self._class_of(call) or owner).node.lineno):
             return Plan(text, None, _EARLY_RETURN)
+        in_init = runs_in_init_note(call, self._init_reached)
+        if in_init:
+            return Plan(text, None, in_init)
         member = qname.rsplit(".", 1)[-1].split(":")[-1].lower()
         fix = Fix(
             title=f"Build it once in __init__: self.<{member}> = {text}",
