@@ -78,7 +78,8 @@ class Fix:
     one pass: ``(a + b) * c`` becomes ``self.mul(self.add(a, b), c)``. `member` is
     added at the end of ``__init__`` of each class defined at `class_lines` (one
     class for a method; every calling class for a module-level helper that receives
-    the module as an argument).
+    the module as an argument). `extra_members` are further members of the same
+    classes, named ``{m1}``, ``{m2}``... in the template (a float island's stubs).
     """
 
     title: str
@@ -89,6 +90,7 @@ class Fix:
     member: Member | None = None
     imports: tuple[str, ...] = ()
     class_lines: tuple[int, ...] = ()
+    extra_members: tuple[Member, ...] = ()
 
     @property
     def applies(self) -> bool:

@@ -7,9 +7,16 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.islands import IslandPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.catalogue import NATIVE, QUANT_NEUTRAL_MODULES, TRAINING_ONLY_SUFFIXES, UNQUANTIZABLE
+from pylint_distiller.catalogue import (
+    NATIVE,
+    QUANT_NEUTRAL_MODULES,
+    TORCH_EAGER,
+    TRAINING_ONLY_SUFFIXES,
+    UNQUANTIZABLE,
+)
 from pylint_distiller.findings import Applicability, Confidence, Finding
 from pylint_distiller.settings import Settings
 
@@ -27,6 +34,7 @@ class Reporter:
         self.settings = settings
         self.path = path
         self.planner = Planner(index, walk, positions, settings.target)
+        self.islands = IslandPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
 
     def run(self) -> list[Finding]:
@@ -34,6 +42,8 @@ class Reporter:
         self._reuse()
         self._inline()
         self._module_facts()
+        if self.islands is not None:
+            self._float_modules()
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
         return self.findings
 
@@ -58,11 +68,14 @@ class Reporter:
             spec = site.spec
             if not site.loud or settings.ignores(spec.key, spec.shown):
                 continue
-            if spec.data_movement and not settings.flag_data_movement:
+            island = self.islands.reason(site) if self.islands else None
+            if island and self.islands.in_island(site):
+                continue  # prepared: it runs in float between its stubs
+            if spec.data_movement and not settings.flag_data_movement and not island:
                 continue
-            if spec.replacement(settings.target) == NATIVE:
+            if spec.replacement(settings.target) == NATIVE and not island:
                 continue
-            planned.append((site, self.planner.plan_op(site)))
+            planned.append((site, self.islands.plan_op(site, island) if island else self.planner.plan_op(site)))
         partial = self._partial_leaves(planned)
         for site, plan in planned:
             if site.owner in partial:
@@ -157,6 +170,18 @@ class Reporter:
                        f"build it once in __init__{self._tail(plan)}")
             self._add("inline-module", record.node, message, plan,
                       klass=record.owner.name if record.owner else None, op=record.qname)
+
+    # --------------------------------------------------------- float islands
+    def _float_modules(self) -> None:
+        """torch-eager: calls of modules eager cannot run on quantized tensors (`self.act = nn.SiLU()`)."""
+        for record in self.walk.calls.values():
+            found = self.islands.module_call(record)
+            if found is None:
+                continue
+            message, plan = found
+            text = f"{message}; use {plan.suggestion}{self._tail(plan)}"
+            self._add("unquantizable-module", record.node, text, plan, klass=record.owner.name,
+                      op=f"self.{record.attr}")
 
     # ------------------------------------------------- module-level facts
     def _module_facts(self) -> None:

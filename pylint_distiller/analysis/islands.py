@@ -1,0 +1,352 @@
+"""Float islands: what eager mode cannot run on quantized tensors runs in float.
+
+After `prepare`/`convert`, every activation between the model's QuantStub and
+DeQuantStub is a quantized tensor. An op eager mode has no quantized kernel for
+(`x.sum()`, `a - b`, `F.layer_norm`, measured in `eager_support`) or a module it
+does not convert and whose float forward fails on quantized input (`nn.SiLU`,
+`nn.Softmax`) stops PTQ. The torch-eager preparation gives each such call site
+its own `DeQuantStub` on every activation operand and a `QuantStub` on the result:
+
+    x.sum(1)           ->  self.sum_quant(self.sum_dequant(x).sum(1))
+    self.act(x)        ->  self.act_quant(self.act(self.act_dequant(x)))
+
+Why this is a safe fix: before `prepare` both stubs are identity modules with
+no parameters and no buffers, so the state_dict keys and the float outputs do
+not change; one pair per call site gives each island's QuantStub its own
+observer (a call site that runs several times per pass gets no fix). The island
+makes the op run in float on dequantized input, which is what it computed
+before quantization. An operand that is a float parameter or buffer
+(`x + self.pos_embed`, `self.gamma * x`) cannot meet a quantized activation in
+any quantized op either (`FloatFunctional.add` fails on it): that op becomes an
+island too, with only the activation dequantized.
+
+An op or module call already in an island (its activations come from a
+DeQuantStub member and its result goes into a QuantStub member) is prepared: it
+is not reported again, so a second `fix` adds nothing.
+"""
+
+from __future__ import annotations
+
+from astroid import nodes
+
+from pylint_distiller import eager_support as E
+from pylint_distiller.analysis import classes as attrs
+from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.forward import ModuleCall, OpSite
+from pylint_distiller.analysis.plans import Plan, Planner, _EARLY_RETURN, _fresh_target, _self_reachable
+from pylint_distiller.catalogue import TORCH_EAGER, UNSUPPORTED
+from pylint_distiller.findings import Applicability, Fix, Member
+
+QUANT_STUB = "torch.ao.quantization.QuantStub"
+DEQUANT_STUB = "torch.ao.quantization.DeQuantStub"
+ISLAND = "a float island (a DeQuantStub before it, a QuantStub after it)"
+
+#: methods that move or view a parameter without computing: `self.cls_token.expand(b, -1, -1)` is still it
+_PARAM_VIEWS = frozenset(("expand", "expand_as", "view", "reshape", "unsqueeze", "squeeze", "permute", "transpose",
+                          "flatten", "to", "type_as", "repeat", "contiguous", "view_as", "reshape_as", "t",
+                          "clone", "detach", "float", "half"))
+_OPERATOR_NAMES = {"truediv": "div", "floordiv": "floordiv", "neg": "neg"}
+_ATOMS = (nodes.Name, nodes.Attribute, nodes.Call, nodes.Subscript, nodes.Const, nodes.List, nodes.Tuple,
+          nodes.Dict, nodes.Set, nodes.ListComp, nodes.SetComp, nodes.DictComp)
+_BINARY = frozenset(("add", "sub", "mul", "truediv", "div"))
+
+
+def _stub_qname(qname: str | None, stub: str) -> bool:
+    """`torch.ao.quantization.QuantStub`, also spelled through `torch.quantization` or `.stubs`."""
+    name = stub.rsplit(".", 1)[1]
+    return bool(qname) and qname.startswith("torch.") and qname.rsplit(".", 1)[-1] == name
+
+
+def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports) -> bool:
+    """Is `node` a call of a member of `owner` built as `stub` (`self.sum_dequant(x)`)?"""
+    if owner is None or not isinstance(node, nodes.Call) or len(node.args) != 1 or node.keywords:
+        return False
+    func = node.func
+    if not (isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self"):
+        return False
+    fact = owner.attrs.get(func.attrname)
+    return fact is not None and fact.kind == attrs.MODULE and bool(fact.values) and all(
+        isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in fact.values)
+
+
+def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
+    """A parameter or buffer of the module (or a view of one): float at run time, never quantized."""
+    if owner is None:
+        return False
+    while True:
+        if isinstance(node, nodes.Subscript):
+            node = node.value
+        elif isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
+                and node.func.attrname in _PARAM_VIEWS:
+            node = node.func.expr
+        else:
+            break
+    if not isinstance(node, nodes.Attribute):
+        return False
+    expr = node.expr
+    if isinstance(expr, nodes.Name) and expr.name == "self":
+        fact = owner.attrs.get(node.attrname)
+        return fact is not None and fact.kind == attrs.TENSOR
+    if node.attrname in ("weight", "bias") and isinstance(expr, nodes.Attribute) \
+            and isinstance(expr.expr, nodes.Name) and expr.expr.name == "self":
+        fact = owner.attrs.get(expr.attrname)
+        return fact is not None and fact.kind == attrs.MODULE
+    return False
+
+
+def _short_name(key: str) -> str:
+    """The readable stem of an island's members: `sum`, `sub`, `div`, `layer_norm`."""
+    short = key.rsplit(".", 1)[1].rstrip("_")
+    if key.startswith("operator."):
+        short = short[1:] if short.startswith("i") and short not in ("inner",) else short
+        short = _OPERATOR_NAMES.get(short, short)
+    return short
+
+
+class _Operands:
+    """The operands of an op site, with their kinds: what an island dequantizes."""
+
+    def __init__(self, site: OpSite) -> None:
+        self.items: list[tuple[nodes.NodeNG, str]] = []
+        self.ok = True
+        node, kinds = site.node, site.kinds
+        if isinstance(node, nodes.BinOp):
+            nodes_ = [node.left, node.right]
+        elif isinstance(node, nodes.UnaryOp):
+            nodes_ = [node.operand]
+        elif isinstance(node, nodes.AugAssign):
+            nodes_ = [node.target, node.value]
+        elif isinstance(node, nodes.Call):
+            nodes_ = list(node.args) + [kw.value for kw in node.keywords or ()]
+            if site.spec.key.startswith("Tensor.") and isinstance(node.func, nodes.Attribute):
+                nodes_ = [node.func.expr] + nodes_
+        else:
+            nodes_ = []
+        if len(nodes_) != len(kinds) or not nodes_:
+            self.ok = False
+            return
+        for operand, kind in zip(nodes_, kinds):
+            if kind == K.TENSORS and isinstance(operand, (nodes.List, nodes.Tuple)):
+                # torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1): every element is a tensor
+                self.items += [(e, K.TENSOR) for e in operand.elts]
+            else:
+                self.items.append((operand, kind))
+
+    def kinds(self) -> list[str]:
+        return [k for _, k in self.items]
+
+
+class IslandPlanner:
+    """Which op sites and module calls need a float island for torch-eager, and the island fix."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.p = planner
+        self.pos = planner.pos
+
+    # ------------------------------------------------------------- op sites
+    def reason(self, site: OpSite) -> str | None:
+        """Why the op cannot run on quantized tensors as written (None: it can, or is not measured)."""
+        if site.via_attribute:
+            return None
+        operands = _Operands(site)
+        if not operands.ok:
+            return None
+        tensors = [n for n, k in operands.items if k == K.TENSOR]
+        params = [n for n in tensors if float_parameter(n, site.owner)]
+        if len(params) == len(tensors):
+            return None  # no activation: parameter arithmetic
+        if params:
+            return (f"{params[0].as_string()} is a float parameter or buffer, and no quantized op takes it "
+                    f"with a quantized activation")
+        spec = site.spec
+        key = spec.key
+        if key.startswith("operator.i") and key[len("operator.i"):] in _BINARY | {"matmul", "pow"}:
+            key = "operator." + key[len("operator.i"):]
+        short = key.rsplit(".", 1)[1]
+        variant = "scalar" if short in _BINARY and K.NUMBER in operands.kinds() else ""
+        measured = E.op_runs_quantized(key, variant)
+        if measured is None and variant:
+            measured = E.op_runs_quantized(key)
+        rep = spec.replacement(TORCH_EAGER)
+        if measured is False and (rep == UNSUPPORTED or spec.weighted):
+            return "eager mode has no quantized kernel for it"
+        return None
+
+    def in_island(self, site: OpSite) -> bool:
+        """Already prepared: its activations come from DeQuantStubs and its result goes into a QuantStub."""
+        operands = _Operands(site)
+        if not operands.ok or isinstance(site.node, nodes.AugAssign):
+            return False
+        acts = [n for n, k in operands.items if k == K.TENSOR and not float_parameter(n, site.owner)]
+        return bool(acts) and all(is_stub_call(n, site.owner, DEQUANT_STUB, self.p.imports) for n in acts) \
+            and is_stub_call(site.node.parent, site.owner, QUANT_STUB, self.p.imports)
+
+    def plan_op(self, site: OpSite, reason: str) -> Plan:
+        where = self._receiver(site)
+        if isinstance(where, str):
+            return Plan(ISLAND, None, f"{reason}, and {where}")
+        receiver, class_lines = where
+        if site.multi:
+            return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass: one QuantStub "
+                                      "would observe every run (manual)")
+        node = site.node
+        operands = _Operands(site)
+        owner = site.owner
+        acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)}
+        builder = _Template(self.pos, receiver, acts)
+        if isinstance(node, nodes.BinOp):
+            body = builder.operand(node.left, node) + f" {node.op} " + builder.operand(node.right, node)
+        elif isinstance(node, nodes.UnaryOp):
+            body = node.op + builder.operand(node.operand, node)
+        elif isinstance(node, nodes.AugAssign):
+            if not isinstance(node.target, nodes.AssignName) or not _fresh_target(node):
+                return Plan(ISLAND, None, f"{reason}, and the in-place update would become out-of-place while "
+                                          "another name may share the tensor (manual)")
+            body = builder.operand(node.target, None) + f" {node.op[:-1]} " + builder.operand(node.value, node)
+        else:
+            body = builder.call(node, site.spec.key.startswith("Tensor."))
+        if body is None:
+            return Plan(ISLAND, None, f"{reason}, and its tensors come in a sequence the island cannot unpack "
+                                      "(manual)")
+        template = builder.quantized(body)
+        if isinstance(node, nodes.AugAssign):
+            template = builder.hole(node.target) + " = " + template
+        if self.pos.has_comment(self.pos.span(node), builder.holes):
+            return Plan(ISLAND, None, f"{reason}, and the expression holds comments the rewrite would drop "
+                                      "(manual)")
+        return Plan(ISLAND, self._fix(node, _short_name(site.spec.key), builder, template, class_lines), reason)
+
+    def _receiver(self, site: OpSite):
+        """(receiver, class lines) of the members, or why there is none."""
+        if site.owner is not None:
+            if not _self_reachable(site.node):
+                return "it is in a static method or a method whose first parameter is not `self` (manual)"
+            lines: tuple[int, ...] = (site.owner.node.lineno,)
+            receiver = "self"
+        elif site.module_param and site.callers:
+            lines = tuple(sorted({c.node.lineno for c in site.callers}))
+            receiver = site.module_param
+        else:
+            return ("it is outside any module class and receives no module to hold the stubs: call it from "
+                    "forward inside an island, or give it the module (manual)")
+        if not all(self.p._extendable(line) for line in lines):
+            return _EARLY_RETURN
+        return receiver, lines
+
+    def _fix(self, node: nodes.NodeNG, stem: str, builder: "_Template", template: str,
+             class_lines: tuple[int, ...]) -> Fix:
+        dequant, imports = self.p.render(DEQUANT_STUB)
+        quant, more = self.p.render(QUANT_STUB)
+        if imports and more and imports[0].startswith("from ") and more[0].startswith("from "):
+            imports, more = (f"{imports[0]}, {quant}",), ()  # one line: from torch.ao.quantization import ...
+        members = [Member(f"{stem}_dequant", f"{dequant}()") for _ in range(builder.dequants)]
+        members.append(Member(f"{stem}_quant", f"{quant}()"))
+        return Fix(
+            title=f"Run it in a float island: self.<{stem}_dequant> = {dequant}() on its activations, "
+                  f"self.<{stem}_quant> = {quant}() on its result",
+            applicability=Applicability.SAFE,
+            span=self.pos.span(node),
+            template=template,
+            holes=tuple(builder.holes),
+            member=members[0],
+            extra_members=tuple(members[1:]),
+            imports=imports + more,
+            class_lines=class_lines,
+        )
+
+    # --------------------------------------------------------- module calls
+    def module_call(self, record: ModuleCall) -> tuple[str, Plan] | None:
+        """(message, plan) for a call of a module eager cannot run on quantized tensors, else None."""
+        if record.element:
+            return None
+        owner = record.owner
+        fact = owner.attrs.get(record.attr)
+        if fact is None or fact.kind != attrs.MODULE or E.module_runs_quantized(fact.qname or "") is not False:
+            return None
+        if fact.qname in E.PER_TENSOR_WEIGHT_MODULES:
+            return None  # it quantizes with its own qconfig: see `qconfig_fix`
+        call = record.node
+        short = (fact.qname or "").replace("torch.nn.", "nn.")
+        if (call.args and is_stub_call(call.args[0], owner, DEQUANT_STUB, self.p.imports)
+                and is_stub_call(call.parent, owner, QUANT_STUB, self.p.imports)):
+            return None
+        message = (f"self.{record.attr} ({short}) has no quantized kernel in eager mode: after convert it runs on "
+                   f"quantized tensors and fails")
+        if fact.qname in E.MAPPED_FLOAT_ONLY_MODULES:
+            message += f"; it must also stay float (self.{record.attr}.qconfig = None)"
+        if record.multi:
+            return message, Plan(ISLAND, None, "it runs several times per forward pass: one QuantStub would "
+                                               "observe every run (manual)")
+        if len(call.args) != 1 or call.keywords or isinstance(call.args[0], nodes.Starred):
+            return message, Plan(ISLAND, None, "only a call with one tensor argument can be put in an island "
+                                               "(manual)")
+        if not _self_reachable(call):
+            return message, Plan(ISLAND, None, "it is in a static method or a method whose first parameter is "
+                                               "not `self` (manual)")
+        if not self.p._extendable(owner.node.lineno):
+            return message, Plan(ISLAND, None, _EARLY_RETURN)
+        builder = _Template(self.pos, "self", {id(call.args[0])})
+        template = builder.quantized(builder.hole(call.func) + "(" + builder.operand(call.args[0], None) + ")")
+        if self.pos.has_comment(self.pos.span(call), builder.holes):
+            return message, Plan(ISLAND, None, "the call holds comments the rewrite would drop (manual)")
+        return message, Plan(ISLAND, self._fix(call, record.attr, builder, template, (owner.node.lineno,)))
+
+
+class _Template:
+    """Builds an island's template: holes for the original operands, stub calls around activations."""
+
+    def __init__(self, pos, receiver: str, activations: set[int]) -> None:
+        self.pos = pos
+        self.receiver = receiver
+        self.activations = activations
+        self.holes: list = []
+        self.dequants = 0
+
+    def hole(self, node: nodes.NodeNG) -> str:
+        self.holes.append(self.pos.span(node))
+        return "{%d}" % (len(self.holes) - 1)
+
+    def _member(self, index: int) -> str:
+        return "{m}" if index == 0 else "{m%d}" % index
+
+    def operand(self, node: nodes.NodeNG, parent_op: nodes.NodeNG | None) -> str:
+        if id(node) in self.activations:
+            self.dequants += 1
+            return f"{self.receiver}.{self._member(self.dequants - 1)}({self.hole(node)})"
+        text = self.hole(node)
+        if parent_op is not None and not isinstance(node, _ATOMS):
+            return f"({text})"  # the span of `(a + b)` holds no parentheses
+        return text
+
+    def call(self, node: nodes.Call, method: bool) -> str | None:
+        func = node.func
+        if method:
+            head = self.operand(func.expr, func) + "." + func.attrname
+        else:
+            head = self.hole(func)
+        args = []
+        for arg in node.args:
+            if isinstance(arg, nodes.Starred):
+                if id(arg) in self.activations or any(id(e) in self.activations for e in arg.nodes_of_class(
+                        nodes.NodeNG)):
+                    return None
+                args.append("*" + self.hole(arg.value))
+            elif isinstance(arg, (nodes.List, nodes.Tuple)) and any(id(e) in self.activations for e in arg.elts):
+                if any(isinstance(e, nodes.Starred) for e in arg.elts):
+                    return None
+                elts = [self.operand(e, None) for e in arg.elts]
+                if isinstance(arg, nodes.List):
+                    args.append("[" + ", ".join(elts) + "]")
+                else:
+                    args.append("(" + ", ".join(elts) + ("," if len(elts) == 1 else "") + ")")
+            else:
+                args.append(self.operand(arg, None))
+        for kw in node.keywords or ():
+            if kw.arg is None:
+                return None
+            args.append(f"{kw.arg}=" + self.operand(kw.value, None))
+        return head + "(" + ", ".join(args) + ")"
+
+    def quantized(self, body: str) -> str:
+        return f"{self.receiver}.{self._member(self.dequants)}({body})"
