@@ -798,6 +798,9 @@ class QuantizableVariant:
     distiller: str | None
     eager: str | None
     distiller_ctor: tuple[tuple[str, str], ...] = ()  # explicit keywords the variant needs
+    #: eager `prepare` swaps it for its quantizable variant itself (default custom module config:
+    #: `get_default_custom_config_dict()`), so torch-eager code keeps the torch module (measured)
+    eager_prepare: bool = False
 
     def for_target(self, target: str) -> str | None:
         return self.distiller if target == DISTILLER else self.eager
@@ -805,13 +808,14 @@ class QuantizableVariant:
 
 UNQUANTIZABLE: Mapping[str, QuantizableVariant] = MappingProxyType(
     {
-        NN + "LSTM": QuantizableVariant(DM + "DistillerLSTM", "torch.ao.nn.quantizable.LSTM"),
+        NN + "LSTM": QuantizableVariant(DM + "DistillerLSTM", "torch.ao.nn.quantizable.LSTM", eager_prepare=True),
         NN + "LSTMCell": QuantizableVariant(DM + "DistillerLSTMCell", None),
         NN + "GRU": QuantizableVariant(None, None),
         NN + "GRUCell": QuantizableVariant(None, None),
         NN + "RNN": QuantizableVariant(None, None),
         NN + "RNNCell": QuantizableVariant(None, None),
-        NN + "MultiheadAttention": QuantizableVariant(None, "torch.ao.nn.quantizable.MultiheadAttention"),
+        NN + "MultiheadAttention": QuantizableVariant(None, "torch.ao.nn.quantizable.MultiheadAttention",
+                                                     eager_prepare=True),
         NN + "TransformerEncoderLayer": QuantizableVariant(None, None),
         NN + "TransformerDecoderLayer": QuantizableVariant(None, None),
         NN + "Transformer": QuantizableVariant(None, None),

@@ -58,6 +58,7 @@ class Member:
 
     `name` is the preferred attribute name (the engine makes it unique);
     `constructor` the expression text, e.g. ``distiller.modules.EltwiseAdd(inplace=True)``.
+    A dotted name (``up.qconfig``) sets an attribute of an existing member and is kept as is.
     """
 
     name: str

@@ -34,7 +34,14 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.forward import ModuleCall, OpSite
-from pylint_distiller.analysis.plans import Plan, Planner, _EARLY_RETURN, _fresh_target, _self_reachable
+from pylint_distiller.analysis.plans import (
+    _EARLY_RETURN,
+    Plan,
+    Planner,
+    _fresh_target,
+    _self_reachable,
+    init_of,
+)
 from pylint_distiller.catalogue import TORCH_EAGER, UNSUPPORTED
 from pylint_distiller.findings import Applicability, Fix, Member
 
@@ -291,6 +298,74 @@ class IslandPlanner:
         if self.pos.has_comment(self.pos.span(call), builder.holes):
             return message, Plan(ISLAND, None, "the call holds comments the rewrite would drop (manual)")
         return message, Plan(ISLAND, self._fix(call, record.attr, builder, template, (owner.node.lineno,)))
+
+
+    # -------------------------------------------------------------- qconfigs
+    def qconfig_findings(self, info: ClassInfo) -> list[tuple[nodes.NodeNG, str, Plan]]:
+        """Members whose own qconfig eager needs: ConvTranspose (per-tensor weights), PReLU (stays float).
+
+        The qconfig is set at the end of `__init__` (`self.up.qconfig = ...`): `prepare` keeps a
+        child's own qconfig over its parent's (`propagate_qconfig_`). A `qconfig` attribute is no
+        state: the state_dict and the float outputs do not change (safe).
+        """
+        out = []
+        init = init_of(info.node)
+        if init is None:
+            return out
+        configured = {n.expr.attrname for n in info.node.nodes_of_class(nodes.AssignAttr) if n.attrname == "qconfig"
+                      and isinstance(n.expr, nodes.Attribute) and isinstance(n.expr.expr, nodes.Name)
+                      and n.expr.expr.name == "self"}
+        configured |= {n.expr.value.attrname for n in info.node.nodes_of_class(nodes.AssignAttr)
+                       if n.attrname == "qconfig" and isinstance(n.expr, nodes.Subscript)
+                       and isinstance(n.expr.value, nodes.Attribute)}
+        for attr, fact in info.attrs.items():
+            if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
+                continue
+            ctor = fact.values[0]
+            if fact.kind == attrs.MODULE:
+                elements = [(f"self.{attr}", attr, ctor)]
+            elif fact.kind == attrs.CONTAINER and fact.qname == "torch.nn.Sequential" and not ctor.keywords:
+                elements = [(f"self.{attr}[{i}]", f"{attr}[{i}]", arg) for i, arg in enumerate(ctor.args)
+                            if isinstance(arg, nodes.Call)]
+            else:
+                continue
+            for shown, member, call in elements:
+                qname = self.p.imports.qualify(call.func)
+                found = self._qconfig_finding(info, init, shown, member, fact, ctor, call, qname)
+                if found is not None:
+                    out.append(found)
+        return out
+
+    def _qconfig_finding(self, info, init, shown, member, fact, ctor, call, qname):
+        if qname in E.PER_TENSOR_WEIGHT_MODULES:
+            qconfig, imports = self._per_tensor_qconfig()
+            message = (f"{qname.replace('torch.nn.', 'nn.')} does not convert with the x86 default qconfig (its "
+                       f"per-channel weight observer is not supported); give {shown} a per-tensor weight qconfig")
+            title = f"Set {shown}.qconfig = {qconfig}"
+        elif qname in E.MAPPED_FLOAT_ONLY_MODULES:
+            qconfig, imports = "None", ()
+            message = (f"{qname.replace('torch.nn.', 'nn.')} has no working quantized module (its convert fails): "
+                       f"keep {shown} float with qconfig = None (its calls run in float islands)")
+            title = f"Set {shown}.qconfig = None"
+        else:
+            return None
+        statement = ctor.statement()
+        if statement.parent is not init or not isinstance(statement, nodes.Assign):
+            return call, message, Plan("", None, "it is not assigned directly in __init__'s body, so a qconfig set "
+                                                 "at its end might not find it (manual)")
+        if not self.p._extendable(info.node.lineno):
+            return call, message, Plan("", None, _EARLY_RETURN)
+        span = self.pos.span(call)
+        fix = Fix(title=title, applicability=Applicability.SAFE, span=span, template="{0}", holes=(span,),
+                  member=Member(f"{member}.qconfig", qconfig), imports=imports, class_lines=(info.node.lineno,))
+        return call, message, Plan(qconfig, fix)
+
+    def _per_tensor_qconfig(self) -> tuple[str, tuple[str, ...]]:
+        qconfig, imports = self.p.render("torch.ao.quantization.QConfig")
+        default, more = self.p.render("torch.ao.quantization.get_default_qconfig")
+        weight, most = self.p.render("torch.ao.quantization.default_weight_observer")
+        text = f'{qconfig}(activation={default}("x86").activation, weight={weight})'
+        return text, tuple(dict.fromkeys(imports + more + most))
 
 
 class _Template:

@@ -182,6 +182,10 @@ class Reporter:
             text = f"{message}; use {plan.suggestion}{self._tail(plan)}"
             self._add("unquantizable-module", record.node, text, plan, klass=record.owner.name,
                       op=f"self.{record.attr}")
+        for info in self.index.module_classes():
+            for node, message, plan in self.islands.qconfig_findings(info):
+                self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
+                          op=self.index.imports.qualify(node.func))
 
     # ------------------------------------------------- module-level facts
     def _module_facts(self) -> None:
@@ -206,6 +210,8 @@ class Reporter:
                           else value, message, None, klass=info.name)
             for call in info.unquantizable:
                 qname = self.index.imports.qualify(call.func)
+                if target == TORCH_EAGER and UNQUANTIZABLE[qname].eager_prepare:
+                    continue  # eager prepare swaps it for torch.ao.nn.quantizable.* itself
                 variant = UNQUANTIZABLE[qname].for_target(target)
                 plan = self.planner.plan_variant(call, qname, variant)
                 short = qname.replace("torch.nn.", "nn.")
@@ -214,4 +220,8 @@ class Reporter:
                                f"{plan.suggestion or variant}{self._tail(plan)}")
                 else:
                     message = f"{short} cannot be quantized by the {target} target, which has no quantizable variant"
+                    if target == TORCH_EAGER:
+                        message += (": eager prepare swaps only nn.LSTM and nn.MultiheadAttention, so it stays "
+                                    "float and fails on quantized input; keep it float by hand (a DeQuantStub "
+                                    "before it, qconfig = None on it, a QuantStub on the tensor you use)")
                 self._add("unquantizable-module", call, message, plan, klass=info.name, op=qname)
