@@ -10,6 +10,7 @@ from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.islands import IslandPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.reshape import VIEWS, plan_view
 from pylint_distiller.catalogue import (
     NATIVE,
     QUANT_NEUTRAL_MODULES,
@@ -68,6 +69,11 @@ class Reporter:
             spec = site.spec
             if not site.loud or settings.ignores(spec.key, spec.shown):
                 continue
+            if self.islands is not None and spec.key in VIEWS:
+                plan = plan_view(site, self.pos)
+                if plan is not None:
+                    planned.append((site, plan))
+                continue
             island = self.islands.reason(site) if self.islands else None
             if island and self.islands.in_island(site):
                 continue  # prepared: it runs in float between its stubs
@@ -81,7 +87,10 @@ class Reporter:
             if site.owner in partial:
                 plan = Plan(plan.suggestion, None, _PARTIAL_LEAF)
             what = self._describe(site)
-            if plan.suggestion:
+            if site.spec.key in VIEWS:
+                message = (f"{what} fails after convert on the channels_last output of a quantized conv (x86); "
+                           f"use {plan.suggestion}{self._tail(plan)}")
+            elif plan.suggestion:
                 message = f"{what} runs outside any module; use {plan.suggestion}{self._tail(plan)}"
             else:
                 message = f"{what} runs outside any module, invisible to the quantizer{self._tail(plan)}"
