@@ -42,7 +42,7 @@ from pylint_distiller.analysis.plans import (
     _self_reachable,
     init_of,
 )
-from pylint_distiller.catalogue import TORCH_EAGER, UNSUPPORTED
+from pylint_distiller.catalogue import STATELESS_MODULES, TORCH_EAGER, UNSUPPORTED
 from pylint_distiller.findings import Applicability, Fix, Member
 
 QUANT_STUB = "torch.ao.quantization.QuantStub"
@@ -318,11 +318,16 @@ class IslandPlanner:
         configured |= {n.expr.value.attrname for n in info.node.nodes_of_class(nodes.AssignAttr)
                        if n.attrname == "qconfig" and isinstance(n.expr, nodes.Subscript)
                        and isinstance(n.expr.value, nodes.Attribute)}
+        weights_read, called = self._weight_reads(info)
         for attr, fact in info.attrs.items():
             if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
                 continue
             ctor = fact.values[0]
-            if fact.kind == attrs.MODULE:
+            if fact.kind == attrs.MODULE and attr in weights_read and fact.qname in E.QUANTIZED_MODULES \
+                    and fact.qname not in STATELESS_MODULES:
+                out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
+                                                     attr in called))
+            elif fact.kind == attrs.MODULE:
                 elements = [(f"self.{attr}", attr, ctor)]
             elif fact.kind == attrs.CONTAINER and fact.qname == "torch.nn.Sequential" and not ctor.keywords:
                 elements = [(f"self.{attr}[{i}]", f"{attr}[{i}]", arg) for i, arg in enumerate(ctor.args)
@@ -335,6 +340,36 @@ class IslandPlanner:
                 if found is not None:
                     out.append(found)
         return out
+
+    @staticmethod
+    def _weight_reads(info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
+        """Members whose `.weight`/`.bias` forward code reads, and members it calls."""
+        reads: dict[str, nodes.Attribute] = {}
+        called: set[str] = set()
+        for method in info.node.mymethods():
+            if method.name == "__init__":
+                continue
+            for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
+                if isinstance(node, nodes.Call):
+                    func = node.func
+                    if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) \
+                            and func.expr.name == "self":
+                        called.add(func.attrname)
+                elif node.attrname in ("weight", "bias") and isinstance(node.expr, nodes.Attribute) \
+                        and isinstance(node.expr.expr, nodes.Name) and node.expr.expr.name == "self":
+                    reads.setdefault(node.expr.attrname, node)
+        return reads, called
+
+    def _weight_read_finding(self, info, init, attr, fact, ctor, read, called: bool):
+        short = (fact.qname or "").replace("torch.nn.", "nn.")
+        message = (f"forward reads {read.as_string()}: after convert, a quantized {short}'s weight is a method, "
+                   f"not a tensor; keep self.{attr} float (qconfig = None)")
+        if called:
+            return ctor, message, Plan("", None, f"self.{attr} is also called as a module, which would then run "
+                                                 "float on quantized input: read the weight before convert or "
+                                                 "restructure (manual)")
+        return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
+                                  message)
 
     def _qconfig_finding(self, info, init, shown, member, fact, ctor, call, qname):
         if qname in E.PER_TENSOR_WEIGHT_MODULES:
@@ -349,6 +384,10 @@ class IslandPlanner:
             title = f"Set {shown}.qconfig = None"
         else:
             return None
+        return self._qconfig_edit(info, init, ctor, call, member, qconfig, imports, title, message)
+
+    def _qconfig_edit(self, info, init, ctor, call, member, qconfig, imports, title, message):
+        """`self.<member>.qconfig = <qconfig>` at the end of `__init__` (after the member is built)."""
         statement = ctor.statement()
         if statement.parent is not init or not isinstance(statement, nodes.Assign):
             return call, message, Plan("", None, "it is not assigned directly in __init__'s body, so a qconfig set "
