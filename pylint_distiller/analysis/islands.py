@@ -262,24 +262,53 @@ class IslandPlanner:
             class_lines=class_lines,
         )
 
+    # ----------------------------------------------------------- leaf modules
+    def float_leaves(self, sites, walk) -> dict[ClassInfo, list[OpSite]]:
+        """Same-file leaf modules (no submodules) whose forward runs ops eager cannot run quantized.
+
+        A leaf such as an RMSNorm or a LayerNorm2d is one unit: eager does not convert it, so
+        its whole forward runs on what it receives. One island around each of its calls keeps
+        it float and keeps it a leaf (islands inside would expose its other ops). A leaf this
+        file never calls keeps its per-op findings.
+        """
+        calling = {record.owner for record in walk.calls.values()}
+        called = {f.qname for record in walk.calls.values() if (f := record.owner.attrs.get(record.attr))}
+        out: dict[ClassInfo, list[OpSite]] = {}
+        for site in sites:
+            owner = site.owner
+            if owner is None or owner in calling or f"local:{owner.name}" not in called or any(
+                    f.kind in (attrs.MODULE, attrs.CONTAINER) for f in owner.attrs.values()):
+                continue
+            if self.reason(site) is not None:
+                out.setdefault(owner, []).append(site)
+        return out
+
     # --------------------------------------------------------- module calls
-    def module_call(self, record: ModuleCall) -> tuple[str, Plan] | None:
+    def module_call(self, record: ModuleCall, leaves: dict) -> tuple[str, Plan] | None:
         """(message, plan) for a call of a module eager cannot run on quantized tensors, else None."""
         if record.element:
             return None
         owner = record.owner
         fact = owner.attrs.get(record.attr)
-        if fact is None or fact.kind != attrs.MODULE or E.module_runs_quantized(fact.qname or "") is not False:
+        if fact is None or fact.kind != attrs.MODULE:
+            return None
+        leaf = next((info for info in leaves if f"local:{info.name}" == fact.qname), None)
+        if leaf is None and E.module_runs_quantized(fact.qname or "") is not False:
             return None
         if fact.qname in E.PER_TENSOR_WEIGHT_MODULES:
-            return None  # it quantizes with its own qconfig: see `qconfig_fix`
+            return None  # it quantizes with its own qconfig: see `qconfig_findings`
         call = record.node
-        short = (fact.qname or "").replace("torch.nn.", "nn.")
         if (call.args and is_stub_call(call.args[0], owner, DEQUANT_STUB, self.p.imports)
                 and is_stub_call(call.parent, owner, QUANT_STUB, self.p.imports)):
             return None
-        message = (f"self.{record.attr} ({short}) has no quantized kernel in eager mode: after convert it runs on "
-                   f"quantized tensors and fails")
+        if leaf is not None:
+            ops = ", ".join(sorted({site.spec.shown for site in leaves[leaf]}))
+            message = (f"self.{record.attr} ({leaf.name}) is a leaf module whose forward runs ops eager mode cannot "
+                       f"run on quantized tensors ({ops}); eager does not convert it, so after convert it fails")
+        else:
+            short = (fact.qname or "").replace("torch.nn.", "nn.")
+            message = (f"self.{record.attr} ({short}) has no quantized kernel in eager mode: after convert it runs "
+                       f"on quantized tensors and fails")
         if fact.qname in E.MAPPED_FLOAT_ONLY_MODULES:
             message += f"; it must also stay float (self.{record.attr}.qconfig = None)"
         if record.multi:

@@ -37,6 +37,7 @@ class Reporter:
         self.planner = Planner(index, walk, positions, settings.target)
         self.islands = IslandPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
+        self.float_leaves: dict = {}
 
     def run(self) -> list[Finding]:
         self._ops()
@@ -65,10 +66,13 @@ class Reporter:
     def _ops(self) -> None:
         settings = self.settings
         planned = []
-        for site in self.walk.ops.values():
+        loud = [site for site in self.walk.ops.values()
+                if site.loud and not settings.ignores(site.spec.key, site.spec.shown)]
+        self.float_leaves = self.islands.float_leaves(loud, self.walk) if self.islands else {}
+        for site in loud:
             spec = site.spec
-            if not site.loud or settings.ignores(spec.key, spec.shown):
-                continue
+            if site.owner in self.float_leaves:
+                continue  # the whole leaf runs in the island around its calls (_float_modules)
             if self.islands is not None and spec.key in VIEWS:
                 plan = plan_view(site, self.pos)
                 if plan is not None:
@@ -184,7 +188,7 @@ class Reporter:
     def _float_modules(self) -> None:
         """torch-eager: calls of modules eager cannot run on quantized tensors (`self.act = nn.SiLU()`)."""
         for record in self.walk.calls.values():
-            found = self.islands.module_call(record)
+            found = self.islands.module_call(record, self.float_leaves)
             if found is None:
                 continue
             message, plan = found
