@@ -179,6 +179,42 @@ CASES = {
                 x = self.fc(x)
                 return self.out(F.linear(x, self.qkv.weight, self.qkv.bias))
         """,
+    "module_level_helper": """
+        def swish(x):
+            return x * x.sigmoid()
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                self.out = nn.Conv2d(dim, dim, 1)
+
+            def forward(self, x):
+                return self.out(swish(self.conv(x)))
+        """,
+    "leaf_module_rmsnorm": """
+        class RMSNorm(nn.Module):
+            def __init__(self, dim, eps=1e-6):
+                super().__init__()
+                self.weight = nn.Parameter(torch.ones(dim))
+                self.eps = eps
+
+            def forward(self, x):
+                variance = x.pow(2).mean(-1, keepdim=True)
+                return self.weight * (x * torch.rsqrt(variance + self.eps))
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+                self.out = nn.Linear(8, 8)
+                self.norm = RMSNorm(8)
+
+            def forward(self, x):
+                return self.out(self.norm(self.fc(x)))
+        """,
     "view_after_conv": """
         class Net(nn.Module):
             def __init__(self, dim):
@@ -193,7 +229,7 @@ CASES = {
         """,
 }
 
-INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "float_parameter_operands": "torch.randn(2, 4, 8, 8)",
+INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "leaf_module_rmsnorm": "torch.randn(2, 5, 8)", "float_parameter_operands": "torch.randn(2, 4, 8, 8)",
           "weight_read_in_forward": "torch.randn(2, 5, 8)"}
 
 

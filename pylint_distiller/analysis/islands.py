@@ -150,6 +150,7 @@ class IslandPlanner:
     def __init__(self, planner: Planner) -> None:
         self.p = planner
         self.pos = planner.pos
+        self.sites = list(planner.walk.ops.values())
 
     # ------------------------------------------------------------- op sites
     def reason(self, site: OpSite) -> str | None:
@@ -262,6 +263,76 @@ class IslandPlanner:
             class_lines=class_lines,
         )
 
+    # ------------------------------------------------------- module-level helpers
+    def helper_reason(self, site: OpSite) -> str | None:
+        """An op eager cannot run quantized, in a same-file function that holds no module (`swish(x)`)."""
+        if site.owner is not None or site.module_param or not isinstance(site.node.frame(), nodes.FunctionDef):
+            return None
+        if not isinstance(site.node.frame().parent, nodes.Module):
+            return None
+        operands = _Operands(site)
+        if not operands.ok or K.TENSOR not in operands.kinds():
+            return None
+        key = site.spec.key
+        variant = "scalar" if key.rsplit(".", 1)[1] in _BINARY and K.NUMBER in operands.kinds() else ""
+        if E.op_runs_quantized(key, variant) is False or E.op_runs_quantized(key) is False:
+            return "eager mode has no quantized kernel for it"
+        return None
+
+    def helper_calls(self, helper: nodes.FunctionDef) -> list[tuple[nodes.Call, ClassInfo]]:
+        """Calls of a module-level helper from the methods of this file's module classes."""
+        out = []
+        for info in self.p.index.module_classes():
+            for method in info.node.mymethods():
+                for call in method.nodes_of_class(nodes.Call):
+                    if isinstance(call.func, nodes.Name) and call.func.name == helper.name \
+                            and call.frame().lookup(helper.name)[1][:1] == [helper]:
+                        out.append((call, info))
+        return out
+
+    def helper_in_island(self, site: OpSite) -> bool:
+        """An op of a module-level helper whose every call runs in an island: it runs in float."""
+        helper = site.node.frame()
+        if site.owner is not None or not isinstance(helper, nodes.FunctionDef) \
+                or not isinstance(helper.parent, nodes.Module):
+            return False
+        calls = self.helper_calls(helper)
+        return bool(calls) and all(
+            is_stub_call(call.parent, info, QUANT_STUB, self.p.imports)
+            and any(is_stub_call(a, info, DEQUANT_STUB, self.p.imports) for a in call.args) for call, info in calls)
+
+    def plan_helper(self, site: OpSite, reason: str) -> Plan:
+        """One island around the helper's only call: the whole helper runs in float."""
+        helper = site.node.frame()
+        calls = self.helper_calls(helper)
+        if len(calls) != 1 or site.multi:
+            return Plan(ISLAND, None, f"{reason}, and {helper.name}() holds no module: it is called "
+                                      f"{'several times' if calls else 'from no module here'}, so put its calls in "
+                                      "float islands by hand (manual)")
+        call, info = calls[0]
+        if not _self_reachable(call) or not self.p._extendable(info.node.lineno):
+            return Plan(ISLAND, None, f"{reason}, and {helper.name}()'s caller cannot hold the stubs (manual)")
+        if any(isinstance(r.value, (nodes.Tuple, nodes.List, nodes.Dict)) for r in helper.nodes_of_class(nodes.Return)
+               if r.frame() is helper) or call.keywords or any(isinstance(a, nodes.Starred) for a in call.args):
+            return Plan(ISLAND, None, f"{reason}, and {helper.name}() is not one tensor in, one tensor out (manual)")
+        params = [a.name for a in helper.args.args or []]
+        tensors = {n.name for s in self._helper_sites(helper) for n, k in _Operands(s).items
+                   if k == K.TENSOR and isinstance(n, nodes.Name)}
+        acts = {id(arg) for arg, name in zip(call.args, params) if name in tensors}
+        if not acts:
+            return Plan(ISLAND, None, f"{reason}, and no argument of {helper.name}() is seen to be a tensor (manual)")
+        builder = _Template(self.pos, "self", acts)
+        body = builder.hole(call.func) + "(" + ", ".join(builder.operand(a, None) for a in call.args) + ")"
+        template = builder.quantized(body)
+        if self.pos.has_comment(self.pos.span(call), builder.holes):
+            return Plan(ISLAND, None, f"{reason}, and the call holds comments the rewrite would drop (manual)")
+        fix = self._fix(call, helper.name, builder, template, (info.node.lineno,))
+        return Plan(ISLAND, fix, f"{reason}; {helper.name}() holds no module, so its call at line {call.lineno} "
+                                 "runs in the island")
+
+    def _helper_sites(self, helper: nodes.FunctionDef):
+        return [s for s in self.sites if s.node.frame() is helper]
+
     # ----------------------------------------------------------- leaf modules
     def float_leaves(self, sites, walk) -> dict[ClassInfo, list[OpSite]]:
         """Same-file leaf modules (no submodules) whose forward runs ops eager cannot run quantized.
@@ -356,6 +427,7 @@ class IslandPlanner:
                     and fact.qname not in STATELESS_MODULES:
                 out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
                                                      attr in called))
+                continue
             elif fact.kind == attrs.MODULE:
                 elements = [(f"self.{attr}", attr, ctor)]
             elif fact.kind == attrs.CONTAINER and fact.qname == "torch.nn.Sequential" and not ctor.keywords:
