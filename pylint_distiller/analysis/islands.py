@@ -33,7 +33,7 @@ from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
-from pylint_distiller.analysis.forward import ModuleCall, OpSite
+from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
     _EARLY_RETURN,
     Plan,

@@ -25,7 +25,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
-from pylint_distiller.analysis.forward import OpSite
+from pylint_distiller.analysis.sites import OpSite
 from pylint_distiller.analysis.plans import Plan, fresh_name
 from pylint_distiller.findings import Applicability, Fix
 
