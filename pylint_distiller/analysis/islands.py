@@ -77,10 +77,21 @@ def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports
         isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in fact.values)
 
 
-def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
-    """A parameter or buffer of the module (or a view of one): float at run time, never quantized."""
-    if owner is None:
+def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0) -> bool:
+    """A parameter or buffer of the module (or a view of one): float at run time, never quantized.
+
+    A local name counts when its one binding in the function is such a value
+    (`cls = self.cls_token.expand(n, -1, -1)`).
+    """
+    if owner is None or _depth > 12:
         return False
+    if isinstance(node, nodes.Name):
+        func = node.frame()
+        bindings = [a for a in func.nodes_of_class(nodes.AssignName) if a.name == node.name] \
+            if isinstance(func, nodes.FunctionDef) else []
+        return len(bindings) == 1 and isinstance(bindings[0].parent, nodes.Assign) \
+            and bindings[0].parent.targets == [bindings[0]] and bindings[0].lineno <= node.lineno \
+            and float_parameter(bindings[0].parent.value, owner, _depth + 1)
     while True:
         if isinstance(node, nodes.Subscript):
             node = node.value
@@ -89,6 +100,15 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
             node = node.func.expr
         else:
             break
+    if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
+        sides = [side for side in (node.left, node.right) if not _constant(side, owner)]
+        return bool(sides) and all(float_parameter(side, owner, _depth + 1) for side in sides)
+    if isinstance(node, nodes.UnaryOp):
+        return float_parameter(node.operand, owner, _depth + 1)
+    if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
+            and all(_constant(a, owner) for a in node.args) \
+            and all(_constant(kw.value, owner) for kw in node.keywords or ()):
+        return float_parameter(node.func.expr, owner, _depth + 1)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
     if not isinstance(node, nodes.Attribute):
         return False
     expr = node.expr
@@ -99,6 +119,18 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
             and isinstance(expr.expr, nodes.Name) and expr.expr.name == "self":
         fact = owner.attrs.get(expr.attrname)
         return fact is not None and fact.kind == attrs.MODULE
+    return False
+
+
+def _constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
+    """A Python number or a plain attribute (`1e-5`, `self.eps`): no activation and no parameter."""
+    if isinstance(node, nodes.Const):
+        return True
+    if isinstance(node, nodes.UnaryOp):
+        return _constant(node.operand, owner)
+    if isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self":
+        fact = owner.attrs.get(node.attrname)  # set in __init__ from a number or an argument, never a tensor fact
+        return fact is None or fact.kind not in (attrs.TENSOR, attrs.MODULE, attrs.CONTAINER)
     return False
 
 
@@ -180,6 +212,14 @@ class IslandPlanner:
         if measured is False and (rep == UNSUPPORTED or spec.weighted):
             return "eager mode has no quantized kernel for it"
         return None
+
+    def parameters_only(self, site: OpSite) -> bool:
+        """Arithmetic on parameters and numbers only (`w * (rv + self.eps).rsqrt()`): float in a
+        converted model too, so nothing to prepare (a FloatFunctional there would fail on float input)."""
+        operands = _Operands(site)
+        tensors = [n for n, k in operands.items if k == K.TENSOR]
+        return operands.ok and bool(tensors) and all(float_parameter(n, site.owner) for n in tensors) \
+            and all(k in (K.TENSOR, K.NUMBER, K.OTHER) or _constant(n, site.owner) for n, k in operands.items)
 
     def in_island(self, site: OpSite) -> bool:
         """Already prepared: its activations come from DeQuantStubs and its result goes into a QuantStub."""

@@ -78,6 +78,8 @@ class Reporter:
                 if plan is not None:
                     planned.append((site, plan))
                 continue
+            if self.islands and self.islands.parameters_only(site):
+                continue  # float in the converted model as well
             island = self.islands.reason(site) if self.islands else None
             if island and self.islands.in_island(site):
                 continue  # prepared: it runs in float between its stubs
