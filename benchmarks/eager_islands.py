@@ -39,7 +39,6 @@ os.environ.setdefault("TIMM_FUSED_ATTN", "0")  # timm's explicit attention path,
 import torch  # noqa: E402
 import torch.ao.quantization as tq  # noqa: E402
 import torch.nn as nn  # noqa: E402
-import torchvision  # noqa: E402,F401 - its registry is paused while rewritten copies load
 
 from pylint_distiller.fixer.engine import fix_source  # noqa: E402
 from pylint_distiller.settings import Settings  # noqa: E402

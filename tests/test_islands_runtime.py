@@ -229,7 +229,7 @@ CASES = {
         """,
 }
 
-INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "leaf_module_rmsnorm": "torch.randn(2, 5, 8)", "float_parameter_operands": "torch.randn(2, 4, 8, 8)",
+INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "leaf_module_rmsnorm": "torch.randn(2, 5, 8)",
           "weight_read_in_forward": "torch.randn(2, 5, 8)"}
 
 

@@ -40,98 +40,23 @@ from pylint_distiller.analysis.plans import (
     Planner,
     _fresh_target,
     _self_reachable,
-    init_of,
 )
-from pylint_distiller.catalogue import STATELESS_MODULES, TORCH_EAGER, UNSUPPORTED
+from pylint_distiller.analysis.operands import (
+    DEQUANT_STUB,
+    QUANT_STUB,
+    Operands,
+    constant,
+    float_parameter,
+    is_stub_call,
+)
+from pylint_distiller.catalogue import TORCH_EAGER, UNSUPPORTED
 from pylint_distiller.findings import Applicability, Fix, Member
 
-QUANT_STUB = "torch.ao.quantization.QuantStub"
-DEQUANT_STUB = "torch.ao.quantization.DeQuantStub"
 ISLAND = "a float island (a DeQuantStub before it, a QuantStub after it)"
-
-#: methods that move or view a parameter without computing: `self.cls_token.expand(b, -1, -1)` is still it
-_PARAM_VIEWS = frozenset(("expand", "expand_as", "view", "reshape", "unsqueeze", "squeeze", "permute", "transpose",
-                          "flatten", "to", "type_as", "repeat", "contiguous", "view_as", "reshape_as", "t",
-                          "clone", "detach", "float", "half"))
 _OPERATOR_NAMES = {"truediv": "div", "floordiv": "floordiv", "neg": "neg"}
 _ATOMS = (nodes.Name, nodes.Attribute, nodes.Call, nodes.Subscript, nodes.Const, nodes.List, nodes.Tuple,
           nodes.Dict, nodes.Set, nodes.ListComp, nodes.SetComp, nodes.DictComp)
 _BINARY = frozenset(("add", "sub", "mul", "truediv", "div"))
-
-
-def _stub_qname(qname: str | None, stub: str) -> bool:
-    """`torch.ao.quantization.QuantStub`, also spelled through `torch.quantization` or `.stubs`."""
-    name = stub.rsplit(".", 1)[1]
-    return bool(qname) and qname.startswith("torch.") and qname.rsplit(".", 1)[-1] == name
-
-
-def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports) -> bool:
-    """Is `node` a call of a member of `owner` built as `stub` (`self.sum_dequant(x)`)?"""
-    if owner is None or not isinstance(node, nodes.Call) or len(node.args) != 1 or node.keywords:
-        return False
-    func = node.func
-    if not (isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self"):
-        return False
-    fact = owner.attrs.get(func.attrname)
-    return fact is not None and fact.kind == attrs.MODULE and bool(fact.values) and all(
-        isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in fact.values)
-
-
-def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0) -> bool:
-    """A parameter or buffer of the module (or a view of one): float at run time, never quantized.
-
-    A local name counts when its one binding in the function is such a value
-    (`cls = self.cls_token.expand(n, -1, -1)`).
-    """
-    if owner is None or _depth > 12:
-        return False
-    if isinstance(node, nodes.Name):
-        func = node.frame()
-        bindings = [a for a in func.nodes_of_class(nodes.AssignName) if a.name == node.name] \
-            if isinstance(func, nodes.FunctionDef) else []
-        return len(bindings) == 1 and isinstance(bindings[0].parent, nodes.Assign) \
-            and bindings[0].parent.targets == [bindings[0]] and bindings[0].lineno <= node.lineno \
-            and float_parameter(bindings[0].parent.value, owner, _depth + 1)
-    while True:
-        if isinstance(node, nodes.Subscript):
-            node = node.value
-        elif isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
-                and node.func.attrname in _PARAM_VIEWS:
-            node = node.func.expr
-        else:
-            break
-    if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
-        sides = [side for side in (node.left, node.right) if not _constant(side, owner)]
-        return bool(sides) and all(float_parameter(side, owner, _depth + 1) for side in sides)
-    if isinstance(node, nodes.UnaryOp):
-        return float_parameter(node.operand, owner, _depth + 1)
-    if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
-            and all(_constant(a, owner) for a in node.args) \
-            and all(_constant(kw.value, owner) for kw in node.keywords or ()):
-        return float_parameter(node.func.expr, owner, _depth + 1)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
-    if not isinstance(node, nodes.Attribute):
-        return False
-    expr = node.expr
-    if isinstance(expr, nodes.Name) and expr.name == "self":
-        fact = owner.attrs.get(node.attrname)
-        return fact is not None and fact.kind == attrs.TENSOR
-    if node.attrname in ("weight", "bias") and isinstance(expr, nodes.Attribute) \
-            and isinstance(expr.expr, nodes.Name) and expr.expr.name == "self":
-        fact = owner.attrs.get(expr.attrname)
-        return fact is not None and fact.kind == attrs.MODULE
-    return False
-
-
-def _constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
-    """A Python number or a plain attribute (`1e-5`, `self.eps`): no activation and no parameter."""
-    if isinstance(node, nodes.Const):
-        return True
-    if isinstance(node, nodes.UnaryOp):
-        return _constant(node.operand, owner)
-    if isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self":
-        fact = owner.attrs.get(node.attrname)  # set in __init__ from a number or an argument, never a tensor fact
-        return fact is None or fact.kind not in (attrs.TENSOR, attrs.MODULE, attrs.CONTAINER)
-    return False
 
 
 def _short_name(key: str) -> str:
@@ -141,39 +66,6 @@ def _short_name(key: str) -> str:
         short = short[1:] if short.startswith("i") and short not in ("inner",) else short
         short = _OPERATOR_NAMES.get(short, short)
     return short
-
-
-class _Operands:
-    """The operands of an op site, with their kinds: what an island dequantizes."""
-
-    def __init__(self, site: OpSite) -> None:
-        self.items: list[tuple[nodes.NodeNG, str]] = []
-        self.ok = True
-        node, kinds = site.node, site.kinds
-        if isinstance(node, nodes.BinOp):
-            nodes_ = [node.left, node.right]
-        elif isinstance(node, nodes.UnaryOp):
-            nodes_ = [node.operand]
-        elif isinstance(node, nodes.AugAssign):
-            nodes_ = [node.target, node.value]
-        elif isinstance(node, nodes.Call):
-            nodes_ = list(node.args) + [kw.value for kw in node.keywords or ()]
-            if site.spec.key.startswith("Tensor.") and isinstance(node.func, nodes.Attribute):
-                nodes_ = [node.func.expr] + nodes_
-        else:
-            nodes_ = []
-        if len(nodes_) != len(kinds) or not nodes_:
-            self.ok = False
-            return
-        for operand, kind in zip(nodes_, kinds):
-            if kind == K.TENSORS and isinstance(operand, (nodes.List, nodes.Tuple)):
-                # torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1): every element is a tensor
-                self.items += [(e, K.TENSOR) for e in operand.elts]
-            else:
-                self.items.append((operand, kind))
-
-    def kinds(self) -> list[str]:
-        return [k for _, k in self.items]
 
 
 class IslandPlanner:
@@ -189,7 +81,7 @@ class IslandPlanner:
         """Why the op cannot run on quantized tensors as written (None: it can, or is not measured)."""
         if site.via_attribute:
             return None
-        operands = _Operands(site)
+        operands = Operands(site)
         if not operands.ok:
             return None
         tensors = [n for n, k in operands.items if k == K.TENSOR]
@@ -216,14 +108,14 @@ class IslandPlanner:
     def parameters_only(self, site: OpSite) -> bool:
         """Arithmetic on parameters and numbers only (`w * (rv + self.eps).rsqrt()`): float in a
         converted model too, so nothing to prepare (a FloatFunctional there would fail on float input)."""
-        operands = _Operands(site)
+        operands = Operands(site)
         tensors = [n for n, k in operands.items if k == K.TENSOR]
         return operands.ok and bool(tensors) and all(float_parameter(n, site.owner) for n in tensors) \
-            and all(k in (K.TENSOR, K.NUMBER, K.OTHER) or _constant(n, site.owner) for n, k in operands.items)
+            and all(k in (K.TENSOR, K.NUMBER, K.OTHER) or constant(n, site.owner) for n, k in operands.items)
 
     def in_island(self, site: OpSite) -> bool:
         """Already prepared: its activations come from DeQuantStubs and its result goes into a QuantStub."""
-        operands = _Operands(site)
+        operands = Operands(site)
         if not operands.ok or isinstance(site.node, nodes.AugAssign):
             return False
         acts = [n for n, k in operands.items if k == K.TENSOR and not float_parameter(n, site.owner)]
@@ -239,7 +131,7 @@ class IslandPlanner:
             return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass: one QuantStub "
                                       "would observe every run (manual)")
         node = site.node
-        operands = _Operands(site)
+        operands = Operands(site)
         owner = site.owner
         acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)}
         builder = _Template(self.pos, receiver, acts)
@@ -310,7 +202,7 @@ class IslandPlanner:
             return None
         if not isinstance(site.node.frame().parent, nodes.Module):
             return None
-        operands = _Operands(site)
+        operands = Operands(site)
         if not operands.ok or K.TENSOR not in operands.kinds():
             return None
         key = site.spec.key
@@ -356,7 +248,7 @@ class IslandPlanner:
                if r.frame() is helper) or call.keywords or any(isinstance(a, nodes.Starred) for a in call.args):
             return Plan(ISLAND, None, f"{reason}, and {helper.name}() is not one tensor in, one tensor out (manual)")
         params = [a.name for a in helper.args.args or []]
-        tensors = {n.name for s in self._helper_sites(helper) for n, k in _Operands(s).items
+        tensors = {n.name for s in self._helper_sites(helper) for n, k in Operands(s).items
                    if k == K.TENSOR and isinstance(n, nodes.Name)}
         acts = {id(arg) for arg, name in zip(call.args, params) if name in tensors}
         if not acts:
@@ -438,114 +330,6 @@ class IslandPlanner:
         if self.pos.has_comment(self.pos.span(call), builder.holes):
             return message, Plan(ISLAND, None, "the call holds comments the rewrite would drop (manual)")
         return message, Plan(ISLAND, self._fix(call, record.attr, builder, template, (owner.node.lineno,)))
-
-
-    # -------------------------------------------------------------- qconfigs
-    def qconfig_findings(self, info: ClassInfo) -> list[tuple[nodes.NodeNG, str, Plan]]:
-        """Members whose own qconfig eager needs: ConvTranspose (per-tensor weights), PReLU (stays float).
-
-        The qconfig is set at the end of `__init__` (`self.up.qconfig = ...`): `prepare` keeps a
-        child's own qconfig over its parent's (`propagate_qconfig_`). A `qconfig` attribute is no
-        state: the state_dict and the float outputs do not change (safe).
-        """
-        out = []
-        init = init_of(info.node)
-        if init is None:
-            return out
-        configured = {n.expr.attrname for n in info.node.nodes_of_class(nodes.AssignAttr) if n.attrname == "qconfig"
-                      and isinstance(n.expr, nodes.Attribute) and isinstance(n.expr.expr, nodes.Name)
-                      and n.expr.expr.name == "self"}
-        configured |= {n.expr.value.attrname for n in info.node.nodes_of_class(nodes.AssignAttr)
-                       if n.attrname == "qconfig" and isinstance(n.expr, nodes.Subscript)
-                       and isinstance(n.expr.value, nodes.Attribute)}
-        weights_read, called = self._weight_reads(info)
-        for attr, fact in info.attrs.items():
-            if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
-                continue
-            ctor = fact.values[0]
-            if fact.kind == attrs.MODULE and attr in weights_read and fact.qname in E.QUANTIZED_MODULES \
-                    and fact.qname not in STATELESS_MODULES:
-                out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
-                                                     attr in called))
-                continue
-            elif fact.kind == attrs.MODULE:
-                elements = [(f"self.{attr}", attr, ctor)]
-            elif fact.kind == attrs.CONTAINER and fact.qname == "torch.nn.Sequential" and not ctor.keywords:
-                elements = [(f"self.{attr}[{i}]", f"{attr}[{i}]", arg) for i, arg in enumerate(ctor.args)
-                            if isinstance(arg, nodes.Call)]
-            else:
-                continue
-            for shown, member, call in elements:
-                qname = self.p.imports.qualify(call.func)
-                found = self._qconfig_finding(info, init, shown, member, fact, ctor, call, qname)
-                if found is not None:
-                    out.append(found)
-        return out
-
-    @staticmethod
-    def _weight_reads(info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
-        """Members whose `.weight`/`.bias` forward code reads, and members it calls."""
-        reads: dict[str, nodes.Attribute] = {}
-        called: set[str] = set()
-        for method in info.node.mymethods():
-            if method.name == "__init__":
-                continue
-            for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
-                if isinstance(node, nodes.Call):
-                    func = node.func
-                    if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) \
-                            and func.expr.name == "self":
-                        called.add(func.attrname)
-                elif node.attrname in ("weight", "bias") and isinstance(node.expr, nodes.Attribute) \
-                        and isinstance(node.expr.expr, nodes.Name) and node.expr.expr.name == "self":
-                    reads.setdefault(node.expr.attrname, node)
-        return reads, called
-
-    def _weight_read_finding(self, info, init, attr, fact, ctor, read, called: bool):
-        short = (fact.qname or "").replace("torch.nn.", "nn.")
-        message = (f"forward reads {read.as_string()}: after convert, a quantized {short}'s weight is a method, "
-                   f"not a tensor; keep self.{attr} float (qconfig = None)")
-        if called:
-            return ctor, message, Plan("", None, f"self.{attr} is also called as a module, which would then run "
-                                                 "float on quantized input: read the weight before convert or "
-                                                 "restructure (manual)")
-        return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
-                                  message)
-
-    def _qconfig_finding(self, info, init, shown, member, fact, ctor, call, qname):
-        if qname in E.PER_TENSOR_WEIGHT_MODULES:
-            qconfig, imports = self._per_tensor_qconfig()
-            message = (f"{qname.replace('torch.nn.', 'nn.')} does not convert with the x86 default qconfig (its "
-                       f"per-channel weight observer is not supported); give {shown} a per-tensor weight qconfig")
-            title = f"Set {shown}.qconfig = {qconfig}"
-        elif qname in E.MAPPED_FLOAT_ONLY_MODULES:
-            qconfig, imports = "None", ()
-            message = (f"{qname.replace('torch.nn.', 'nn.')} has no working quantized module (its convert fails): "
-                       f"keep {shown} float with qconfig = None (its calls run in float islands)")
-            title = f"Set {shown}.qconfig = None"
-        else:
-            return None
-        return self._qconfig_edit(info, init, ctor, call, member, qconfig, imports, title, message)
-
-    def _qconfig_edit(self, info, init, ctor, call, member, qconfig, imports, title, message):
-        """`self.<member>.qconfig = <qconfig>` at the end of `__init__` (after the member is built)."""
-        statement = ctor.statement()
-        if statement.parent is not init or not isinstance(statement, nodes.Assign):
-            return call, message, Plan("", None, "it is not assigned directly in __init__'s body, so a qconfig set "
-                                                 "at its end might not find it (manual)")
-        if not self.p._extendable(info.node.lineno):
-            return call, message, Plan("", None, _EARLY_RETURN)
-        span = self.pos.span(call)
-        fix = Fix(title=title, applicability=Applicability.SAFE, span=span, template="{0}", holes=(span,),
-                  member=Member(f"{member}.qconfig", qconfig), imports=imports, class_lines=(info.node.lineno,))
-        return call, message, Plan(qconfig, fix)
-
-    def _per_tensor_qconfig(self) -> tuple[str, tuple[str, ...]]:
-        qconfig, imports = self.p.render("torch.ao.quantization.QConfig")
-        default, more = self.p.render("torch.ao.quantization.get_default_qconfig")
-        weight, most = self.p.render("torch.ao.quantization.default_weight_observer")
-        text = f'{qconfig}(activation={default}("x86").activation, weight={weight})'
-        return text, tuple(dict.fromkeys(imports + more + most))
 
 
 class _Template:

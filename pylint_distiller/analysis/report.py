@@ -8,6 +8,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.islands import IslandPlanner
+from pylint_distiller.analysis.qconfigs import QConfigPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.reshape import VIEWS, plan_view
@@ -36,6 +37,7 @@ class Reporter:
         self.path = path
         self.planner = Planner(index, walk, positions, settings.target)
         self.islands = IslandPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
         self.float_leaves: dict = {}
 
@@ -204,7 +206,7 @@ class Reporter:
             self._add("unquantizable-module", record.node, text, plan, klass=record.owner.name,
                       op=f"self.{record.attr}")
         for info in self.index.module_classes():
-            for node, message, plan in self.islands.qconfig_findings(info):
+            for node, message, plan in self.qconfigs.qconfig_findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
                           op=self.index.imports.qualify(node.func))
 
