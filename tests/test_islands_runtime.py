@@ -342,3 +342,24 @@ def test_lstm_and_multihead_attention_go_through_eager_ptq_unchanged(kind):
     quality = sqnr(reference, out)
     print(f"{kind}: SQNR {quality:.1f} dB")
     assert quality > MIN_SQNR_DB
+
+
+@pytest.mark.parametrize("name", ["float_islands", "eager_qconfigs"])
+def test_golden_fixtures_go_through_eager_ptq(name):
+    """The torch-eager goldens of tests/fixtures/fix (reviewed text) quantize; their inputs do not."""
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "fix"
+    text = (fixtures / "inputs" / f"{name}.in.py").read_text(encoding="utf-8")
+    golden = (fixtures / "torch-eager" / f"{name}.out.py").read_text(encoding="utf-8")
+    assert fixed(text, name) == golden
+    original = load_module_from_source(text, f"golden_{name}")
+    prepared = load_module_from_source(golden, f"golden_{name}_fixed")
+    assert_same_model(original, prepared, modes=("eval", "train"))
+    (x,) = original.example_inputs()
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the unprepared model
+        quantized_output(original, x)
+    reference, out = quantized_output(prepared, x)
+    quality = sqnr(reference, out)
+    print(f"{name}: SQNR {quality:.1f} dB")
+    assert quality > MIN_SQNR_DB
