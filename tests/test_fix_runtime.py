@@ -19,6 +19,7 @@ Known engine bugs are pinned at the end as strict xfails with minimal inputs.
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import re
@@ -90,10 +91,19 @@ def native_ops(target: str) -> set[str]:
 _ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\(.*\.\w+_dequant(?:_\d+)?\(")
 
 
+_HELPER_ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\((\w+)\(")
+
+
 def island_lines(text: str) -> set[int]:
-    """Lines of torch-eager float islands (`self.sub_quant(self.sub_dequant(a) - ...)`): their ops run
-    in float on purpose, between a DeQuantStub and a QuantStub (tests/test_islands_runtime.py)."""
-    return {i for i, line in enumerate(text.splitlines(), 1) if _ISLAND.search(line)}
+    """Lines of torch-eager float islands (`self.sub_quant(self.sub_dequant(a) - ...)`), and the body of
+    a module-level helper called in one (`self.swish_quant(swish(...))`): their ops run in float on
+    purpose, between a DeQuantStub and a QuantStub (tests/test_islands_runtime.py)."""
+    lines = {i for i, line in enumerate(text.splitlines(), 1) if _ISLAND.search(line)}
+    helpers = {m.group(1) for i in lines for m in _HELPER_ISLAND.finditer(text.splitlines()[i - 1])}
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and node.name in helpers:
+            lines.update(range(node.lineno, node.end_lineno + 1))
+    return lines
 
 
 def reported_lines(findings) -> set[int]:

@@ -75,6 +75,8 @@ class IslandPlanner:
         self.p = planner
         self.pos = planner.pos
         self.sites = list(planner.walk.ops.values())
+        self.by_node = planner.walk.ops
+        self._merge_map: dict[nodes.NodeNG, OpSite] | None = None
 
     # ------------------------------------------------------------- op sites
     def reason(self, site: OpSite) -> str | None:
@@ -114,15 +116,64 @@ class IslandPlanner:
             and all(k in (K.TENSOR, K.NUMBER, K.OTHER) or constant(n, site.owner) for n, k in operands.items)
 
     def in_island(self, site: OpSite) -> bool:
-        """Already prepared: its activations come from DeQuantStubs and its result goes into a QuantStub."""
+        """Already prepared: its activations are float (DeQuantStubs, or ops of the same island) and its
+        result goes into a QuantStub (directly, or through the enclosing ops of the same island)."""
+        return self._float_inside(site, 0) and self._flows_to_quant(site, 0)
+
+    def _float_inside(self, site: OpSite, depth: int) -> bool:
         operands = Operands(site)
-        if not operands.ok or isinstance(site.node, nodes.AugAssign):
+        if not operands.ok or isinstance(site.node, nodes.AugAssign) or depth > 8:
             return False
         acts = [n for n, k in operands.items if k == K.TENSOR and not float_parameter(n, site.owner)]
-        return bool(acts) and all(is_stub_call(n, site.owner, DEQUANT_STUB, self.p.imports) for n in acts) \
-            and is_stub_call(site.node.parent, site.owner, QUANT_STUB, self.p.imports)
+        return bool(acts) and all(
+            is_stub_call(n, site.owner, DEQUANT_STUB, self.p.imports)
+            or (n in self.by_node and self._float_inside(self.by_node[n], depth + 1)) for n in acts)
+
+    def _flows_to_quant(self, site: OpSite, depth: int) -> bool:
+        if is_stub_call(site.node.parent, site.owner, QUANT_STUB, self.p.imports):
+            return True
+        parent = self._enclosing(site)
+        return parent is not None and depth < 8 and self._flows_to_quant(parent, depth + 1)
+
+    def _enclosing(self, site: OpSite) -> OpSite | None:
+        """The op site that takes this op's result directly as one of its activation operands."""
+        node = site.node
+        for ancestor in (node.parent, getattr(node.parent, "parent", None), getattr(
+                getattr(node.parent, "parent", None), "parent", None)):
+            parent = self.by_node.get(ancestor)
+            if parent is not None and parent.owner is site.owner and any(
+                    n is node and k == K.TENSOR for n, k in Operands(parent).items):
+                return parent
+        return None
+
+    def _merges(self) -> dict[nodes.NodeNG, OpSite]:
+        """child op node -> parent site: an island op whose float result feeds another island op's operand directly.
+
+        `(s / 8.0).exp()` is one float region: one DeQuantStub on `s`, one QuantStub on the
+        result, no quantize/dequantize pair between the two ops (each would cost accuracy).
+        Merged only where the parent's own island fix exists, so the chain ends in a QuantStub.
+        """
+        if self._merge_map is None:
+            self._merge_map = {}
+            for site in self.sites:
+                reason = self.reason(site)
+                if reason is None or site.multi or isinstance(site.node, nodes.AugAssign):
+                    continue
+                parent = self._enclosing(site)
+                if parent is None or parent.multi or isinstance(parent.node, nodes.AugAssign):
+                    continue
+                parent_reason = self.reason(parent)
+                if parent_reason is None or self._plan(parent, parent_reason, frozenset(), False).fix is None:
+                    continue
+                self._merge_map[site.node] = parent
+        return self._merge_map
 
     def plan_op(self, site: OpSite, reason: str) -> Plan:
+        merges = self._merges()
+        children = frozenset(id(child) for child, parent in merges.items() if parent is site)
+        return self._plan(site, reason, children, site.node in merges)
+
+    def _plan(self, site: OpSite, reason: str, children: frozenset, merged: bool) -> Plan:
         where = self._receiver(site)
         if isinstance(where, str):
             return Plan(ISLAND, None, f"{reason}, and {where}")
@@ -133,7 +184,7 @@ class IslandPlanner:
         node = site.node
         operands = Operands(site)
         owner = site.owner
-        acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)}
+        acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)} - children
         builder = _Template(self.pos, receiver, acts)
         if isinstance(node, nodes.BinOp):
             body = builder.operand(node.left, node) + f" {node.op} " + builder.operand(node.right, node)
@@ -149,13 +200,14 @@ class IslandPlanner:
         if body is None:
             return Plan(ISLAND, None, f"{reason}, and its tensors come in a sequence the island cannot unpack "
                                       "(manual)")
-        template = builder.quantized(body)
+        template = body if merged else builder.quantized(body)
         if isinstance(node, nodes.AugAssign):
             template = builder.hole(node.target) + " = " + template
         if self.pos.has_comment(self.pos.span(node), builder.holes):
             return Plan(ISLAND, None, f"{reason}, and the expression holds comments the rewrite would drop "
                                       "(manual)")
-        return Plan(ISLAND, self._fix(node, _short_name(site.spec.key), builder, template, class_lines), reason)
+        fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged)
+        return Plan(ISLAND, fix, reason + ("; it joins the island of the op that takes its result" if merged else ""))
 
     def _receiver(self, site: OpSite):
         """(receiver, class lines) of the members, or why there is none."""
@@ -175,21 +227,26 @@ class IslandPlanner:
         return receiver, lines
 
     def _fix(self, node: nodes.NodeNG, stem: str, builder: "_Template", template: str,
-             class_lines: tuple[int, ...]) -> Fix:
+             class_lines: tuple[int, ...], quant: bool = True) -> Fix:
         dequant, imports = self.p.render(DEQUANT_STUB)
-        quant, more = self.p.render(QUANT_STUB)
-        if imports and more and imports[0].startswith("from ") and more[0].startswith("from "):
-            imports, more = (f"{imports[0]}, {quant}",), ()  # one line: from torch.ao.quantization import ...
+        stub, more = self.p.render(QUANT_STUB)
+        imports = imports if builder.dequants else ()
+        if not quant:
+            more = ()
+        elif imports and more and imports[0].startswith("from ") and more[0].startswith("from "):
+            imports, more = (f"{imports[0]}, {stub}",), ()  # one line: from torch.ao.quantization import ...
         members = [Member(f"{stem}_dequant", f"{dequant}()") for _ in range(builder.dequants)]
-        members.append(Member(f"{stem}_quant", f"{quant}()"))
+        if quant:
+            members.append(Member(f"{stem}_quant", f"{stub}()"))
+        title = f"Run it in a float island: self.<{stem}_dequant> = {dequant}() on its activations, " + (
+            f"self.<{stem}_quant> = {stub}() on its result" if quant else "its result goes on in float")
         return Fix(
-            title=f"Run it in a float island: self.<{stem}_dequant> = {dequant}() on its activations, "
-                  f"self.<{stem}_quant> = {quant}() on its result",
+            title=title,
             applicability=Applicability.SAFE,
             span=self.pos.span(node),
             template=template,
             holes=tuple(builder.holes),
-            member=members[0],
+            member=members[0] if members else None,
             extra_members=tuple(members[1:]),
             imports=imports + more,
             class_lines=class_lines,

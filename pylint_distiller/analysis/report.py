@@ -85,9 +85,9 @@ class Reporter:
             island = self.islands.reason(site) if self.islands else None
             if island and self.islands.in_island(site):
                 continue  # prepared: it runs in float between its stubs
-            if self.islands and self.islands.helper_in_island(site):
-                continue  # its helper runs in float between stubs at its calls
             helper = self.islands.helper_reason(site) if self.islands and not island else None
+            if helper and self.islands.helper_in_island(site):
+                continue  # its helper runs in float between stubs at its calls
             if helper:
                 planned.append((site, self.islands.plan_helper(site, helper)))
                 continue
