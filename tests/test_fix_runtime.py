@@ -19,10 +19,8 @@ Known engine bugs are pinned at the end as strict xfails with minimal inputs.
 
 from __future__ import annotations
 
-import ast
 import copy
 import os
-import re
 import textwrap
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from pylint_distiller.verify.runtime import trace_model
 from tests.support.runtime_equivalence import (
     assert_same_model,
     count_module_calls,
+    island_lines,
     load_module_from_source,
     stub_distiller_on_path,
 )
@@ -86,24 +85,6 @@ def load_pair(text: str, fixed_text: str, name: str, path_hint=None):
 def native_ops(target: str) -> set[str]:
     """Short names of the ops the target's quantized tensors support as they are."""
     return {key.rsplit(".", 1)[-1] for key, spec in OPS.items() if spec.replacement(target) == NATIVE}
-
-
-_ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\(.*\.\w+_dequant(?:_\d+)?\(")
-
-
-_HELPER_ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\((\w+)\(")
-
-
-def island_lines(text: str) -> set[int]:
-    """Lines of torch-eager float islands (`self.sub_quant(self.sub_dequant(a) - ...)`), and the body of
-    a module-level helper called in one (`self.swish_quant(swish(...))`): their ops run in float on
-    purpose, between a DeQuantStub and a QuantStub (tests/test_islands_runtime.py)."""
-    lines = {i for i, line in enumerate(text.splitlines(), 1) if _ISLAND.search(line)}
-    helpers = {m.group(1) for i in lines for m in _HELPER_ISLAND.finditer(text.splitlines()[i - 1])}
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef) and node.name in helpers:
-            lines.update(range(node.lineno, node.end_lineno + 1))
-    return lines
 
 
 def reported_lines(findings) -> set[int]:

@@ -77,10 +77,17 @@ class IslandPlanner:
         self.sites = list(planner.walk.ops.values())
         self.by_node = planner.walk.ops
         self._merge_map: dict[nodes.NodeNG, OpSite] | None = None
+        self._helper_calls: dict[str, list] | None = None  # callee name -> calls in module classes
+        self._reasons: dict[nodes.NodeNG, str | None] = {}
 
     # ------------------------------------------------------------- op sites
     def reason(self, site: OpSite) -> str | None:
         """Why the op cannot run on quantized tensors as written (None: it can, or is not measured)."""
+        if site.node not in self._reasons:
+            self._reasons[site.node] = self._reason(site)
+        return self._reasons[site.node]
+
+    def _reason(self, site: OpSite) -> str | None:
         if site.via_attribute:
             return None
         operands = Operands(site)
@@ -270,14 +277,15 @@ class IslandPlanner:
 
     def helper_calls(self, helper: nodes.FunctionDef) -> list[tuple[nodes.Call, ClassInfo]]:
         """Calls of a module-level helper from the methods of this file's module classes."""
-        out = []
-        for info in self.p.index.module_classes():
-            for method in info.node.mymethods():
-                for call in method.nodes_of_class(nodes.Call):
-                    if isinstance(call.func, nodes.Name) and call.func.name == helper.name \
-                            and call.frame().lookup(helper.name)[1][:1] == [helper]:
-                        out.append((call, info))
-        return out
+        if self._helper_calls is None:
+            self._helper_calls = {}
+            for info in self.p.index.module_classes():
+                for method in info.node.mymethods():
+                    for call in method.nodes_of_class(nodes.Call):
+                        if isinstance(call.func, nodes.Name):
+                            self._helper_calls.setdefault(call.func.name, []).append((call, info))
+        return [(call, info) for call, info in self._helper_calls.get(helper.name, ())
+                if call.frame().lookup(helper.name)[1][:1] == [helper]]
 
     def helper_in_island(self, site: OpSite) -> bool:
         """An op of a module-level helper whose every call runs in an island: it runs in float."""

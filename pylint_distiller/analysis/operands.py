@@ -52,8 +52,7 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
         return False
     if isinstance(node, nodes.Name):
         func = node.frame()
-        bindings = [a for a in func.nodes_of_class(nodes.AssignName) if a.name == node.name] \
-            if isinstance(func, nodes.FunctionDef) else []
+        bindings = list(func.locals.get(node.name, ())) if isinstance(func, nodes.FunctionDef) else []
         return len(bindings) == 1 and isinstance(bindings[0].parent, nodes.Assign) \
             and bindings[0].parent.targets == [bindings[0]] and bindings[0].lineno <= node.lineno \
             and float_parameter(bindings[0].parent.value, owner, _depth + 1)

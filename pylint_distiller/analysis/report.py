@@ -40,6 +40,7 @@ class Reporter:
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
         self.float_leaves: dict = {}
+        self._view_cache: dict = {}  # function -> last line that writes a tensor in place
 
     def run(self) -> list[Finding]:
         self._ops()
@@ -76,7 +77,7 @@ class Reporter:
             if site.owner in self.float_leaves:
                 continue  # the whole leaf runs in the island around its calls (_float_modules)
             if self.islands is not None and spec.key in VIEWS:
-                plan = plan_view(site, self.pos)
+                plan = plan_view(site, self.pos, self._view_cache)
                 if plan is not None:
                     planned.append((site, plan))
                 continue

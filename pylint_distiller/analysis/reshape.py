@@ -54,23 +54,36 @@ def _inplace_member(call: nodes.Call, owner) -> bool:
     return False
 
 
-def _inplace_after(func: nodes.NodeNG, line: int, owner) -> bool:
+def _inplace_after(func: nodes.NodeNG, line: int, owner, cache: dict) -> bool:
     """Does `func` write a tensor in place after `line` (`+=`, `y[i] = v`, `x.add_(...)`, `inplace=True`)?"""
-    for node in func.nodes_of_class((nodes.AugAssign, nodes.Assign, nodes.Call, nodes.Keyword)):
-        if node.lineno is None or node.lineno < line:
-            continue
-        if isinstance(node, nodes.AugAssign):
+    if func not in cache:
+        cache[func] = max((n.lineno for n in func.nodes_of_class((nodes.AugAssign, nodes.Assign, nodes.Call,
+                                                                    nodes.Keyword))
+                           if n.lineno is not None and _writes_in_place(n, owner)), default=0)
+    return cache[func] >= line
+
+
+def _writes_in_place(node: nodes.NodeNG, owner) -> bool:
+    if isinstance(node, nodes.AugAssign):
+        return True
+    if isinstance(node, nodes.Assign) and any(isinstance(t, nodes.Subscript) for t in node.targets):
+        return True
+    if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute):
+        name = node.func.attrname
+        if name.endswith("_") and not name.endswith("__") or _inplace_member(node, owner):
             return True
-        if isinstance(node, nodes.Assign) and any(isinstance(t, nodes.Subscript) for t in node.targets):
-            return True
-        if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute):
-            name = node.func.attrname
-            if name.endswith("_") and not name.endswith("__") or _inplace_member(node, owner):
-                return True
-        if isinstance(node, nodes.Keyword) and node.arg == "inplace" and not (
-                isinstance(node.value, nodes.Const) and node.value.value is False):
-            return True
-    return False
+    return isinstance(node, nodes.Keyword) and node.arg == "inplace" and not (
+        isinstance(node.value, nodes.Const) and node.value.value is False)
+
+
+def _first_line_run(node: nodes.NodeNG) -> int:
+    """The line from which code runs after `node`: in a loop, the whole loop runs again."""
+    line, parent = node.lineno, node.parent
+    while parent is not None and not isinstance(parent, (nodes.FunctionDef, nodes.Module)):
+        if isinstance(parent, (nodes.For, nodes.While)):
+            line = parent.lineno
+        parent = parent.parent
+    return line
 
 
 def _sole_holder(node: nodes.Call) -> bool:
@@ -87,7 +100,7 @@ def _sole_holder(node: nodes.Call) -> bool:
     return fresh_name(node.frame(), source.name, statement)
 
 
-def plan_view(site: OpSite, pos) -> Plan | None:
+def plan_view(site: OpSite, pos, cache: dict) -> Plan | None:
     """The `.reshape` plan for one `.view` site (None: not an activation view, nothing to report)."""
     node = site.node
     if not isinstance(node, nodes.Call) or not isinstance(node.func, nodes.Attribute) or not site.kinds:
@@ -95,7 +108,7 @@ def plan_view(site: OpSite, pos) -> Plan | None:
     if site.kinds[0] != K.TENSOR or K.OTHER in site.kinds[1:]:
         return None  # not an activation, or `view(dtype)`
     method = VIEWS[site.spec.key]
-    if not _sole_holder(node) and _inplace_after(node.frame(), node.lineno, site.owner):
+    if not _sole_holder(node) and _inplace_after(node.frame(), _first_line_run(node), site.owner, cache):
         return Plan(f".{method}()", None, _ALIASING)
     func = node.func
     start = pos.span(func)
