@@ -46,6 +46,7 @@ from pylint_distiller.analysis.operands import (
     QUANT_STUB,
     Operands,
     constant,
+    dequantized,
     float_parameter,
     is_stub_call,
 )
@@ -133,7 +134,7 @@ class IslandPlanner:
             return False
         acts = [n for n, k in operands.items if k == K.TENSOR and not float_parameter(n, site.owner)]
         return bool(acts) and all(
-            is_stub_call(n, site.owner, DEQUANT_STUB, self.p.imports)
+            dequantized(n, site.owner, self.p.imports)
             or (n in self.by_node and self._float_inside(self.by_node[n], depth + 1)) for n in acts)
 
     def _flows_to_quant(self, site: OpSite, depth: int) -> bool:
@@ -215,6 +216,57 @@ class IslandPlanner:
                                       "(manual)")
         fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged)
         return Plan(ISLAND, fix, reason + ("; it joins the island of the op that takes its result" if merged else ""))
+
+    # ----------------------------------------- module fixes whose module is float-only
+    def around_module_fix(self, site: OpSite, plan: Plan) -> Plan:
+        """`F.silu(x)` -> `nn.SiLU` is not enough for eager: put the new module in its island in the same
+        pass (`self.silu_quant(self.silu(self.silu_dequant(x)))`), so one fix leaves nothing behind."""
+        fix = plan.fix
+        rep = site.spec.replacement(TORCH_EAGER)
+        if fix is None or fix.member is None or isinstance(site.node, nodes.AugAssign) \
+                or getattr(rep, "module", None) not in E.FLOAT_ONLY_MODULES - E.PER_TENSOR_WEIGHT_MODULES \
+                or getattr(rep, "module", None) in E.MAPPED_FLOAT_ONLY_MODULES or getattr(rep, "method", None):
+            return plan
+        receiver = fix.template.split(".{m}", 1)[0]
+        if not fix.template.startswith(receiver + ".{m}(") or "{0}" not in fix.template or site.multi:
+            return plan
+        inner = fix.template.replace("{0}", receiver + ".{m1}({0})", 1)
+        return Plan(plan.suggestion + " in " + ISLAND, self._wrapped(fix, receiver, inner, rep.member), plan.note)
+
+    def around_inline_fix(self, call: nodes.Call, qname: str, plan: Plan) -> Plan:
+        """`nn.Softmax(dim=-1)(x)` hoisted into `__init__` and put in its island in the same pass."""
+        fix = plan.fix
+        applied = call.parent
+        if fix is None or fix.member is None or qname not in E.FLOAT_ONLY_MODULES - E.PER_TENSOR_WEIGHT_MODULES \
+                or qname in E.MAPPED_FLOAT_ONLY_MODULES or not isinstance(applied, nodes.Call) \
+                or applied.func is not call or len(applied.args) != 1 or applied.keywords \
+                or isinstance(applied.args[0], nodes.Starred) or fix.template != "self.{m}":
+            return plan
+        arg = self.pos.span(applied.args[0])
+        if self.pos.has_comment(self.pos.span(applied), [arg]):
+            return plan
+        moved = Fix(title=fix.title, applicability=fix.applicability, span=self.pos.span(applied),
+                    template="self.{m}(self.{m1}({0}))", holes=(arg,), member=fix.member, imports=fix.imports,
+                    class_lines=fix.class_lines)
+        return Plan(plan.suggestion + " in " + ISLAND, self._wrapped(moved, "self", moved.template,
+                                                                    fix.member.name), plan.note)
+
+    def _wrapped(self, fix: Fix, receiver: str, inner: str, stem: str) -> Fix:
+        dequant, imports = self.p.render(DEQUANT_STUB)
+        stub, more = self.p.render(QUANT_STUB)
+        if imports and more and imports[0].startswith("from ") and more[0].startswith("from "):
+            imports, more = (f"{imports[0]}, {stub}",), ()
+        return Fix(
+            title=fix.title + f", in a float island (self.<{stem}_dequant>, self.<{stem}_quant>)",
+            applicability=fix.applicability,
+            span=fix.span,
+            template=f"{receiver}.{{m2}}({inner})",
+            holes=fix.holes,
+            member=fix.member,
+            extra_members=(Member(f"{stem}_dequant", f"{dequant}()"), Member(f"{stem}_quant", f"{stub}()")),
+            imports=tuple(dict.fromkeys(fix.imports + imports + more)),
+            class_lines=fix.class_lines,
+        )
 
     def _receiver(self, site: OpSite):
         """(receiver, class lines) of the members, or why there is none."""
@@ -366,7 +418,7 @@ class IslandPlanner:
         if fact.qname in E.PER_TENSOR_WEIGHT_MODULES:
             return None  # it quantizes with its own qconfig: see `qconfig_findings`
         call = record.node
-        if (call.args and is_stub_call(call.args[0], owner, DEQUANT_STUB, self.p.imports)
+        if (call.args and dequantized(call.args[0], owner, self.p.imports)
                 and is_stub_call(call.parent, owner, QUANT_STUB, self.p.imports)):
             return None
         if leaf is not None:

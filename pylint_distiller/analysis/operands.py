@@ -129,3 +129,11 @@ class Operands:
 
     def kinds(self) -> list[str]:
         return [k for _, k in self.items]
+
+
+def dequantized(node: nodes.NodeNG, owner: ClassInfo | None, imports) -> bool:
+    """A DeQuantStub member's result, or a view or cast of it (`(self.softmax_dequant(x)).to(d)`)."""
+    while isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
+            and node.func.attrname in _PARAM_VIEWS:
+        node = node.func.expr
+    return is_stub_call(node, owner, DEQUANT_STUB, imports)

@@ -96,7 +96,11 @@ class Reporter:
                 continue
             if spec.replacement(settings.target) == NATIVE and not island:
                 continue
-            planned.append((site, self.islands.plan_op(site, island) if island else self.planner.plan_op(site)))
+            if island:
+                planned.append((site, self.islands.plan_op(site, island)))
+            else:
+                plan = self.planner.plan_op(site)
+                planned.append((site, self.islands.around_module_fix(site, plan) if self.islands else plan))
         partial = self._partial_leaves(planned)
         for site, plan in planned:
             if site.owner in partial:
@@ -189,6 +193,8 @@ class Reporter:
             if record.qname.endswith(TRAINING_ONLY_SUFFIXES):
                 continue
             plan = self.planner.plan_inline(record.node, record.qname, record.owner, record.multi)
+            if self.islands is not None:
+                plan = self.islands.around_inline_fix(record.node, record.qname, plan)
             name = record.qname.split(":")[-1].replace("torch.nn.", "nn.")
             message = (f"{name}(...) is constructed inside forward code, so the quantizer never sees it; "
                        f"build it once in __init__{self._tail(plan)}")
