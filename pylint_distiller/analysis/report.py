@@ -7,6 +7,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.fusion_report import fusion_findings
 from pylint_distiller.analysis.islands import IslandPlanner
 from pylint_distiller.analysis.qconfigs import QConfigPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
@@ -15,6 +16,7 @@ from pylint_distiller.analysis.reshape import VIEWS, plan_view
 from pylint_distiller.catalogue import (
     NATIVE,
     QUANT_NEUTRAL_MODULES,
+    RULES,
     TORCH_EAGER,
     TRAINING_ONLY_SUFFIXES,
     UNQUANTIZABLE,
@@ -25,6 +27,8 @@ from pylint_distiller.settings import Settings
 
 _PARTIAL_LEAF = ("this leaf module is one quantization unit and some of its ops have no safe fix: "
                  "prepare it by hand or keep it whole")
+_UNSELECTED_LEAF = ("this leaf module is one quantization unit and some of its ops belong to rules not selected "
+                    "(--select/--ignore): select them all, or none")
 
 
 class Reporter:
@@ -36,6 +40,9 @@ class Reporter:
         self.settings = settings
         self.path = path
         self.planner = Planner(index, walk, positions, settings.target)
+        # add_relu may absorb an F.relu only where that call is itself reported and fixable
+        self.planner.absorbs_functional_relu = settings.reports("functional-call") and not any(
+            settings.ignores(key, "F.relu") for key in ("torch.nn.functional.relu", "torch.relu"))
         self.islands = IslandPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
@@ -49,11 +56,15 @@ class Reporter:
         self._module_facts()
         if self.islands is not None:
             self._float_modules()
+        if self.settings.target in RULES["unfused-modules"].targets and self.settings.reports("unfused-modules"):
+            self.findings += fusion_findings(self.index, self.walk, self.pos, self.path)
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
         return self.findings
 
     def _add(self, symbol: str, node: nodes.NodeNG, message: str, plan: Plan | None,
              confidence: Confidence = Confidence.HIGH, klass=None, op=None) -> None:
+        if not self.settings.reports(symbol):
+            return  # left out by select/ignore
         line, col, end_line, end_col = self.pos.span(node)
         self.findings.append(Finding(
             symbol=symbol, path=self.path, line=line, col=col, end_line=end_line, end_col=end_col,
@@ -101,10 +112,13 @@ class Reporter:
             else:
                 plan = self.planner.plan_op(site)
                 planned.append((site, self.islands.around_module_fix(site, plan) if self.islands else plan))
+        merged = self.planner.relu_merges
+        planned = [(site, merged[site.node] if site.node in merged and merged[site.node].fix.applicability
+                    is Applicability.SAFE else plan) for site, plan in planned]  # F.relu(a + b): one add_relu
         partial = self._partial_leaves(planned)
         for site, plan in planned:
             if site.owner in partial:
-                plan = Plan(plan.suggestion, None, _PARTIAL_LEAF)
+                plan = Plan(plan.suggestion, None, partial[site.owner])
             what = self._describe(site)
             if site.spec.key in VIEWS:
                 message = (f"{what} fails after convert on the channels_last output of a quantized conv (x86); "
@@ -118,19 +132,27 @@ class Reporter:
             self._add(site.spec.rule, site.node, message, plan, confidence,
                       klass=owner.name if owner else None, op=site.spec.key)
 
-    def _partial_leaves(self, planned) -> set:
-        """Leaf modules (no submodules) that only some of their ops could be prepared in.
+    def _partial_leaves(self, planned) -> dict:
+        """Leaf modules (no submodules) that only some of their ops could be prepared in, with the reason.
 
         A leaf module with arithmetic (an RMSNorm, a rotary embedding) is one unit
         for the quantizer. Giving some of its ops modules turns it into a container
         whose remaining ops (`pow`, `rsqrt`) are then exposed outside any module,
-        so its ops are fixed all together or not at all.
+        so its ops are fixed all together or not at all: an op of a rule left out
+        by `select`/`ignore` counts as one that cannot be fixed.
         """
         calling = {record.owner for record in self.walk.calls.values()}
         leaves = {info for info in self.index.module_classes() if info not in calling
                   and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
-        return {site.owner for site, plan in planned if site.owner in leaves
-                and (plan.fix is None or plan.fix.applicability is not Applicability.SAFE)}
+        partial = {}
+        for site, plan in planned:
+            if site.owner not in leaves:
+                continue
+            if plan.fix is None or plan.fix.applicability is not Applicability.SAFE:
+                partial[site.owner] = _PARTIAL_LEAF
+            elif not self.settings.reports(site.spec.rule):
+                partial.setdefault(site.owner, _UNSELECTED_LEAF)
+        return partial
 
     @staticmethod
     def _describe(site) -> str:
