@@ -215,6 +215,18 @@ CASES = {
             def forward(self, x):
                 return self.out(self.norm(self.fc(x)))
         """,
+    "batchnorm1d_after_a_nonlinearity": """
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+                self.act = nn.ReLU()
+                self.bn = nn.BatchNorm1d(5)  # not fusable here: eager has no quantized BatchNorm1d
+                self.out = nn.Linear(8, 8)
+
+            def forward(self, x):
+                return self.out(self.bn(self.act(self.fc(x))))
+        """,
     "view_after_conv": """
         class Net(nn.Module):
             def __init__(self, dim):
@@ -229,8 +241,8 @@ CASES = {
         """,
 }
 
-INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "leaf_module_rmsnorm": "torch.randn(2, 5, 8)",
-          "weight_read_in_forward": "torch.randn(2, 5, 8)"}
+INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
+          "leaf_module_rmsnorm": "torch.randn(2, 5, 8)", "weight_read_in_forward": "torch.randn(2, 5, 8)"}
 
 
 def _source(name: str) -> str:

@@ -33,6 +33,7 @@ from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
     _EARLY_RETURN,
@@ -80,6 +81,7 @@ class IslandPlanner:
         self._merge_map: dict[nodes.NodeNG, OpSite] | None = None
         self._helper_calls: dict[str, list] | None = None  # callee name -> calls in module classes
         self._reasons: dict[nodes.NodeNG, str | None] = {}
+        self._fused: set | None = None
 
     # ------------------------------------------------------------- op sites
     def reason(self, site: OpSite) -> str | None:
@@ -382,6 +384,14 @@ class IslandPlanner:
     def _helper_sites(self, helper: nodes.FunctionDef):
         return [s for s in self.sites if s.node.frame() is helper]
 
+    def _fused_calls(self) -> set:
+        """Member calls in a fusable chain (Linear -> BatchNorm1d): `fuse_model()` removes them."""
+        if self._fused is None:
+            fusion = FusionAnalysis(self.p.index, self.p.walk)
+            self._fused = {node for info in self.p.index.module_classes() for chain in fusion.chains(info)
+                           for node in chain.nodes}
+        return self._fused
+
     # ----------------------------------------------------------- leaf modules
     def float_leaves(self, sites, walk) -> dict[ClassInfo, list[OpSite]]:
         """Same-file leaf modules (no submodules) whose forward runs ops eager cannot run quantized.
@@ -418,6 +428,8 @@ class IslandPlanner:
         if fact.qname in E.PER_TENSOR_WEIGHT_MODULES:
             return None  # it quantizes with its own qconfig: see `qconfig_findings`
         call = record.node
+        if call in self._fused_calls():
+            return None  # fuse_model() folds it into the conv/linear before it (unfused-modules)
         if (call.args and dequantized(call.args[0], owner, self.p.imports)
                 and is_stub_call(call.parent, owner, QUANT_STUB, self.p.imports)):
             return None
