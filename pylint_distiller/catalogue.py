@@ -163,7 +163,11 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "state and computes the same value (`out += y` keeps its in-place "
                     "semantics with `EltwiseAdd(inplace=True)`). Unsafe in a loop (the "
                     "new module would be reused). No fix where the target has no module "
-                    "for the op (`**`, `//`, unary minus; `-` and `/` for torch-eager)."
+                    "for the op (`**`, `//`, unary minus for distiller). torch-eager runs an "
+                    "op it has no quantized kernel for (`-`, `/`, `**`, an operand that is a "
+                    "float parameter such as `x + self.pos_embed`) in a float island: a "
+                    "DeQuantStub on each activation operand and a QuantStub on the result, "
+                    "stubs that are identity modules without state before `prepare` (safe)."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
@@ -271,7 +275,14 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "methods: invisible to module-level quantizers. Data-movement "
                     "methods (view, reshape, permute, chunk...) are silent by default."
                 ),
-                fix_safety="As for torch-function; in-place methods (`add_`) keep in-place semantics.",
+                fix_safety=(
+                    "As for torch-function; in-place methods (`add_`) keep in-place semantics. "
+                    "torch-eager: `x.view(...)` of an activation becomes `x.reshape(...)` (x86 "
+                    "quantized convs return channels_last tensors, which `view` rejects). Safe "
+                    "where offered: `reshape` returns the same view wherever `view` works and "
+                    "copies only where `view` raises; it is not offered where an in-place write "
+                    "after the view could tell a copy from a view."
+                ),
                 bad=(
                     "class Block(nn.Module):\n"
                     "    def __init__(self):\n"
@@ -327,7 +338,7 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 symbol="unquantizable-module",
                 number=8,
                 template="%s",
-                summary="A module the target quantizer cannot quantize (`nn.LSTM`, `nn.MultiheadAttention`...).",
+                summary="A module the target quantizer cannot quantize as it is (`nn.LSTM`, `nn.SiLU` for torch-eager...).",
                 why=(
                     "Recurrent and attention modules do their arithmetic inside one "
                     "fused kernel, so the quantizer sees no ops to quantize. Distiller "
@@ -338,7 +349,14 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 fix_safety=(
                     "Unsafe: the quantizable variants have different state_dict keys, so "
                     "the checkpoint needs converting (Distiller: "
-                    "`convert_model_to_distiller_lstm`; eager: `from_float`)."
+                    "`convert_model_to_distiller_lstm`). torch-eager keeps `nn.LSTM` and "
+                    "`nn.MultiheadAttention`: eager `prepare` swaps them itself (its default "
+                    "custom module config). For torch-eager this rule also reports modules "
+                    "eager cannot quantize as they are, with safe fixes that change neither "
+                    "weights nor float outputs: a float island around calls of modules "
+                    "without a quantized kernel (`nn.SiLU`, `nn.Softmax`, a leaf module with "
+                    "float-only ops), a per-tensor weight qconfig on `nn.ConvTranspose2d`, "
+                    "`qconfig = None` on `nn.PReLU` and on a module whose `.weight` forward reads."
                 ),
                 bad=(
                     "class LM(nn.Module):\n"
@@ -917,6 +935,9 @@ class QuantizableVariant:
     distiller: str | None
     eager: str | None
     distiller_ctor: tuple[tuple[str, str], ...] = ()  # explicit keywords the variant needs
+    #: eager `prepare` swaps it for its quantizable variant itself (default custom module config:
+    #: `get_default_custom_config_dict()`), so torch-eager code keeps the torch module (measured)
+    eager_prepare: bool = False
 
     def for_target(self, target: str) -> str | None:
         return self.distiller if target == DISTILLER else self.eager
@@ -924,13 +945,14 @@ class QuantizableVariant:
 
 UNQUANTIZABLE: Mapping[str, QuantizableVariant] = MappingProxyType(
     {
-        NN + "LSTM": QuantizableVariant(DM + "DistillerLSTM", "torch.ao.nn.quantizable.LSTM"),
+        NN + "LSTM": QuantizableVariant(DM + "DistillerLSTM", "torch.ao.nn.quantizable.LSTM", eager_prepare=True),
         NN + "LSTMCell": QuantizableVariant(DM + "DistillerLSTMCell", None),
         NN + "GRU": QuantizableVariant(None, None),
         NN + "GRUCell": QuantizableVariant(None, None),
         NN + "RNN": QuantizableVariant(None, None),
         NN + "RNNCell": QuantizableVariant(None, None),
-        NN + "MultiheadAttention": QuantizableVariant(None, "torch.ao.nn.quantizable.MultiheadAttention"),
+        NN + "MultiheadAttention": QuantizableVariant(None, "torch.ao.nn.quantizable.MultiheadAttention",
+                                                     eager_prepare=True),
         NN + "TransformerEncoderLayer": QuantizableVariant(None, None),
         NN + "TransformerDecoderLayer": QuantizableVariant(None, None),
         NN + "Transformer": QuantizableVariant(None, None),

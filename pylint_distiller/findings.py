@@ -49,6 +49,7 @@ class Member:
 
     `name` is the preferred attribute name (the engine makes it unique);
     `constructor` the expression text, e.g. ``distiller.modules.EltwiseAdd(inplace=True)``.
+    A dotted name (``up.qconfig``) sets an attribute of an existing member and is kept as is.
     """
 
     name: str
@@ -85,7 +86,8 @@ class Fix:
     one pass: ``(a + b) * c`` becomes ``self.mul(self.add(a, b), c)``. `member` is
     added at the end of ``__init__`` of each class defined at `class_lines` (one
     class for a method; every calling class for a module-level helper that receives
-    the module as an argument).
+    the module as an argument). `extra_members` are further members of the same
+    classes, named ``{m1}``, ``{m2}``... in the template (a float island's stubs).
     """
 
     title: str
@@ -96,6 +98,7 @@ class Fix:
     member: Member | None = None
     imports: tuple[str, ...] = ()
     class_lines: tuple[int, ...] = ()
+    extra_members: tuple[Member, ...] = ()
     method: Method | None = None  # added to (or extending) the class at class_lines[0]
 
     @property

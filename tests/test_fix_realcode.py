@@ -40,7 +40,7 @@ from pylint_distiller.fixer.engine import allowed, fix_source
 from pylint_distiller.settings import Settings
 from pylint_distiller.verify.runtime import trace_model
 from tests.support.realcode import load_sibling, newly_reused, reused, tensors
-from tests.support.runtime_equivalence import stub_distiller_on_path
+from tests.support.runtime_equivalence import island_lines, stub_distiller_on_path
 
 transformers = pytest.importorskip("transformers")
 
@@ -318,6 +318,7 @@ def _run(name: str, target: str, avoid_known_bugs: bool, out: Run) -> None:
     # what still runs outside modules must still be reported (or be native to the target)
     reported = {(loaded.by_stem[stem], line) for stem, findings in remaining.items()
                 for f in findings for line in range(f.line, (f.end_line or f.line) + 1)}
+    reported |= {(loaded.by_stem[stem], line) for stem, text in loaded.texts.items() for line in island_lines(text)}
     natives = {key.rsplit(".", 1)[-1] for key, spec in OPS.items() if spec.replacement(target) == NATIVE}
     out.silent = sorted((os.path.basename(s.path), s.line, s.op) for s in report.op_sites
                         if (s.path, s.line) not in reported and s.op.rsplit(".", 1)[-1] not in natives)

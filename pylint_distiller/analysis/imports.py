@@ -21,7 +21,8 @@ _PREFIX_ALIASES = (
 
 
 #: Names spelled bare with a from-import when the file has no alias for them.
-FROM_IMPORTED = frozenset(("torch.ao.nn.quantized.FloatFunctional",))
+FROM_IMPORTED = frozenset(("torch.ao.nn.quantized.FloatFunctional", "torch.ao.quantization.QuantStub",
+                           "torch.ao.quantization.DeQuantStub"))
 
 
 def normalize(qname: str) -> str:

@@ -405,10 +405,14 @@ def _fresh_target(aug: nodes.AugAssign) -> bool:
     another name), and was not handed on as a plain value since then (assigned
     to another name, put in a container, returned or yielded).
     """
-    name = aug.target.name
-    func = aug.frame()
+    return fresh_name(aug.frame(), aug.target.name, aug)
+
+
+def fresh_name(func, name: str, at: nodes.NodeNG) -> bool:
+    """Is the tensor `name` holds at statement `at` held by no other name (see `_fresh_target`)?"""
     if not isinstance(func, nodes.FunctionDef):
         return False
+    aug = at
     before = [a for a in func.nodes_of_class(nodes.AssignName)
               if a.name == name and (a.lineno, a.col_offset) < (aug.lineno, aug.col_offset)]
     if not before:

@@ -11,12 +11,16 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.fusion_report import fusion_findings
+from pylint_distiller.analysis.islands import IslandPlanner
+from pylint_distiller.analysis.qconfigs import QConfigPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.reshape import VIEWS, plan_view
 from pylint_distiller.catalogue import (
     NATIVE,
     QUANT_NEUTRAL_MODULES,
     RULES,
+    TORCH_EAGER,
     TRAINING_ONLY_SUFFIXES,
     UNQUANTIZABLE,
 )
@@ -47,13 +51,19 @@ class Reporter:
         # add_relu may absorb an F.relu only where that call is itself reported and fixable
         self.planner.absorbs_functional_relu = settings.reports("functional-call") and not any(
             settings.ignores(key, "F.relu") for key in ("torch.nn.functional.relu", "torch.relu"))
+        self.islands = IslandPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
+        self.float_leaves: dict = {}
+        self._view_cache: dict = {}  # function -> last line that writes a tensor in place
 
     def run(self) -> list[Finding]:
         self._ops()
         self._reuse()
         self._inline()
         self._module_facts()
+        if self.islands is not None:
+            self._float_modules()
         if self.settings.target in RULES["unfused-modules"].targets and self.settings.reports("unfused-modules"):
             self.findings += fusion_findings(self.index, self.walk, self.pos, self.path)
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
@@ -78,15 +88,41 @@ class Reporter:
     def _ops(self) -> None:
         settings = self.settings
         planned = []
-        for site in self._sites():
+        loud = [site for site in self._sites()
+                if site.loud and not settings.ignores(site.spec.key, site.spec.shown)]
+        self.float_leaves = self.islands.float_leaves(loud, self.walk) if self.islands else {}
+        for site in loud:
             spec = site.spec
-            if not site.loud or settings.ignores(spec.key, spec.shown):
+            if site.owner in self.float_leaves:
+                continue  # the whole leaf runs in the island around its calls (_float_modules)
+            if self.islands is not None and spec.key in VIEWS:
+                plan = plan_view(site, self.pos, self._view_cache)
+                if plan is not None:
+                    planned.append((site, plan))
                 continue
-            if spec.data_movement and not settings.flag_data_movement:
+            if self.islands and self.islands.parameters_only(site):
+                continue  # float in the converted model as well
+            island = self.islands.reason(site) if self.islands else None
+            if island and self.islands.in_island(site):
+                continue  # prepared: it runs in float between its stubs
+            helper = self.islands.helper_reason(site) if self.islands and not island and not site.elsewhere \
+                else None
+            if helper and self.islands.helper_in_island(site):
+                continue  # its helper runs in float between stubs at its calls
+            if helper:
+                planned.append((site, self.islands.plan_helper(site, helper)))
                 continue
-            if spec.replacement(settings.target) == NATIVE:
+            if spec.data_movement and not settings.flag_data_movement and not island:
                 continue
-            planned.append((site, self.planner.plan_op(site) if not site.elsewhere else self._plan_elsewhere(site)))
+            if spec.replacement(settings.target) == NATIVE and not island:
+                continue
+            if site.elsewhere:
+                planned.append((site, self._plan_elsewhere(site)))
+            elif island:
+                planned.append((site, self.islands.plan_op(site, island)))
+            else:
+                plan = self.planner.plan_op(site)
+                planned.append((site, self.islands.around_module_fix(site, plan) if self.islands else plan))
         merged = self.planner.relu_merges
         planned = [(site, merged[site.node] if site.node in merged and merged[site.node].fix.applicability
                     is Applicability.SAFE else plan) for site, plan in planned]  # F.relu(a + b): one add_relu
@@ -95,7 +131,10 @@ class Reporter:
             if self._home(site) in partial:
                 plan = Plan(plan.suggestion, None, partial[self._home(site)])
             what = self._describe(site)
-            if plan.suggestion:
+            if site.spec.key in VIEWS:
+                message = (f"{what} fails after convert on the channels_last output of a quantized conv (x86); "
+                           f"use {plan.suggestion}{self._tail(plan)}")
+            elif plan.suggestion:
                 message = f"{what} runs outside any module; use {plan.suggestion}{self._tail(plan)}"
             else:
                 message = f"{what} runs outside any module, invisible to the quantizer{self._tail(plan)}"
@@ -222,11 +261,29 @@ class Reporter:
             if record.qname.endswith(TRAINING_ONLY_SUFFIXES) or record.node.root() is not self.module:
                 continue
             plan = self.planner.plan_inline(record.node, record.qname, record.owner, record.multi)
+            if self.islands is not None:
+                plan = self.islands.around_inline_fix(record.node, record.qname, plan)
             name = record.qname.split(":")[-1].replace("torch.nn.", "nn.")
             message = (f"{name}(...) is constructed inside forward code, so the quantizer never sees it; "
                        f"build it once in __init__{self._tail(plan)}")
             self._add("inline-module", record.node, message, plan,
                       klass=record.owner.name if record.owner else None, op=record.qname)
+
+    # --------------------------------------------------------- float islands
+    def _float_modules(self) -> None:
+        """torch-eager: calls of modules eager cannot run on quantized tensors (`self.act = nn.SiLU()`)."""
+        for record in self.walk.calls.values():
+            found = self.islands.module_call(record, self.float_leaves)
+            if found is None:
+                continue
+            message, plan = found
+            text = f"{message}; use {plan.suggestion}{self._tail(plan)}"
+            self._add("unquantizable-module", record.node, text, plan, klass=record.owner.name,
+                      op=f"self.{record.attr}")
+        for info in self.index.module_classes():
+            for node, message, plan in self.qconfigs.qconfig_findings(info):
+                self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
+                          op=self.index.imports.qualify(node.func))
 
     # ------------------------------------------------- module-level facts
     def _module_facts(self) -> None:
@@ -251,6 +308,8 @@ class Reporter:
                           else value, message, None, klass=info.name)
             for call in info.unquantizable:
                 qname = self.index.imports.qualify(call.func)
+                if target == TORCH_EAGER and UNQUANTIZABLE[qname].eager_prepare:
+                    continue  # eager prepare swaps it for torch.ao.nn.quantizable.* itself
                 variant = UNQUANTIZABLE[qname].for_target(target)
                 plan = self.planner.plan_variant(call, qname, variant)
                 short = qname.replace("torch.nn.", "nn.")
@@ -259,4 +318,8 @@ class Reporter:
                                f"{plan.suggestion or variant}{self._tail(plan)}")
                 else:
                     message = f"{short} cannot be quantized by the {target} target, which has no quantizable variant"
+                    if target == TORCH_EAGER:
+                        message += (": eager prepare swaps only nn.LSTM and nn.MultiheadAttention, so it stays "
+                                    "float and fails on quantized input; keep it float by hand (a DeQuantStub "
+                                    "before it, qconfig = None on it, a QuantStub on the tensor you use)")
                 self._add("unquantizable-module", call, message, plan, klass=info.name, op=qname)

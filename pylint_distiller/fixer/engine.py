@@ -157,10 +157,11 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
             owners = [classes.get(line) for line in fix.class_lines]
             if not owners or any(cls is None or not can_extend_init(cls) for cls in owners):
                 continue
-            name = namer.allocate(owners, fix.member.name)
-            names["m"] = name
-            for cls in owners:
-                members.setdefault(cls.lineno, []).append((name, fix.member.constructor))
+            for key, member in [("m", fix.member)] + [(f"m{j}", m) for j, m in enumerate(fix.extra_members, 1)]:
+                name = namer.allocate(owners, member.name)
+                names[key] = name
+                for cls in owners:
+                    members.setdefault(cls.lineno, []).append((name, member.constructor))
         start, end = lines.span(fix.span)
         holes = [lines.span(h) for h in fix.holes]
         replacements.append(Replacement(start, end, fix.template, holes, names, key=i))

@@ -18,6 +18,7 @@ Tests only: this module imports torch, which the linter itself never does.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import io
@@ -371,3 +372,25 @@ def stub_distiller_on_path() -> Iterator[Path]:
         for key in _distiller_entries():
             del sys.modules[key]
         sys.modules.update(saved)
+
+
+# ---------------------------------------------------------------------------
+# torch-eager float islands
+# ---------------------------------------------------------------------------
+
+_ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\(.*\.\w+_dequant(?:_\d+)?\(")
+
+
+_HELPER_ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\((\w+)\(")
+
+
+def island_lines(text: str) -> set[int]:
+    """Lines of torch-eager float islands (`self.sub_quant(self.sub_dequant(a) - ...)`), and the body of
+    a module-level helper called in one (`self.swish_quant(swish(...))`): their ops run in float on
+    purpose, between a DeQuantStub and a QuantStub (tests/test_islands_runtime.py)."""
+    lines = {i for i, line in enumerate(text.splitlines(), 1) if _ISLAND.search(line)}
+    helpers = {m.group(1) for i in lines for m in _HELPER_ISLAND.finditer(text.splitlines()[i - 1])}
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and node.name in helpers:
+            lines.update(range(node.lineno, node.end_lineno + 1))
+    return lines

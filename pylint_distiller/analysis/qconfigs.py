@@ -1,0 +1,139 @@
+"""Per-module qconfigs the torch-eager target needs, set at the end of `__init__`.
+
+`prepare` keeps a child's own `qconfig` over its parent's (`propagate_qconfig_`), so a
+member can be configured where it is built:
+
+* `nn.ConvTranspose1d/2d`: the x86 default qconfig observes weights per channel, which
+  their convert rejects; a per-tensor weight qconfig (x86 activations) converts;
+* `nn.PReLU`: in eager's module mapping, but its convert fails: `qconfig = None` keeps it
+  float (its calls run in float islands);
+* a module whose `.weight` forward reads (`F.linear(x, self.qkv.weight)`): after convert
+  a quantized Linear's `weight` is a method, so it stays float (`qconfig = None`).
+
+A `qconfig` attribute is no state: the state_dict and the float outputs do not change
+(safe). It is set only for a member assigned directly in `__init__`'s body (not under a
+condition), so the line at the end always finds it.
+"""
+
+from __future__ import annotations
+
+from astroid import nodes
+
+from pylint_distiller import eager_support as E
+from pylint_distiller.analysis import classes as attrs
+from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, Planner, init_of
+from pylint_distiller.catalogue import STATELESS_MODULES
+from pylint_distiller.findings import Applicability, Fix, Member
+
+
+class QConfigPlanner:
+    def __init__(self, planner: Planner) -> None:
+        self.p = planner
+        self.pos = planner.pos
+
+    def qconfig_findings(self, info: ClassInfo) -> list[tuple[nodes.NodeNG, str, Plan]]:
+        """Members whose own qconfig eager needs: ConvTranspose (per-tensor weights), PReLU (stays float).
+
+        The qconfig is set at the end of `__init__` (`self.up.qconfig = ...`): `prepare` keeps a
+        child's own qconfig over its parent's (`propagate_qconfig_`). A `qconfig` attribute is no
+        state: the state_dict and the float outputs do not change (safe).
+        """
+        out = []
+        init = init_of(info.node)
+        if init is None:
+            return out
+        configured = {n.expr.attrname for n in info.node.nodes_of_class(nodes.AssignAttr) if n.attrname == "qconfig"
+                      and isinstance(n.expr, nodes.Attribute) and isinstance(n.expr.expr, nodes.Name)
+                      and n.expr.expr.name == "self"}
+        configured |= {n.expr.value.attrname for n in info.node.nodes_of_class(nodes.AssignAttr)
+                       if n.attrname == "qconfig" and isinstance(n.expr, nodes.Subscript)
+                       and isinstance(n.expr.value, nodes.Attribute)}
+        weights_read, called = self._weight_reads(info)
+        for attr, fact in info.attrs.items():
+            if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
+                continue
+            ctor = fact.values[0]
+            if fact.kind == attrs.MODULE and attr in weights_read and fact.qname in E.QUANTIZED_MODULES \
+                    and fact.qname not in STATELESS_MODULES:
+                out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
+                                                     attr in called))
+                continue
+            elif fact.kind == attrs.MODULE:
+                elements = [(f"self.{attr}", attr, ctor)]
+            elif fact.kind == attrs.CONTAINER and fact.qname == "torch.nn.Sequential" and not ctor.keywords:
+                elements = [(f"self.{attr}[{i}]", f"{attr}[{i}]", arg) for i, arg in enumerate(ctor.args)
+                            if isinstance(arg, nodes.Call)]
+            else:
+                continue
+            for shown, member, call in elements:
+                qname = self.p.imports.qualify(call.func)
+                found = self._qconfig_finding(info, init, shown, member, fact, ctor, call, qname)
+                if found is not None:
+                    out.append(found)
+        return out
+
+    @staticmethod
+    def _weight_reads(info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
+        """Members whose `.weight`/`.bias` forward code reads, and members it calls."""
+        reads: dict[str, nodes.Attribute] = {}
+        called: set[str] = set()
+        for method in info.node.mymethods():
+            if method.name == "__init__":
+                continue
+            for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
+                if isinstance(node, nodes.Call):
+                    func = node.func
+                    if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) \
+                            and func.expr.name == "self":
+                        called.add(func.attrname)
+                elif node.attrname in ("weight", "bias") and isinstance(node.expr, nodes.Attribute) \
+                        and isinstance(node.expr.expr, nodes.Name) and node.expr.expr.name == "self":
+                    reads.setdefault(node.expr.attrname, node)
+        return reads, called
+
+    def _weight_read_finding(self, info, init, attr, fact, ctor, read, called: bool):
+        short = (fact.qname or "").replace("torch.nn.", "nn.")
+        message = (f"forward reads {read.as_string()}: after convert, a quantized {short}'s weight is a method, "
+                   f"not a tensor; keep self.{attr} float (qconfig = None)")
+        if called:
+            return ctor, message, Plan("", None, f"self.{attr} is also called as a module, which would then run "
+                                                 "float on quantized input: read the weight before convert or "
+                                                 "restructure (manual)")
+        return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
+                                  message)
+
+    def _qconfig_finding(self, info, init, shown, member, fact, ctor, call, qname):
+        if qname in E.PER_TENSOR_WEIGHT_MODULES:
+            qconfig, imports = self._per_tensor_qconfig()
+            message = (f"{qname.replace('torch.nn.', 'nn.')} does not convert with the x86 default qconfig (its "
+                       f"per-channel weight observer is not supported); give {shown} a per-tensor weight qconfig")
+            title = f"Set {shown}.qconfig = {qconfig}"
+        elif qname in E.MAPPED_FLOAT_ONLY_MODULES:
+            qconfig, imports = "None", ()
+            message = (f"{qname.replace('torch.nn.', 'nn.')} has no working quantized module (its convert fails): "
+                       f"keep {shown} float with qconfig = None (its calls run in float islands)")
+            title = f"Set {shown}.qconfig = None"
+        else:
+            return None
+        return self._qconfig_edit(info, init, ctor, call, member, qconfig, imports, title, message)
+
+    def _qconfig_edit(self, info, init, ctor, call, member, qconfig, imports, title, message):
+        """`self.<member>.qconfig = <qconfig>` at the end of `__init__` (after the member is built)."""
+        statement = ctor.statement()
+        if statement.parent is not init or not isinstance(statement, nodes.Assign):
+            return call, message, Plan("", None, "it is not assigned directly in __init__'s body, so a qconfig set "
+                                                 "at its end might not find it (manual)")
+        if not self.p._extendable(info.node.lineno):
+            return call, message, Plan("", None, _EARLY_RETURN)
+        span = self.pos.span(call)
+        fix = Fix(title=title, applicability=Applicability.SAFE, span=span, template="{0}", holes=(span,),
+                  member=Member(f"{member}.qconfig", qconfig), imports=imports, class_lines=(info.node.lineno,))
+        return call, message, Plan(qconfig, fix)
+
+    def _per_tensor_qconfig(self) -> tuple[str, tuple[str, ...]]:
+        qconfig, imports = self.p.render("torch.ao.quantization.QConfig")
+        default, more = self.p.render("torch.ao.quantization.get_default_qconfig")
+        weight, most = self.p.render("torch.ao.quantization.default_weight_observer")
+        text = f'{qconfig}(activation={default}("x86").activation, weight={weight})'
+        return text, tuple(dict.fromkeys(imports + more + most))
