@@ -6,11 +6,12 @@ with the same seed, loads the original state_dict strictly, checks the float out
 match, then runs the README's ``quantize_eager`` (tests/support/ptq.py executes the README
 block itself) and scores the int8 output against the float one.
 
-SQNR floor: 20 dB, i.e. an RMS error of 10% of the RMS output. Basis: on torch 2.14.1 the
-in-scope examples measure 30.8 dB (bottleneck, 3 unfused convs + add) to 42.4 dB
-(basic_module, whose sigmoid squashes the error) on these inputs before fusion; a single
-int8 tensor scores ~40-50 dB. The floor leaves >10 dB of margin for calibration noise,
-and a broken calibration falls far below it (see the last test).
+SQNR floor: 20 dB, i.e. an RMS error of 10% of the RMS output. Basis: on torch 2.14.1,
+before fusion, the in-scope examples measure 30.9 dB (bottleneck: 3 unfused convs + add),
+31.7 dB (squeeze_excitation) and 42.9 dB (basic_module, whose sigmoid squashes the error)
+on these inputs; a single int8 tensor scores ~40-50 dB. The floor leaves >10 dB of margin
+for calibration noise, and a broken calibration (inputs 1000x too small) scores 0.04 dB
+(the last test).
 """
 
 from __future__ import annotations
