@@ -41,8 +41,14 @@ IN_SCOPE = [name for name in EXAMPLES if name not in OUT_OF_SCOPE]
 NEEDS = {
     "attention": ("softmax has no quantized kernel: a float island", NotImplementedError),
 }
-#: Examples with conv+bn chains, which `fuse_model()` must fold away.
-FUSABLE = {"basic_module", "bottleneck"}
+#: Examples with conv+bn chains, which `fuse_model()` must fold away, and why it does not yet.
+FUSABLE = {
+    "basic_module": ("fuse_model() folds conv+bn(+relu)", AssertionError),
+    # measured on fusion+islands merged: conv1/2/3 fold, the downsample Sequential handed in
+    # through a constructor parameter (as in torchvision's ResNet) does not
+    "bottleneck": ("fuse_model() folds conv+bn(+relu), also in a `downsample` Sequential passed to __init__",
+                   AssertionError),
+}
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -114,8 +120,7 @@ def test_readme_recipe_quantizes_the_fixed_example(name, unsafe, tmp_path):
     assert sqnr >= SQNR_FLOOR_DB, f"{name}: SQNR {sqnr:.1f} dB < {SQNR_FLOOR_DB} dB"
 
 
-@pytest.mark.parametrize("name,unsafe", _cases(sorted(FUSABLE), {
-    n: ("fuse_model() folds conv+bn(+relu)", AssertionError) for n in FUSABLE}))
+@pytest.mark.parametrize("name,unsafe", _cases(sorted(FUSABLE), FUSABLE))
 def test_readme_recipe_folds_every_batchnorm(name, unsafe, tmp_path):
     """With the fix's `fuse_model()`, no BatchNorm survives as its own (float or int8) op."""
     model, _, _ = prepared_model(name, unsafe, tmp_path)
