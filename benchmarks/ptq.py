@@ -18,7 +18,7 @@ All variants of a model share the weights (the float model is built once with a 
 seed; the others load its state_dict strictly), the calibration batches and the
 evaluation batches. See benchmarks/README.md ("PTQ quality") for the data scheme.
 
-    .venv/bin/python benchmarks/ptq.py [--models NAME ...] [--quick] [--json OUT] [--markdown OUT]
+    .venv/bin/python benchmarks/ptq.py [--models NAME ...] [--quick] [--json OUT] [--markdown OUT] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ MODELS = [
     _timm("seresnet50"),
     _timm("convnext_atto"),
     _timm("vit_tiny_patch16_224"),
+    _timm("tf_efficientnet_b0"),  # TF "same" padding from the input size: FX cannot trace it
+    _timm("mobilevit_xxs", size=256),  # also untraceable by FX
 ]
 VARIANTS = ("prepared", "prepared+unsafe", "twin", "fx")
 
@@ -160,6 +162,11 @@ def measure_model(spec: dict, args) -> dict:
             results[label] = {**record, "fix": logs[label]}
         return results
     finally:
+        if args.keep:  # the rewritten trees, to read the lines the diagnosis names
+            for label in ("prepared", "prepared_unsafe"):
+                if os.path.isdir(os.path.join(work, label)):
+                    shutil.copytree(os.path.join(work, label), os.path.join(args.keep, spec["name"], label),
+                                    dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -172,6 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--evaluation", type=int, default=4, help="held-out evaluation batches (default 4)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per latency median (default 5)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per worker process (default 240)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the rewritten source trees in DIR/<model>/")
     parser.add_argument("--json", help="write every record to this file")
     parser.add_argument("--markdown", help="write the report to this file (it is printed too)")
     args = parser.parse_args(argv)
