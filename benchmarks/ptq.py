@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     parser.add_argument("--evaluation", type=int, default=4, help="held-out evaluation batches (default 4)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per latency median (default 5)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per worker process (default 240)")
+    parser.add_argument("--seed", type=int, default=0, help="another draw of weights and data: every seed "
+                        "+ 10000 * SEED (default 0)")
     parser.add_argument("--keep", metavar="DIR", help="keep the rewritten source trees in DIR/<model>/")
     parser.add_argument("--json", help="write every record to this file")
     parser.add_argument("--markdown", help="write the report to this file (it is printed too)")
@@ -192,6 +194,7 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"unknown models: {' '.join(sorted(unknown))}")
         specs = [m for m in MODELS if m["name"] in args.models]
+    specs = [{**spec, "seed": 10000 * args.seed} for spec in specs]
     start = time.time()
     results = {}
     for spec in specs:
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
     meta = {"command": " ".join(["benchmarks/ptq.py", *(argv if argv is not None else sys.argv[1:])]),
             "torch": torch.__version__, "python": platform.python_version(),
             "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "elapsed_s": round(time.time() - start),
-            "calibration_batches": args.calibration, "evaluation_batches": args.evaluation, "rounds": args.rounds,
+            "seed": args.seed, "calibration_batches": args.calibration, "evaluation_batches": args.evaluation, "rounds": args.rounds,
             "load_average": os.getloadavg()}
     report = render(specs, results, meta)
     print(report)

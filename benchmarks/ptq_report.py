@@ -139,7 +139,8 @@ def render(specs: list[dict], results: dict, meta: dict) -> str:
     out = ["## PTQ quality: prepared code vs torchvision's Quantizable twins vs FX", "",
            f"`{meta['command']}`: torch {meta['torch']}, one thread, {meta['calibration_batches']} calibration "
            f"and {meta['evaluation_batches']} held-out batches, latency = median of {meta['rounds']} rounds; "
-           f"{meta['date_utc']} UTC, {meta['elapsed_s']} s, load average {meta['load_average'][0]:.1f}.", "",
+           f"seed {meta['seed']}; {meta['date_utc']} UTC, {meta['elapsed_s']} s, "
+           f"load average {meta['load_average'][0]:.1f}.", "",
            "SQNR of the int8 output against the float output (dB, higher is better), and quantized latency "
            "over float latency (lower is faster).", "",
            "| model | input | " + " | ".join(VARIANTS) + " |", "|---|---|" + "---|" * len(VARIANTS)]

@@ -42,12 +42,14 @@ OWN_FILES = (os.path.join(ROOT, "benchmarks") + os.sep, os.path.join(ROOT, "test
 PASS_THROUGH = {"ReLU", "ReLU6", "Identity", "Dropout", "Dropout2d", "MaxPool2d", "AdaptiveAvgPool2d", "AvgPool2d",
                 "Flatten", "Hardtanh", "Upsample", "ChannelShuffle", "AdaptiveMaxPool2d", "Unflatten", "Sigmoid",
                 "Tanh", "Hardsigmoid", "Sequential"}  # (an empty Sequential is a leaf: identity)
+#: weights seed and the first seeds of the BN-statistics, calibration and evaluation batches;
+#: `--seed N` adds 10000 * N to all of them (another draw of weights and data)
 SEED, BN_SEED, CALIBRATION_SEED, EVALUATION_SEED = 0, 3000, 1000, 2000
 
 
 # ------------------------------------------------------------------ building
 def build(spec: dict) -> nn.Module:
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED + spec["seed"])
     if spec["source"] == "example":
         return importlib.import_module(f"examples.{spec['entry']}").build()
     if spec["source"] == "torchvision":
@@ -321,12 +323,12 @@ def main(argv=None) -> int:
         state = torch.load(args.state, weights_only=False)
         files = {f["module"]: os.path.join(args.tree, f["relpath"]) for f in state["files"]}
         sys.meta_path.insert(0, _Rewritten({f["module"]: (files[f["module"]], f["path"]) for f in state["files"]}))
-    calibration = batches(spec, args.calibration, CALIBRATION_SEED)
-    data = batches(spec, args.evaluation, EVALUATION_SEED)
+    calibration = batches(spec, args.calibration, CALIBRATION_SEED + spec["seed"])
+    data = batches(spec, args.evaluation, EVALUATION_SEED + spec["seed"])
 
     if args.mode == "reference":
         model = build(spec)
-        calibrate_batchnorm(model, batches(spec, 4, BN_SEED))
+        calibrate_batchnorm(model, batches(spec, 4, BN_SEED + spec["seed"]))
         files = source_files(model)
         for f in files:
             parts = f["module"].split(".")
@@ -362,7 +364,7 @@ def twin(spec, state_dict, calibration, reference, data, rounds) -> dict:
     import torchvision.models.quantization as tvq
 
     try:
-        torch.manual_seed(SEED)
+        torch.manual_seed(SEED + spec["seed"])
         model = getattr(tvq, spec["twin"])(weights=None, quantize=False, **spec["kwargs"])
         model.load_state_dict(state_dict, strict=True)
         model.eval()
