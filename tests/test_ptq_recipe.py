@@ -44,8 +44,7 @@ NEEDS = {
 #: Examples with conv+bn chains, which `fuse_model()` must fold away, and why it does not yet.
 FUSABLE = {
     "basic_module": ("fuse_model() folds conv+bn(+relu)", AssertionError),
-    # measured on fusion+islands merged: conv1/2/3 fold, the downsample Sequential handed in
-    # through a constructor parameter (as in torchvision's ResNet) does not
+    # its downsample Sequential is handed in through a constructor parameter (torchvision's ResNet)
     "bottleneck": ("fuse_model() folds conv+bn(+relu), also in a `downsample` Sequential passed to __init__",
                    AssertionError),
 }
