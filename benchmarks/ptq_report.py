@@ -122,7 +122,21 @@ def diagnosis(name: str, variants: dict) -> list[str]:
         if record.get("note"):
             text += f" ({record['note']})"
         lines.append(f"- {variant}: {text}")
+    lines += _gaps(variants)
     return lines
+
+
+def _gaps(variants: dict) -> list[str]:
+    """prepared against the twin (else FX): SQNR, standing BatchNorms, fused ops, latency."""
+    ours = variants.get("prepared+unsafe") or {}
+    other = next((variants[v] for v in ("twin", "fx") if variants.get(v, {}).get("ok")), None)
+    if not (ours.get("ok") and other):
+        return []
+    a, b = ours.get("anatomy", {}), other.get("anatomy", {})
+    return [f"- gap prepared+unsafe vs {other['variant']}: SQNR {ours['sqnr_db'] - other['sqnr_db']:+.1f} dB; "
+            f"BN standing {a.get('unfused_bn', 0)} vs {b.get('unfused_bn', 0)}; fused ops {a.get('fused', 0)} vs "
+            f"{b.get('fused', 0)}; int8 ops {a.get('int8', 0)} vs {b.get('int8', 0)}; latency "
+            f"{ours['latency_ratio']:.2f}x vs {other['latency_ratio']:.2f}x"]
 
 
 def _left_by_rule(left: list[str]) -> list[tuple[str, int]]:
