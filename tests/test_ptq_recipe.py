@@ -6,12 +6,12 @@ with the same seed, loads the original state_dict strictly, checks the float out
 match, then runs the README's ``quantize_eager`` (tests/support/ptq.py executes the README
 block itself) and scores the int8 output against the float one.
 
-SQNR floor: 20 dB, i.e. an RMS error of 10% of the RMS output. Basis: on torch 2.14.1,
-before fusion, the in-scope examples measure 30.9 dB (bottleneck: 3 unfused convs + add),
-31.7 dB (squeeze_excitation) and 42.9 dB (basic_module, whose sigmoid squashes the error)
-on these inputs; a single int8 tensor scores ~40-50 dB. The floor leaves >10 dB of margin
-for calibration noise, and a broken calibration (inputs 1000x too small) scores 0.04 dB
-(the last test).
+SQNR floor: 20 dB, i.e. an RMS error of 10% of the RMS output. Basis: on torch 2.14.1 the
+in-scope examples measure 30.9 dB (bottleneck: 4 convs + add; 32.1 dB with `fuse_model()`),
+31.7 dB (squeeze_excitation) and 42.9 dB (basic_module, whose sigmoid squashes the error;
+43.0 dB fused) on these inputs; a single int8 tensor scores ~40-50 dB. The floor leaves
+>10 dB of margin for calibration noise, and a broken calibration (inputs 1000x too small)
+scores 0.04 dB (the last test).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.test_examples_run import EXAMPLES, EXAMPLES_DIR, load_example
 
 SQNR_FLOOR_DB = 20.0
 CALIBRATION, EVALUATION = 8, 4
-ISLANDS = "needs fusion/islands branch"
+ISLANDS = "needs islands branch"
 
 #: Examples the stubs-around-the-model recipe cannot take, and why (checked below).
 OUT_OF_SCOPE = {
@@ -41,13 +41,9 @@ IN_SCOPE = [name for name in EXAMPLES if name not in OUT_OF_SCOPE]
 NEEDS = {
     "attention": ("softmax has no quantized kernel: a float island", NotImplementedError),
 }
-#: Examples with conv+bn chains, which `fuse_model()` must fold away, and why it does not yet.
-FUSABLE = {
-    "basic_module": ("fuse_model() folds conv+bn(+relu)", AssertionError),
-    # its downsample Sequential is handed in through a constructor parameter (torchvision's ResNet)
-    "bottleneck": ("fuse_model() folds conv+bn(+relu), also in a `downsample` Sequential passed to __init__",
-                   AssertionError),
-}
+#: Examples with conv+bn chains, which the fix's `fuse_model()` must fold away (bottleneck's
+#: downsample Sequential is handed in through a constructor parameter, as in torchvision's ResNet).
+FUSABLE = ["basic_module", "bottleneck"]
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -119,7 +115,7 @@ def test_readme_recipe_quantizes_the_fixed_example(name, unsafe, tmp_path):
     assert sqnr >= SQNR_FLOOR_DB, f"{name}: SQNR {sqnr:.1f} dB < {SQNR_FLOOR_DB} dB"
 
 
-@pytest.mark.parametrize("name,unsafe", _cases(sorted(FUSABLE), FUSABLE))
+@pytest.mark.parametrize("name,unsafe", _cases(FUSABLE, {}))
 def test_readme_recipe_folds_every_batchnorm(name, unsafe, tmp_path):
     """With the fix's `fuse_model()`, no BatchNorm survives as its own (float or int8) op."""
     model, _, _ = prepared_model(name, unsafe, tmp_path)
