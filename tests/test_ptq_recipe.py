@@ -29,7 +29,6 @@ from tests.test_examples_run import EXAMPLES, EXAMPLES_DIR, load_example
 
 SQNR_FLOOR_DB = 20.0
 CALIBRATION, EVALUATION = 8, 4
-ISLANDS = "needs islands branch"
 
 #: Examples the stubs-around-the-model recipe cannot take, and why (checked below).
 OUT_OF_SCOPE = {
@@ -37,10 +36,6 @@ OUT_OF_SCOPE = {
     "shape_arithmetic": "returns a list of tensors: one DeQuantStub per output",
 }
 IN_SCOPE = [name for name in EXAMPLES if name not in OUT_OF_SCOPE]
-#: What PTQ of the prepared example still lacks on this branch, and how that shows.
-NEEDS = {
-    "attention": ("softmax has no quantized kernel: a float island", NotImplementedError),
-}
 #: Examples with conv+bn chains, which the fix's `fuse_model()` must fold away (bottleneck's
 #: downsample Sequential is handed in through a constructor parameter, as in torchvision's ResNet).
 FUSABLE = ["basic_module", "bottleneck"]
@@ -57,15 +52,9 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _cases(names, needs) -> list:
-    """(name, unsafe) params; those in ``needs`` strictly xfail until the other branches merge."""
-    def marks(name):
-        if name not in needs:
-            return []
-        reason, raises = needs[name]
-        return [pytest.mark.xfail(strict=True, raises=raises, reason=f"{ISLANDS}: {reason}")]
-
-    return [pytest.param(name, unsafe, id=f"{name}-{'unsafe' if unsafe else 'safe'}", marks=marks(name))
+def _cases(names) -> list:
+    """(name, unsafe) params: every example, with safe and with safe+unsafe fixes."""
+    return [pytest.param(name, unsafe, id=f"{name}-{'unsafe' if unsafe else 'safe'}")
             for name in names for unsafe in (False, True)]
 
 
@@ -102,7 +91,7 @@ def quantize(name: str, model: nn.Module) -> nn.Module:
     return readme_recipe()(model, random_batches(example.shape, CALIBRATION, seed=1000))
 
 
-@pytest.mark.parametrize("name,unsafe", _cases(IN_SCOPE, NEEDS))
+@pytest.mark.parametrize("name,unsafe", _cases(IN_SCOPE))
 def test_readme_recipe_quantizes_the_fixed_example(name, unsafe, tmp_path):
     model, inputs, floats = prepared_model(name, unsafe, tmp_path)
     quantized = quantize(name, model)
@@ -115,7 +104,7 @@ def test_readme_recipe_quantizes_the_fixed_example(name, unsafe, tmp_path):
     assert sqnr >= SQNR_FLOOR_DB, f"{name}: SQNR {sqnr:.1f} dB < {SQNR_FLOOR_DB} dB"
 
 
-@pytest.mark.parametrize("name,unsafe", _cases(FUSABLE, {}))
+@pytest.mark.parametrize("name,unsafe", _cases(FUSABLE))
 def test_readme_recipe_folds_every_batchnorm(name, unsafe, tmp_path):
     """With the fix's `fuse_model()`, no BatchNorm survives as its own (float or int8) op."""
     model, _, _ = prepared_model(name, unsafe, tmp_path)
