@@ -599,3 +599,32 @@ def test_selection_is_honoured():
     assert "return F.relu(self.add.add(y, out))" in only_ops and "fuse_model" not in only_ops
     no_fusion = fix_source(text, "x.py", Settings(target="torch-eager", ignore=("unfused-modules",))).text
     assert "fuse_model" not in no_fusion and "self.add_relu_3.add_relu(y, out)" in no_fusion
+
+
+DEFAULTED_ACTIVATION = _src("""
+    class SqueezeExcite(nn.Module):
+        def __init__(self, c, activation=nn.ReLU):
+            super().__init__()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc1 = nn.Conv2d(c, c // 2, 1)
+            self.act = activation()
+            self.fc2 = nn.Conv2d(c // 2, c, 1)
+            self.gate = nn.Sigmoid()
+
+        def forward(self, x):
+            return self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
+""", "SqueezeExcite(8)", "torch.randn(2, 8, 4, 4)")
+
+
+@pytest.mark.parametrize("activation", ["nn.ReLU", "nn.SiLU"])
+def test_a_member_type_taken_from_a_default_is_fused_only_when_it_is_that_type(activation):
+    """torchvision's SqueezeExcitation defaults to ReLU but EfficientNet passes SiLU: no crash."""
+    fixed = fix_source(DEFAULTED_ACTIVATION, "se.py", Settings(target="torch-eager")).text
+    assert "if type(self.fc1) is nn.Conv2d and type(self.act) is nn.ReLU:" in fixed
+    prepared = load_module_from_source(fixed, "se_fixed_" + activation.replace(".", "_"))
+    model = prepared.SqueezeExcite(8, activation=eval(activation, {"nn": nn})).eval()
+    x = torch.randn(2, 8, 4, 4)
+    expected = model(x)
+    model.fuse_model()
+    assert torch.allclose(model(x), expected, atol=1e-6)
+    assert isinstance(model.fc1, nni.ConvReLU2d) == (activation == "nn.ReLU")

@@ -11,6 +11,8 @@ the root model has the method the user calls.
 
 from __future__ import annotations
 
+import dataclasses
+
 from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
@@ -72,6 +74,8 @@ class FusionReporter:
         def listing(group):
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
+        chains = [self._type_checked(c) for c in chains]
+        chains = [c for c in chains if c is not None]
         shared = bool(qat_param) and any(c.spec.qat for c in chains)
         lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
         for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
@@ -89,6 +93,24 @@ class FusionReporter:
             else:
                 lines += [f"if {guard}:"] + ["    " + line for line in body]
         return lines, imports
+
+    def _type_checked(self, chain: Chain) -> Chain | None:
+        """A chain whose member types were assumed from a default gets an exact-type guard.
+
+        `norm_layer=None -> nn.BatchNorm2d` or `activation=nn.ReLU` defaults say what the class
+        builds when the caller passes nothing; a caller passing `nn.SiLU` would make
+        `fuse_modules` raise. fuse_modules itself matches exact types, so the guard does too.
+        None when a type cannot be named without a new import (that chain is left unfused).
+        """
+        if not chain.inferred or chain.guard is not None:
+            return chain
+        tests = []
+        for name, qname in zip(chain.names, chain.spec.types):
+            text, imports = self.imports.render(qname)
+            if imports:
+                return None
+            tests.append(f"type({_member_expr(name)}) is {text}")
+        return dataclasses.replace(chain, guard=" and ".join(tests))
 
     def _chain_finding(self, info: ClassInfo, chains: list[Chain]) -> Finding:
         existing = info.methods.get(FUSE_METHOD)
@@ -191,6 +213,14 @@ class FusionReporter:
                                node=info.node))
         return out
 
+
+
+def _member_expr(path: str) -> str:
+    """`features.0.conv` -> `self.features[0].conv` (the member a fuse_modules name denotes)."""
+    out = "self"
+    for part in path.split("."):
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
 
 
 def _walk_lines() -> list[str]:

@@ -34,6 +34,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.fusion import FusionAnalysis
+from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
     _EARLY_RETURN,
@@ -285,6 +286,9 @@ class IslandPlanner:
                     "forward inside an island, or give it the module (manual)")
         if not all(self.p._extendable(line) for line in lines):
             return _EARLY_RETURN
+        in_init = runs_in_init_note(site.node, self.p._init_reached)
+        if in_init:
+            return in_init
         return receiver, lines
 
     def _fix(self, node: nodes.NodeNG, stem: str, builder: "_Template", template: str,
@@ -454,6 +458,9 @@ class IslandPlanner:
                                                "not `self` (manual)")
         if not self.p._extendable(owner.node.lineno):
             return message, Plan(ISLAND, None, _EARLY_RETURN)
+        in_init = runs_in_init_note(call, self.p._init_reached)
+        if in_init:
+            return message, Plan(ISLAND, None, in_init)
         builder = _Template(self.pos, "self", {id(call.args[0])})
         template = builder.quantized(builder.hole(call.func) + "(" + builder.operand(call.args[0], None) + ")")
         if self.pos.has_comment(self.pos.span(call), builder.holes):
