@@ -87,6 +87,7 @@ class Reporter:
         """
         calling = {record.owner for record in self.walk.calls.values()}
         leaves = {info for info in self.index.module_classes() if info not in calling
+                  and not self.planner.views.container_kind(info)  # holds its modules as items
                   and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
         return {site.owner for site, plan in planned if site.owner in leaves
                 and (plan.fix is None or plan.fix.applicability is not Applicability.SAFE)}
