@@ -71,7 +71,7 @@ class Member:
         return f"self.{name} = {self.constructor}"
 
     def condition(self) -> str:
-        return " and ".join(f"hasattr(self, {attr!r})" for attr in self.guard)
+        return " and ".join(f'hasattr(self, "{attr}")' for attr in self.guard)
 
 
 Span = tuple[int, int, int, int]  # (line, col, end_line, end_col), columns in characters

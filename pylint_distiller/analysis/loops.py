@@ -120,9 +120,10 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
         position = target.elts[0].name
     else:
         return dynamic
+    own = {id(n) for n in [target, *target.nodes_of_class(nodes.AssignName)]}
     for stmt in body:
         for assigned in stmt.nodes_of_class(nodes.AssignName):
-            if assigned.name == position and assigned is not target:
+            if assigned.name == position and id(assigned) not in own:
                 return f"the loop rebinds its position {position}"
     return Slot(position, trip.as_string() if isinstance(trip, nodes.NodeNG) else trip,
                 (trip,) if isinstance(trip, nodes.NodeNG) else ())
