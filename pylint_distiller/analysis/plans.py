@@ -205,6 +205,7 @@ class Planner:
         if slot:
             member, imports, title = self._per_iteration(member, slot, imports)
             reads += list(slot.reads)
+            reasons.append(f"one module per loop iteration, in an nn.ModuleList indexed by {slot.position}")
         if receiver == "self" and site.owner is not None:
             member = self._guarded(member, site.owner, reads)
         fix = Fix(
