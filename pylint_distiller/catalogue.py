@@ -18,11 +18,10 @@ op as is, as torchvision's hand-prepared models show for pooling, mean, flatten)
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
-
-from pylint_distiller.findings import Applicability
 
 DISTILLER = "distiller"
 TORCH_EAGER = "torch-eager"
@@ -33,6 +32,21 @@ TARGETS = (DISTILLER, TORCH_EAGER)
 BASE_ID = 57
 
 DOCS_URL = "https://github.com/pylint-distiller/pylint-distiller/blob/main/docs/rules/{symbol}.md"
+
+
+# ---------------------------------------------------------------- fix safety
+class Applicability(str, enum.Enum):
+    """How far a fix may be trusted (ruff's model); every op row carries one.
+
+    SAFE keeps weights, state_dict keys and outputs; `fix` applies it by default.
+    UNSAFE may change behaviour (weight tying, dropout semantics, loops);
+    `fix --unsafe-fixes` applies it. MANUAL fixes are never applied: they only say
+    what to do.
+    """
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    MANUAL = "manual"
 
 
 # --------------------------------------------------------------------- messages

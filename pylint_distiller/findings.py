@@ -8,6 +8,7 @@ nodes inside) is what lets all four consumers, and JSON output, share them.
 Positions follow astroid/pylint: lines are 1-based, columns are 0-based offsets in
 *characters* of the line (Python's `ast` col_offset is in UTF-8 bytes; the analysis
 converts). `end_line`/`end_col` are exclusive ends of the flagged expression.
+`Applicability` is catalogue data (every op row has one); it is re-exported here.
 """
 
 from __future__ import annotations
@@ -16,19 +17,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from pylint_distiller.catalogue import RULES, Applicability
 
-class Applicability(str, enum.Enum):
-    """How far a fix may be trusted (ruff's model).
-
-    SAFE keeps weights, state_dict keys and outputs; `fix` applies it by default.
-    UNSAFE may change behaviour (weight tying, dropout semantics, loops);
-    `fix --unsafe-fixes` applies it. MANUAL fixes are never applied: they only say
-    what to do.
-    """
-
-    SAFE = "safe"
-    UNSAFE = "unsafe"
-    MANUAL = "manual"
+__all__ = ["Applicability", "Confidence", "Edit", "Finding", "Fix", "Member", "Span"]
 
 
 @dataclass(frozen=True)
@@ -149,8 +140,6 @@ class Finding:
 
     @property
     def msgid(self) -> str:
-        from pylint_distiller.catalogue import RULES
-
         return RULES[self.symbol].msgid
 
     def as_dict(self) -> dict[str, Any]:

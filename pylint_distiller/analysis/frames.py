@@ -1,0 +1,40 @@
+"""The state of one function walk: local kinds, loop nesting, container elements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from astroid import nodes
+
+from pylint_distiller.analysis.classes import ClassInfo
+
+
+@dataclass
+class Element:
+    """A local name bound to one element of a module container by a loop."""
+
+    attr: str  # the container attribute
+    targets: tuple[ClassInfo, ...]
+    depth: int  # len(frame.loops) when the binding loop started
+    repeated: bool  # the binding loop itself runs more than once per pass
+
+
+@dataclass
+class Frame:
+    owner: ClassInfo | None
+    function: nodes.FunctionDef
+    env: dict[str, str]
+    multi: bool
+    silent: bool
+    depth: int
+    returns: str | None = None
+    returns_elts: list[str] | None = None  # element kinds when every return is a tuple of one length
+    returns_mixed: bool = False
+    elements: dict[str, Element] = field(default_factory=dict)
+    loops: list[str] = field(default_factory=list)
+    counters: set[str] = field(default_factory=set)  # loop counters (`for i in range(n)`)
+    shared_index: set[str] = field(default_factory=set)  # many-to-one functions of counters (`i // k`)
+    foreign: bool = False  # a method of a submodule (`self.attn.prepare(x)`): its module calls are its own
+    # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
+    module_param: str | None = None  # the parameter holding that module
+    caller: ClassInfo | None = None  # the module class that passed itself

@@ -1,0 +1,43 @@
+"""Small questions about astroid nodes the forward walk asks everywhere."""
+
+from __future__ import annotations
+
+from astroid import nodes
+
+_FLOAT_DTYPE_WORDS = ("float", "half", "double", "bfloat16", "dtype")
+_INT_DTYPE_WORDS = ("long", "int", "bool", "uint8")
+
+
+def is_staticmethod(func: nodes.FunctionDef) -> bool:
+    return bool(func.decorators) and any(
+        isinstance(d, nodes.Name) and d.name == "staticmethod" for d in func.decorators.nodes)
+
+
+def is_property(func: nodes.FunctionDef) -> bool:
+    return bool(func.decorators) and any(
+        (isinstance(d, nodes.Name) and d.name in ("property", "cached_property"))
+        or (isinstance(d, nodes.Attribute) and d.attrname == "cached_property")
+        for d in func.decorators.nodes)
+
+
+def dtype_word(node: nodes.NodeNG | None) -> str | None:
+    """'float' / 'int' for a dtype expression, None when it cannot tell."""
+    if node is None:
+        return None
+    text = node.as_string().lower()
+    if any(w in text for w in _INT_DTYPE_WORDS) and "float" not in text:
+        return "int"
+    if any(w in text for w in _FLOAT_DTYPE_WORDS):
+        return "float"
+    return None
+
+
+def keyword(call: nodes.Call, name: str) -> nodes.NodeNG | None:
+    for kw in call.keywords or ():
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def is_self_attr(node: nodes.NodeNG) -> bool:
+    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
