@@ -39,8 +39,8 @@ from tests.test_fix_runtime import (
     source_of,
 )
 
-CASES = ["container_sequential", "container_moduledict", "container_modulelist", "conditional_member",
-         "loop_static"]
+CASES = ["container_sequential", "container_moduledict", "container_modulelist", "container_children_outside",
+         "conditional_member", "loop_static"]
 MODES = [False, True]
 
 
@@ -126,7 +126,8 @@ def test_prepared_model_keeps_the_contract(case, target, unsafe):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("case", ["container_sequential", "container_moduledict", "container_modulelist"])
+@pytest.mark.parametrize("case", ["container_sequential", "container_moduledict", "container_modulelist",
+                                  "container_children_outside"])
 def test_container_classes_get_no_member_and_say_why(case, target):
     text, path = source_of("fixture", case)
     result = fix(text, path, target, unsafe=True)

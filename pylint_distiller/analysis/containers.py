@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from astroid import nodes
 
-from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.classes import MODULE, AttrFact, ClassInfo, ModuleIndex
 
 _CONTAINERS = {"Sequential": "layers", "ModuleList": "elements", "ModuleDict": "items"}
 #: methods of nn.Module that enumerate the module's own children
@@ -43,6 +43,7 @@ class ChildViews:
         self.forward_of = forward_of  # ClassInfo -> the forward walked as its own (ForwardAnalysis.forward_of)
         self._kinds: dict[ClassInfo, str | None] = {}
         self._reasons: dict[ClassInfo, str | None] = {}
+        self._outside: dict[str, str] | None = None
 
     # ------------------------------------------------------------ containers
     def container_kind(self, info: ClassInfo) -> str | None:
@@ -74,12 +75,49 @@ class ChildViews:
     def hidden_reason(self, info: ClassInfo) -> str | None:
         """Why no member may be added to `info` (it, or a same-file subclass, exposes its children)."""
         for klass in [info, *self._subclasses(info)]:
-            reason = self._own_reason(klass)
+            reason = self._own_reason(klass) or self._outside_reason(klass)
             if reason:
                 if klass is not info:
                     return f"its subclass {klass.name}: {reason}"
                 return reason
         return None
+
+    def _outside_reason(self, info: ClassInfo) -> str | None:
+        """Code elsewhere in the file that lists an instance's children (`list(backbone.children())[:-1]`).
+
+        `nn.Sequential(*list(backbone.children())[:-1])` in a parent's `__init__` runs after
+        the child's `__init__` has added its members: the new member would become a layer.
+        """
+        if self._outside is None:
+            self._outside = self._outside_views()
+        return self._outside.get(info.name)
+
+    def _outside_views(self) -> dict[str, str]:
+        """Class name -> where its instances' children are read from outside (`self.body.children()`)."""
+        found: dict[str, str] = {}
+        for owner in self.index.classes.values():
+            for method in owner.node.mymethods():
+                for node in method.nodes_of_class(nodes.Attribute):
+                    view = _child_view_of(node)
+                    # `.modules()` outside forward is weight init over isinstance filters: harmless
+                    if view is None or view in ("modules", "named_modules") or _is_self(node.expr):
+                        continue
+                    for name in self._classes_held(owner, method, node.expr):
+                        found.setdefault(name, f"{owner.name}.{method.name} reads "
+                                               f"{node.as_string()}{'()' if view != '_modules' else ''}: "
+                                               f"a new member would become one of those children")
+        return found
+
+    def _classes_held(self, owner: ClassInfo, method: nodes.FunctionDef, expr: nodes.NodeNG) -> list[str]:
+        """Same-file module classes `self.<attr>` or a local name of `method` may hold."""
+        if isinstance(expr, nodes.Attribute) and _is_self(expr.expr):
+            fact = owner.attrs.get(expr.attrname)
+            return self.index.module_classes_of(fact) if fact is not None else []
+        if isinstance(expr, nodes.Name):
+            values = [a.parent.value for a in method.nodes_of_class(nodes.AssignName)
+                      if a.name == expr.name and isinstance(a.parent, nodes.Assign)]
+            return self.index.module_classes_of(AttrFact(expr.name, MODULE, values=values))
+        return []
 
     def _subclasses(self, info: ClassInfo) -> list[ClassInfo]:
         return [c for c in self.index.module_classes() if c is not info and info in c.mro()]
@@ -164,13 +202,19 @@ def _self_use(node: nodes.NodeNG) -> str | None:
     return None
 
 
+def _child_view_of(node: nodes.Attribute) -> str | None:
+    """`children`... when `node` is `<x>.children()` (called) or `<x>._modules`."""
+    if node.attrname == "_modules":
+        return "_modules"
+    if node.attrname in _CHILD_VIEWS and isinstance(node.parent, nodes.Call) and node.parent.func is node:
+        return node.attrname
+    return None
+
+
 def _child_view(func: nodes.FunctionDef) -> str | None:
     """`self.children()`, `self.named_modules()`, `self._modules` in a function, as text."""
     for node in func.nodes_of_class(nodes.Attribute):
-        if not _is_self(node.expr):
-            continue
-        if node.attrname == "_modules":
-            return "self._modules"
-        if node.attrname in _CHILD_VIEWS and isinstance(node.parent, nodes.Call) and node.parent.func is node:
-            return f"self.{node.attrname}()"
+        view = _child_view_of(node)
+        if view and _is_self(node.expr):
+            return f"self.{view}" + ("()" if view != "_modules" else "")
     return None
