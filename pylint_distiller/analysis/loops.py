@@ -51,6 +51,8 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
         return "it is in a helper that runs several times per forward pass (called in a loop or more than once)"
     if any(walk.multiplicity.get(c, 1) > 1 for c in walkers):
         return "its module class runs several times per forward pass"
+    if _called_explicitly(func, walkers, walk.index):
+        return "its forward is also called explicitly (`super().forward(...)`, `self.forward(...)`)"
     loops = _enclosing_repeaters(node, func)
     if not loops:
         return "it runs several times per forward pass"
@@ -67,6 +69,21 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
         gen = loop.generators[0]
         target, iterable, body = gen.target, gen.iter, [loop]
     return _slot(target, iterable, body, owner, walk)
+
+
+def _called_explicitly(func: nodes.FunctionDef, walkers: list[ClassInfo], index) -> bool:
+    """A class running this forward calls `self.forward(...)` or `super().forward(...)`: maybe several times."""
+    for node in func.root().nodes_of_class(nodes.Attribute):
+        if node.attrname != func.name or not isinstance(node.parent, nodes.Call) or node.parent.func is not node:
+            continue
+        expr = node.expr
+        if isinstance(expr, nodes.Name) and expr.name == "self" or \
+                isinstance(expr, nodes.Call) and isinstance(expr.func, nodes.Name) and expr.func.name == "super":
+            frame = node.frame()
+            info = index.classes.get(frame.parent) if isinstance(frame, nodes.FunctionDef) else None
+            if info is None or any(w in info.mro() for w in walkers):
+                return True
+    return False
 
 
 def _enclosing_repeaters(node: nodes.NodeNG, func: nodes.FunctionDef) -> list[nodes.NodeNG]:
@@ -165,5 +182,5 @@ def _unchanged(owner: ClassInfo, attr: str, walk) -> bool:
     if attr in walk.forward_assigned.get(owner, set()):
         return False
     fact = owner.attrs.get(attr)
-    return fact is not None and all(
-        isinstance(v.frame(), nodes.FunctionDef) and v.frame().name == "__init__" for v in fact.values)
+    return fact is not None and all(  # also what `.append()`/`.extend()` adds to a container
+        isinstance(v.frame(), nodes.FunctionDef) and v.frame().name == "__init__" for v in [*fact.values, *fact.elements])

@@ -141,7 +141,7 @@ class Reporter:
                                f"a quantizer keeps only one call's statistics.{tying}")
                     if plan.fix is not None and not multi:
                         message += f" Give this call its own instance: {plan.suggestion}"
-                    elif plan.note and multi:
+                    elif plan.note and (multi or plan.fix is None):
                         message += f" ({plan.note})"
                     confidence = Confidence.HIGH if fact.kind == attrs.MODULE and fact.qname else Confidence.INFERENCE
                     self._add("reused-module", call, message, plan, confidence, klass=owner.name,
