@@ -44,6 +44,7 @@ class ChildViews:
         self._kinds: dict[ClassInfo, str | None] = {}
         self._reasons: dict[ClassInfo, str | None] = {}
         self._outside: dict[str, str] | None = None
+        self._hidden: dict[ClassInfo, str | None] = {}
 
     # ------------------------------------------------------------ containers
     def container_kind(self, info: ClassInfo) -> str | None:
@@ -74,6 +75,11 @@ class ChildViews:
     # ---------------------------------------------------------------- reasons
     def hidden_reason(self, info: ClassInfo) -> str | None:
         """Why no member may be added to `info` (it, or a same-file subclass, exposes its children)."""
+        if info not in self._hidden:
+            self._hidden[info] = self._hidden_reason(info)
+        return self._hidden[info]
+
+    def _hidden_reason(self, info: ClassInfo) -> str | None:
         for klass in [info, *self._subclasses(info)]:
             reason = self._own_reason(klass) or self._outside_reason(klass)
             if reason:
