@@ -19,6 +19,7 @@ from pylint.interfaces import HIGH, INFERENCE
 from pylint_distiller.analysis import analyze_module
 from pylint_distiller.catalogue import RULES, TARGETS
 from pylint_distiller.findings import Confidence
+from pylint_distiller.scope import DEFAULT_EXCLUDE
 from pylint_distiller.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,17 +89,72 @@ class DistillerChecker(BaseChecker):
                 "help": "Report reuse of modules that carry no quantization state (Identity, Dropout).",
             },
         ),
+        (
+            "distiller-select",
+            {
+                "default": (),
+                "type": "csv",
+                "metavar": "<rules>",
+                "help": "Report only these rules: symbols (reused-module), ids (W5701) or id prefixes (W57); "
+                "default: all. Narrows what --enable/--disable allow, never widens it.",
+            },
+        ),
+        (
+            "distiller-ignore",
+            {
+                "default": (),
+                "type": "csv",
+                "metavar": "<rules>",
+                "help": "Never report these rules (symbols, ids or id prefixes); the more specific of "
+                "--distiller-select and --distiller-ignore wins, --distiller-ignore on a tie.",
+            },
+        ),
+        (
+            "distiller-exclude",
+            {
+                "default": DEFAULT_EXCLUDE,
+                "type": "csv",
+                "metavar": "<patterns>",
+                "help": "gitignore-style patterns of files `pylint-distiller check|fix` and its language server "
+                "skip. pylint itself does not read them: use --ignore-paths / --ignore-patterns.",
+            },
+        ),
+        (
+            "distiller-extend-exclude",
+            {
+                "default": (),
+                "type": "csv",
+                "metavar": "<patterns>",
+                "help": "Patterns added to --distiller-exclude (for pylint-distiller check|fix and the language "
+                "server; pylint itself does not read them).",
+            },
+        ),
+        (
+            "distiller-respect-gitignore",
+            {
+                "default": True,
+                "type": "yn",
+                "metavar": "<y or n>",
+                "help": "Whether pylint-distiller check|fix and its language server skip files .gitignore "
+                "ignores (pylint itself does not read .gitignore).",
+            },
+        ),
     )
 
     def open(self) -> None:
         cfg = self.linter.config
-        self._settings = Settings(
-            target=cfg.distiller_target,
-            module_bases=tuple(cfg.distiller_module_bases),
-            ignore_ops=tuple(cfg.distiller_ignore_ops),
-            flag_data_movement=cfg.distiller_flag_data_movement,
-            report_stateless_reuse=cfg.distiller_report_stateless_reuse,
-        )
+        try:
+            self._settings = Settings(
+                target=cfg.distiller_target,
+                module_bases=tuple(cfg.distiller_module_bases),
+                ignore_ops=tuple(cfg.distiller_ignore_ops),
+                flag_data_movement=cfg.distiller_flag_data_movement,
+                report_stateless_reuse=cfg.distiller_report_stateless_reuse,
+                select=tuple(cfg.distiller_select),
+                ignore=tuple(cfg.distiller_ignore),
+            )
+        except ValueError as exc:  # an unknown rule selector: a usage error, as for a bad --distiller-target
+            self.linter._arg_parser.error(str(exc))  # pylint: disable=protected-access
 
     def visit_module(self, node: nodes.Module) -> None:
         for finding in analyze_module(node, self._settings):

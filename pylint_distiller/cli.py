@@ -12,11 +12,20 @@ warning only. `fix --diff` prints a unified diff and exits 0 (add `--check` to
 exit 1 when something would change); `fix` alone exits 0 even when findings
 without a safe fix remain (they are listed). ``# pylint: disable=`` pragmas are
 honoured as pylint honours them: `check` does not report, and `fix` does not
-rewrite, what they silence. Progress goes to stderr, only on a terminal.
+rewrite, what they silence. Progress goes to stderr, only on a terminal and only
+for the text format.
+
+Scope: directories are walked without what `distiller-exclude` (default: hidden
+folders, caches, virtualenvs, build output), `distiller-extend-exclude` and
+.gitignore exclude; a file named on the command line is always processed unless
+`--force-exclude`. `--select`/`--ignore` (rule symbols, ids, id prefixes) choose
+the rules both commands report and fix; `--select` replaces `distiller-select`,
+`--ignore` adds to `distiller-ignore`.
 
 Text output is `path:line:col: msgid message (symbol) [fix]` with 1-based columns
 (like ruff and compilers, so terminals and editors jump to them); JSON `col` and
-`end_col` are 0-based character offsets, like pylint's json2 `column`.
+`end_col` are 0-based character offsets, like pylint's json2 `column`. `github`
+(workflow commands) and `sarif` (SARIF 2.1.0) are for CI: see `formats`.
 """
 
 from __future__ import annotations
@@ -32,9 +41,11 @@ import sys
 from pylint_distiller import __version__
 from pylint_distiller.catalogue import TARGETS
 from pylint_distiller.findings import Applicability, Finding
+from pylint_distiller.formats import fix_tag
 from pylint_distiller.settings import Settings, from_pyproject
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FORMATS = ("text", "json", "github", "sarif")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +57,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ignore-ops", metavar="OPS", help="comma-separated ops never to report (torch.mean,F.relu,+)")
     parser.add_argument("--flag-data-movement", action="store_true", default=None,
                         help="also report data-movement ops (view, reshape, chunk...)")
+    parser.add_argument("--select", metavar="RULES", help="comma-separated rules to report and fix: symbols "
+                        "(reused-module), ids (W5701) or id prefixes (W57); replaces distiller-select")
+    parser.add_argument("--ignore", metavar="RULES", help="comma-separated rules never to report nor fix; "
+                        "added to distiller-ignore")
+    parser.add_argument("--exclude", metavar="PATTERNS", help="comma-separated gitignore-style patterns to skip "
+                        "in directories (replaces distiller-exclude and its defaults)")
+    parser.add_argument("--extend-exclude", metavar="PATTERNS", help="comma-separated patterns to skip in "
+                        "addition to distiller-exclude")
+    parser.add_argument("--respect-gitignore", action=argparse.BooleanOptionalAction, default=None,
+                        help="skip files .gitignore ignores (default: distiller-respect-gitignore, true)")
+    parser.add_argument("--force-exclude", action="store_true",
+                        help="apply the excludes to paths named on the command line too (for pre-commit)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="report findings (the plugin's messages, without the rest of pylint)")
     _common(check)
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--format", choices=FORMATS, default="text",
+                       help="text (default), json, github (workflow commands) or sarif (SARIF 2.1.0)")
+    check.add_argument("--statistics", action="store_true",
+                       help="print a count per rule instead of the findings (text or json)")
 
     fix = sub.add_parser("fix", help="rewrite files in place so every op is its own module")
     _common(fix)
@@ -82,24 +108,29 @@ def load_settings(args: argparse.Namespace) -> Settings:
     if args.target:
         changes["target"] = args.target
     if args.ignore_ops:
-        changes["ignore_ops"] = tuple(o.strip() for o in args.ignore_ops.split(",") if o.strip())
+        changes["ignore_ops"] = _csv(args.ignore_ops)
     if args.flag_data_movement:
         changes["flag_data_movement"] = True
+    if args.select is not None:
+        changes["select"] = _csv(args.select)
+    if args.ignore is not None:
+        changes["ignore"] = settings.ignore + _csv(args.ignore)
+    if args.exclude is not None:
+        changes["exclude"] = _csv(args.exclude)
+    if args.extend_exclude is not None:
+        changes["extend_exclude"] = settings.extend_exclude + _csv(args.extend_exclude)
+    if args.respect_gitignore is not None:
+        changes["respect_gitignore"] = args.respect_gitignore
     return dataclasses.replace(settings, **changes)
 
 
-def _fix_tag(finding: Finding, settings: Settings) -> str:
-    fix = finding.fix
-    if fix is None:
-        return "[no fix]"
-    if fix.applicability is Applicability.SAFE:
-        return "[*]"
-    return f"[{fix.applicability.value} fix]"
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _print_finding(finding: Finding, settings: Settings, out) -> None:
+def _print_finding(finding: Finding, out) -> None:
     out.write(f"{finding.path}:{finding.line}:{finding.col + 1}: {finding.msgid} {finding.message} "
-              f"({finding.symbol}) {_fix_tag(finding, settings)}\n")
+              f"({finding.symbol}) {fix_tag(finding)}\n")
 
 
 def _tune_gc() -> None:
@@ -109,66 +140,94 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def _collect(args, err, verb: str) -> tuple[list[str], int]:
-    """The files to process and the number of path errors (reported on `err`)."""
+def _collect(args, settings: Settings, err, verb: str, error_log: list[str] | None = None) -> tuple[list[str], int]:
+    """The files to process and the number of path errors (reported on `err`, and kept in `error_log`)."""
     from pylint_distiller.fixer.files import collect, is_problem, problem
+    from pylint_distiller.scope import Scope
 
     paths, warnings, errors = [], [], 0
-    for path in collect(args.paths):
+    for path in collect(args.paths, Scope.of(settings, force=args.force_exclude)):
         if is_problem(path):
             message, warning = problem(path)
             if warning:
                 warnings.append(message)
             else:
                 err.write(f"error: {message}\n")
+                if error_log is not None:
+                    error_log.append(message)
                 errors += 1
         else:
             paths.append(path)
-    if not paths and not errors:
+    if not paths and not errors and not args.force_exclude:
         err.write(f"error: no Python files to {verb} in {', '.join(args.paths)}\n")
+        if error_log is not None:
+            error_log.append(f"no Python files to {verb} in {', '.join(args.paths)}")
         return paths, 1
+    # with --force-exclude (pre-commit), a run whose files are all excluded has nothing to do: not an error
     for message in warnings:
         err.write(f"warning: {message}\n")
     return paths, errors
 
 
 def run_check(args, out=None, err=None) -> int:
+    from pylint_distiller import formats
     from pylint_distiller.fixer.engine import edits_for
     from pylint_distiller.fixer.files import Progress, check_file
 
     out, err = out or sys.stdout, err or sys.stderr
     settings = load_settings(args)
-    paths, errors = _collect(args, err, "check")
+    if args.statistics and args.format not in ("text", "json"):
+        err.write(f"error: --statistics prints text or json, not {args.format}\n")
+        return EXIT_ERROR
+    error_log: list[str] = []
+    paths, errors = _collect(args, settings, err, "check", error_log)
     _tune_gc()
-    progress = Progress(len(paths), err)
-    total, checked, records = 0, 0, []
+    streaming = args.format in ("text", "github") and not args.statistics
+    progress = Progress(len(paths), err, enabled=args.format == "text")
+    total, checked = 0, 0
+    records: list[formats.Record] = []
     for i, path in enumerate(paths, 1):
         progress.step(i, path)
         outcome = check_file(path, settings)
         if outcome.error:
             errors += 1
+            error_log.append(outcome.error)
             progress.clear()
             err.write(f"error: {outcome.error}\n")
             continue
         checked += 1
         total += len(outcome.findings)
-        if args.format == "json":
-            for finding in outcome.findings:
-                record = finding.as_dict()
-                if record["fix"] is not None:
-                    record["fix"]["edits"] = [e.as_dict() for e in
-                                              edits_for(outcome.source.text, outcome.module, finding)]
-                records.append(record)
-        elif outcome.findings:
-            progress.clear()
-            for finding in outcome.findings:
-                _print_finding(finding, settings, out)
-            out.flush()
+        if streaming:
+            if outcome.findings:
+                progress.clear()
+                for finding in outcome.findings:
+                    if args.format == "github":
+                        out.write(formats.github_line(finding))
+                    else:
+                        _print_finding(finding, out)
+                out.flush()
+            continue
+        for finding in outcome.findings:
+            needs_edits = args.format in ("json", "sarif") and not args.statistics
+            edits = edits_for(outcome.source.text, outcome.module, finding) if needs_edits else []
+            records.append((finding, edits))
     progress.clear()
-    if args.format == "json":
-        json.dump(records, out, indent=2)
+    if args.statistics:
+        rows = formats.statistics(f for f, _ in records)
+        if args.format == "json":
+            json.dump(rows, out, indent=2)
+            out.write("\n")
+        else:
+            out.writelines(formats.statistics_lines(rows))
+    elif args.format == "json":
+        json.dump([formats.json_record(f, edits) for f, edits in records], out, indent=2)
         out.write("\n")
-    else:
+    elif args.format == "sarif":
+        json.dump(formats.sarif_log(records, error_log), out, indent=2)
+        out.write("\n")
+    elif args.format == "github":
+        out.writelines(formats.github_error(message) for message in error_log)
+    if args.format == "text":
         fixable = "" if not total else " ([*]: fixable with `pylint-distiller fix`)"
         err.write(f"{total} finding(s) in {checked} file(s){fixable}"
                   + (f"; {errors} error(s)" if errors else "") + "\n")
@@ -193,7 +252,7 @@ def run_fix(args, out=None, err=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     settings = load_settings(args)
     write = not (args.diff or args.check)
-    paths, errors = _collect(args, err, "fix")
+    paths, errors = _collect(args, settings, err, "fix")
     _tune_gc()
     progress = Progress(len(paths), err)
     changed = applied = 0
@@ -244,7 +303,7 @@ def run_fix(args, out=None, err=None) -> int:
         ) if n]
         err.write(f"{len(remaining)} finding(s) left: {', '.join(parts)}:\n")
         for finding in remaining:
-            _print_finding(finding, settings, err)
+            _print_finding(finding, err)
     if errors:
         return EXIT_ERROR
     if args.check and changed:

@@ -3,7 +3,11 @@
 pylint reads them from its own options (`distiller-*`); the CLI and the language
 server read the same keys from ``[tool.pylint.distiller]`` (or the pylint
 ``[tool.pylint.*]`` section that holds them) of the nearest pyproject.toml, so one
-configuration drives every entry point.
+configuration drives every entry point. `select`/`ignore` (`pylint_distiller.selection`)
+apply everywhere, the pylint plugin included; `exclude`, `extend_exclude` and
+`respect_gitignore` (`pylint_distiller.scope`) decide which files the CLI and the
+language server look at, relative to `project_root`, and pylint accepts but leaves them
+to its own `ignore-paths`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pylint_distiller import selection
 from pylint_distiller.catalogue import DISTILLER, TARGETS
+from pylint_distiller.scope import DEFAULT_EXCLUDE
 
 
 @dataclass(frozen=True)
@@ -23,10 +29,22 @@ class Settings:
     ignore_ops: tuple[str, ...] = ()
     flag_data_movement: bool = False
     report_stateless_reuse: bool = True
+    select: tuple[str, ...] = ()  # rule selectors (symbols, ids, id prefixes); empty: every rule
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # gitignore-style patterns, relative to project_root
+    extend_exclude: tuple[str, ...] = ()
+    respect_gitignore: bool = True
+    project_root: str | None = None  # the folder of the pyproject.toml read (None: the current directory)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
             raise ValueError(f"unknown target {self.target!r}; expected one of {', '.join(TARGETS)}")
+        selection.validate(self.select)
+        selection.validate(self.ignore)
+
+    def reports(self, symbol: str) -> bool:
+        """Whether rule `symbol` is selected (`select`/`ignore`; pragmas are applied separately)."""
+        return symbol in selection.selected(self.select, self.ignore)
 
     def ignores(self, key: str, shown: str) -> bool:
         """An op is ignored by its catalogue key (`torch.cat`) or display (`F.relu`, `+`)."""
@@ -40,15 +58,24 @@ OPTION_FIELDS = {
     "distiller-ignore-ops": "ignore_ops",
     "distiller-flag-data-movement": "flag_data_movement",
     "distiller-report-stateless-reuse": "report_stateless_reuse",
+    "distiller-select": "select",
+    "distiller-ignore": "ignore",
+    "distiller-exclude": "exclude",
+    "distiller-extend-exclude": "extend_exclude",
+    "distiller-respect-gitignore": "respect_gitignore",
 }
+_LISTS = ("module_bases", "ignore_ops", "select", "ignore", "exclude", "extend_exclude")
+_FLAGS = ("flag_data_movement", "report_stateless_reuse", "respect_gitignore")
 
 
 def _coerce(field_name: str, value: object) -> object:
-    if field_name in ("module_bases", "ignore_ops"):
+    if field_name in _LISTS:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",")]
-        return tuple(v for v in value if v)  # type: ignore[union-attr]
-    if field_name in ("flag_data_movement", "report_stateless_reuse"):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{field_name.replace('_', '-')}: expected a list of strings, got {value!r}")
+        return tuple(v for v in value if v)
+    if field_name in _FLAGS:
         if isinstance(value, str):
             return value.strip().lower() in ("y", "yes", "true", "1")
         return bool(value)
@@ -87,5 +114,6 @@ def from_pyproject(start: str | os.PathLike) -> Settings:
     found: dict = {}
     for table in (pylint_cfg, *[v for v in pylint_cfg.values() if isinstance(v, dict)]):
         found.update({k: v for k, v in table.items() if k in OPTION_FIELDS})
+    found["project_root"] = str(pyproject.parent)
     return from_mapping(found)
 

@@ -535,8 +535,8 @@ def test_file_deleted_between_collection_and_processing(tmp_path, capsys, monkey
     survivor = copy_example(tmp_path, "squeeze_excitation.py", "b_survivor.py")
     real_collect = files.collect
 
-    def collect_then_delete(paths):
-        found = list(real_collect(paths))
+    def collect_then_delete(paths, scope=None):
+        found = list(real_collect(paths, scope))
         doomed.unlink()
         return iter(found)
 

@@ -16,6 +16,8 @@ from pylint_distiller.settings import Settings
 
 _PARTIAL_LEAF = ("this leaf module is one quantization unit and some of its ops have no safe fix: "
                  "prepare it by hand or keep it whole")
+_UNSELECTED_LEAF = ("this leaf module is one quantization unit and some of its ops belong to rules not selected "
+                    "(--select/--ignore): select them all, or none")
 
 
 class Reporter:
@@ -39,6 +41,8 @@ class Reporter:
 
     def _add(self, symbol: str, node: nodes.NodeNG, message: str, plan: Plan | None,
              confidence: Confidence = Confidence.HIGH, klass=None, op=None) -> None:
+        if not self.settings.reports(symbol):
+            return  # left out by select/ignore
         line, col, end_line, end_col = self.pos.span(node)
         self.findings.append(Finding(
             symbol=symbol, path=self.path, line=line, col=col, end_line=end_line, end_col=end_col,
@@ -66,7 +70,7 @@ class Reporter:
         partial = self._partial_leaves(planned)
         for site, plan in planned:
             if site.owner in partial:
-                plan = Plan(plan.suggestion, None, _PARTIAL_LEAF)
+                plan = Plan(plan.suggestion, None, partial[site.owner])
             what = self._describe(site)
             if plan.suggestion:
                 message = f"{what} runs outside any module; use {plan.suggestion}{self._tail(plan)}"
@@ -77,20 +81,28 @@ class Reporter:
             self._add(site.spec.rule, site.node, message, plan, confidence,
                       klass=owner.name if owner else None, op=site.spec.key)
 
-    def _partial_leaves(self, planned) -> set:
-        """Leaf modules (no submodules) that only some of their ops could be prepared in.
+    def _partial_leaves(self, planned) -> dict:
+        """Leaf modules (no submodules) that only some of their ops could be prepared in, with the reason.
 
         A leaf module with arithmetic (an RMSNorm, a rotary embedding) is one unit
         for the quantizer. Giving some of its ops modules turns it into a container
         whose remaining ops (`pow`, `rsqrt`) are then exposed outside any module,
-        so its ops are fixed all together or not at all.
+        so its ops are fixed all together or not at all: an op of a rule left out
+        by `select`/`ignore` counts as one that cannot be fixed.
         """
         calling = {record.owner for record in self.walk.calls.values()}
         leaves = {info for info in self.index.module_classes() if info not in calling
                   and not self.planner.views.container_kind(info)  # holds its modules as items
                   and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
-        return {site.owner for site, plan in planned if site.owner in leaves
-                and (plan.fix is None or plan.fix.applicability is not Applicability.SAFE)}
+        partial = {}
+        for site, plan in planned:
+            if site.owner not in leaves:
+                continue
+            if plan.fix is None or plan.fix.applicability is not Applicability.SAFE:
+                partial[site.owner] = _PARTIAL_LEAF
+            elif not self.settings.reports(site.spec.rule):
+                partial.setdefault(site.owner, _UNSELECTED_LEAF)
+        return partial
 
     @staticmethod
     def _describe(site) -> str:

@@ -4,12 +4,14 @@ Each file is handled on its own: a file that cannot be read, decoded, parsed or
 written is reported with one clear line (naming the file) and left untouched,
 and the others are still processed. Writes go through `sources.write_atomic`.
 
-Which files: a directory is searched recursively for ``*.py`` and ``*.pyi``
-(hidden folders, virtualenvs, caches and build output skipped; symbolic links to
-folders are not followed, so link loops cannot trap the walk); a file named
-explicitly is always processed as Python whatever its suffix (scripts without
-one). A file reached twice (two arguments, or a link and its target) is
-processed once.
+Which files: a directory is searched recursively for ``*.py`` and ``*.pyi``,
+skipping what the `Scope` excludes (`distiller-exclude`, by default hidden
+folders, virtualenvs, caches and build output; `distiller-extend-exclude`;
+.gitignore) without listing, let alone reading, it; symbolic links to folders are
+not followed, so link loops cannot trap the walk. A file named explicitly is
+always processed as Python whatever its suffix (scripts without one), unless
+`--force-exclude` applies the excludes to it too. A file reached twice (two
+arguments, or a link and its target) is processed once.
 
 ``# pylint:`` pragmas are honoured exactly as pylint honours them, by pylint's
 own pragma machinery: ``disable=<symbol|msgid|distiller|all>`` at the end of a
@@ -37,11 +39,10 @@ from astroid.exceptions import AstroidSyntaxError
 from pylint_distiller.findings import Finding
 from pylint_distiller.fixer.engine import FixError, FixResult, fix_source
 from pylint_distiller.pragmas import visible
+from pylint_distiller.scope import Scope
 from pylint_distiller.settings import Settings
 from pylint_distiller.sources import Source, SourceError, read_source, write_atomic
 
-_SKIPPED_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules",
-                           ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist"))
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
@@ -71,11 +72,13 @@ def problem(path: str) -> tuple[str, bool]:
     return f"{path}: {path.reason}", path.warning  # type: ignore[attr-defined]
 
 
-def collect(paths: list[str]) -> Iterator[str]:
+def collect(paths: list[str], scope: Scope | None = None) -> Iterator[str]:
     """Python files under `paths` (explicit files always, directories recursively, sorted).
 
     Paths that cannot be used come out as `_Missing` strings (see `is_problem`).
+    Without a `scope`, the default excludes apply (and .gitignore files).
     """
+    scope = scope or Scope(Settings().exclude)
     seen: set[str] = set()
 
     def first_time(path: str) -> bool:
@@ -87,19 +90,27 @@ def collect(paths: list[str]) -> Iterator[str]:
 
     for path in paths:
         if os.path.isdir(path):
-            found = False
+            if scope.explicit(path, is_dir=True):
+                continue
+            found = skipped = False
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("."))
+                kept = sorted(d for d in dirs if not scope.excluded_entry(os.path.join(root, d), is_dir=True))
+                skipped = skipped or len(kept) < len(dirs)
+                dirs[:] = kept
                 for name in sorted(files):
                     if name.endswith(PYTHON_SUFFIXES):
-                        found = True
                         full = os.path.join(root, name)
+                        if scope.excluded_entry(full, is_dir=False):
+                            skipped = True
+                            continue
+                        found = True
                         if first_time(full):
                             yield full
             if not found:
-                yield _error(path, "no Python files found in this directory", warning=True)
+                why = " that is not excluded (distiller-exclude, .gitignore)" if skipped else ""
+                yield _error(path, f"no Python files found in this directory{why}", warning=True)
         elif os.path.exists(path) or os.path.islink(path):
-            if first_time(path):
+            if not scope.explicit(path, is_dir=False) and first_time(path):
                 yield path
         else:
             yield _error(path, "no such file or directory")
@@ -238,11 +249,13 @@ def fix_file(path: str, settings: Settings, unsafe: bool, write: bool) -> FileOu
 class Progress:
     """A one-line counter on stderr for long runs on a terminal; silent otherwise.
 
+    Silent too when `enabled` is false: the caller's output is for a machine
+    (JSON, SARIF, GitHub workflow commands, which CI reads from both streams).
     Call `clear()` before printing anything else to the terminal: the next `step`
     draws the line again.
     """
 
-    def __init__(self, total: int, stream=None, minimum: int = 20) -> None:
+    def __init__(self, total: int, stream=None, minimum: int = 20, enabled: bool = True) -> None:
         self.stream = stream or sys.stderr
         self.total = total
         isatty = getattr(self.stream, "isatty", None)
@@ -250,7 +263,7 @@ class Progress:
             tty = bool(isatty()) if callable(isatty) else False
         except (ValueError, OSError):
             tty = False
-        self.enabled = total >= minimum and tty
+        self.enabled = enabled and total >= minimum and tty
         self.shown = False
 
     def step(self, i: int, path: str) -> None:

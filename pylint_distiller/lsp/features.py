@@ -9,6 +9,7 @@ code actions whose edits are exactly what ``pylint-distiller fix`` does.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from pylint_distiller.findings import Applicability, Finding
 from pylint_distiller.lsp import disable_comment
 from pylint_distiller.lsp.text import UTF16, Lines, diff_edits
 from pylint_distiller.pragmas import visible
+from pylint_distiller.scope import Scope
 from pylint_distiller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,12 @@ class Analysis:
     findings: list[Finding] = field(default_factory=list)  # the ones no pragma silences
     module: Any = None  # astroid module; None when the text does not parse
     error: str | None = None
+    excluded: bool = False  # by distiller-exclude / .gitignore: not analysed, nothing published
+
+
+def excluded(path: str, settings: Settings) -> bool:
+    """An open document is skipped as `check` skips a file under --force-exclude."""
+    return os.path.isabs(path) and Scope.of(settings).excluded_path(path)
 
 
 def analyze(text: str, path: str, settings: Settings) -> Analysis:
@@ -47,6 +55,9 @@ def analyze(text: str, path: str, settings: Settings) -> Analysis:
     from pylint_distiller.api import parse
 
     result = Analysis(text, path, settings)
+    if excluded(path, settings):
+        result.excluded = True
+        return result
     try:
         module = parse(text, path)
     except Exception as exc:  # AstroidSyntaxError, AstroidBuildingError, ValueError (null bytes)...
