@@ -40,7 +40,7 @@ from tests.test_fix_runtime import (
 )
 
 CASES = ["container_sequential", "container_moduledict", "container_modulelist", "container_children_outside",
-         "conditional_member", "loop_static"]
+         "conditional_member", "loop_static", "loop_zip"]
 MODES = [False, True]
 
 
@@ -252,7 +252,7 @@ class Dyn(nn.Module):
         assert "nested loops" in findings[22].message
 
 
-@pytest.mark.parametrize("case", ["loop_static", "conditional_member"])
+@pytest.mark.parametrize("case", ["loop_static", "loop_zip", "conditional_member"])
 def test_torch_eager_results_survive_post_training_quantization(case):
     text, path = source_of("fixture", case)
     result = fix(text, path, "torch-eager")

@@ -6,9 +6,10 @@ rewrite is a `nn.ModuleList` with one module per iteration, indexed by the loop
 position (`self.adds[i]`). It needs:
 
 * a trip count known when `__init__` ends: `range(<int literal>)`,
-  `range(self.<int attribute>)`, `range(len(self.<container>))`, or
-  `enumerate(self.<container>)` (also `.values()`/`.items()`/`.keys()` of it),
-  the container holding modules and not reassigned in forward code;
+  `range(self.<int attribute>)`, `range(len(self.<container>))`,
+  `enumerate(self.<container>)` (also `.values()`/`.items()`/`.keys()` of it) or
+  `enumerate(zip(self.<a>, self.<b>))` (Res2Net's `zip(self.convs, self.bns)`), the
+  containers holding modules and assigned only in `__init__`;
 * a position variable (`i`) that the loop binds and its body never rebinds;
 * nothing else repeating the op: exactly one loop or comprehension between the
   op and the forward it is written in, and that forward run once per pass (not
@@ -130,10 +131,14 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
         position = target.name
     elif name == "enumerate" and len(args) == 1 and isinstance(target, nodes.Tuple) and target.elts \
             and isinstance(target.elts[0], nodes.AssignName):
-        container = _container(args[0], owner, walk)
-        if container is None:
+        inner = args[0]
+        zipped = inner.args if isinstance(inner, nodes.Call) and isinstance(inner.func, nodes.Name) and \
+            inner.func.name == "zip" and inner.args and not inner.keywords else [inner]
+        containers = [_container(arg, owner, walk) for arg in zipped]
+        if None in containers:
             return dynamic
-        trip = f"len(self.{container})"
+        lengths = [f"len(self.{c})" for c in dict.fromkeys(containers)]
+        trip = lengths[0] if len(lengths) == 1 else f"min({', '.join(lengths)})"  # zip stops at the shortest
         position = target.elts[0].name
     else:
         return dynamic
