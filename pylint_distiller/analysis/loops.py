@@ -12,8 +12,9 @@ position (`self.adds[i]`). It needs:
   containers holding modules and assigned only in `__init__`;
 * a position variable (`i`) that the loop binds and its body never rebinds;
 * nothing else repeating the op: exactly one loop or comprehension between the
-  op and the forward it is written in, and that forward run once per pass (not
-  a helper called several times, not a class whose instance runs repeatedly).
+  op and the function it is written in, that function the forward or a method it
+  calls at one place outside loops (`forward_features`), and that forward run once
+  per pass (not a class whose instance runs repeatedly).
 
 Everything else gets no fix, with the reason, never a module reused by every
 iteration.
@@ -47,13 +48,18 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
         return "it runs in a lambda, which may be called any number of times"
     if owner is None or not isinstance(func, nodes.FunctionDef):
         return "it runs several times per forward pass outside any module class"
-    walkers = [c for c in walk.index.module_classes() if walk.forward_of(c) is func]
-    if not walkers:
-        return "it is in a helper that runs several times per forward pass (called in a loop or more than once)"
-    if any(walk.multiplicity.get(c, 1) > 1 for c in walkers):
-        return "its module class runs several times per forward pass"
-    if _called_explicitly(func, walkers, walk.index):
-        return "its forward is also called explicitly (`super().forward(...)`, `self.forward(...)`)"
+    # every class that runs this code (the owner and same-file subclasses inheriting it) runs it once per pass
+    for klass in [c for c in walk.index.module_classes() if owner in c.mro()]:
+        if klass is not owner and klass.methods.get(func.name) is not func:
+            continue  # overridden: this code does not run for it
+        entry = _once_per_pass(func, klass, walk, 0)
+        if entry is None:
+            return "it is in a helper that runs several times per forward pass (called in a loop or more than once)"
+        walkers = [c for c in walk.index.module_classes() if walk.forward_of(c) is entry]
+        if any(walk.multiplicity.get(c, 1) > 1 for c in walkers):
+            return "its module class runs several times per forward pass"
+        if _called_explicitly(entry, walkers, walk.index):
+            return "its forward is also called explicitly (`super().forward(...)`, `self.forward(...)`)"
     loops = _enclosing_repeaters(node, func)
     if not loops:
         return "it runs several times per forward pass"
@@ -70,6 +76,29 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
         gen = loop.generators[0]
         target, iterable, body = gen.target, gen.iter, [loop]
     return _slot(target, iterable, body, owner, walk)
+
+
+def _once_per_pass(func: nodes.FunctionDef, owner: ClassInfo, walk, depth: int) -> nodes.FunctionDef | None:
+    """The forward that runs `func` once per pass: itself, or the forward of a method called once from it.
+
+    A method (`forward_features`) qualifies when the class's code calls it at exactly
+    one place, outside any loop or comprehension, in a function that itself runs once.
+    """
+    if any(walk.forward_of(c) is func for c in walk.index.module_classes()):
+        return func
+    if depth > 4 or not isinstance(func.parent, nodes.ClassDef) or owner.methods.get(func.name) is not func:
+        return None
+    calls = []
+    for method in {m for m in owner.methods.values() if m is not func}:
+        for call in method.nodes_of_class(nodes.Call):
+            callee = call.func
+            if isinstance(callee, nodes.Attribute) and callee.attrname == func.name and \
+                    isinstance(callee.expr, nodes.Name) and callee.expr.name == "self":
+                calls.append(call)
+    if len(calls) != 1 or _enclosing_repeaters(calls[0], calls[0].frame()):
+        return None
+    caller = calls[0].frame()
+    return _once_per_pass(caller, owner, walk, depth + 1) if isinstance(caller, nodes.FunctionDef) else None
 
 
 def _called_explicitly(func: nodes.FunctionDef, walkers: list[ClassInfo], index) -> bool:

@@ -22,3 +22,33 @@ class Loops(nn.Module):
 
     def _twice(self, x):
         return x * 2  # [tensor-operator]
+
+
+class Features(nn.Module):
+    """A loop in a method that forward calls once is as static as one in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+    def forward_features(self, x):
+        for i, blk in enumerate(self.blocks):
+            x = blk(x) + x  # [tensor-operator]
+        return x
+
+    def forward(self, x):
+        return self.forward_features(x)
+
+
+class FeaturesTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+    def forward_features(self, x):
+        for i, blk in enumerate(self.blocks):
+            x = blk(x) + x  # [tensor-operator]
+        return x
+
+    def forward(self, x):
+        return self.forward_features(self.forward_features(x))
