@@ -154,9 +154,10 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
         return dynamic
     name, args = iterable.func.name, iterable.args
     if name == "range" and len(args) == 1 and isinstance(target, nodes.AssignName):
-        trip = _static_count(args[0], owner, walk)
-        if trip is None:
+        count = _static_count(args[0], owner, walk)
+        if count is None:
             return dynamic
+        trip, reads = (count, ()) if isinstance(count, str) else (count.as_string(), (count,))
         position = target.name
     elif name == "enumerate" and len(args) == 1 and isinstance(target, nodes.Tuple) and target.elts \
             and isinstance(target.elts[0], nodes.AssignName):
@@ -168,6 +169,7 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
             return dynamic
         lengths = [f"len(self.{c})" for c in dict.fromkeys(containers)]
         trip = lengths[0] if len(lengths) == 1 else f"min({', '.join(lengths)})"  # zip stops at the shortest
+        reads = tuple(zipped)  # a container created under a condition guards the list too
         position = target.elts[0].name
     else:
         return dynamic
@@ -176,8 +178,7 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
         for assigned in stmt.nodes_of_class(nodes.AssignName):
             if assigned.name == position and id(assigned) not in own:
                 return f"the loop rebinds its position {position}"
-    return Slot(position, trip.as_string() if isinstance(trip, nodes.NodeNG) else trip,
-                (trip,) if isinstance(trip, nodes.NodeNG) else ())
+    return Slot(position, trip, reads)
 
 
 def _static_count(node: nodes.NodeNG, owner: ClassInfo, walk):
