@@ -233,9 +233,11 @@ class Planner:
         copy_text = None
         imports: tuple[str, ...] = ()
         ctor = fact.ctor if fact else None
+        reads: list[nodes.NodeNG] = []  # what the copy's constructor reads of self
         if ctor is not None and fact.in_own_init and _unconditional(ctor, owner) and \
                 self._copyable_ctor(ctor, owner):
             copy_text = ctor.as_string()
+            reads.append(ctor)
         if copy_text is None:
             init = owner.init()
             if "copy" in (init.locals if init else {}) or self.imports.aliases.get("copy", "copy") != "copy":
@@ -245,7 +247,6 @@ class Planner:
         applicability = Applicability.SAFE if stateful is False else Applicability.UNSAFE
         base = attr.rstrip("0123456789_") if attr.rstrip("0123456789_") else attr
         # the copy exists exactly when the original does (`if is_cross_attention: self.ln_1_kv = ...`)
-        reads = [ctor] if copy_text == (ctor.as_string() if ctor is not None else None) else []
         member = self._guarded(Member(f"{attr}_2", copy_text), home, reads, (attr,))
         fix = Fix(
             title=f"Give this call its own instance: self.<{base}_2> = {copy_text}",
@@ -254,7 +255,7 @@ class Planner:
             template="self.{m}",
             member=member,
             imports=imports,
-            class_lines=((self._class_of(node) or owner).node.lineno,),
+            class_lines=(home.node.lineno,),
         )
         note = "" if stateful is False else "it holds parameters: duplicating it unties the weights"
         return Plan(copy_text, fix, note)
