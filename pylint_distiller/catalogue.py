@@ -64,6 +64,7 @@ class Rule:
     good: str | None = None  # the prepared version for the distiller target
     category: str = "W"
     options: tuple[str, ...] = ()
+    targets: tuple[str, ...] = TARGETS  # the targets it is reported for (the examples use the first)
 
     @property
     def msgid(self) -> str:
@@ -352,6 +353,49 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "    def forward(self, x):\n"
                     "        return self.rnn(x)[0]\n"
                 ),
+            ),
+            Rule(
+                symbol="unfused-modules",
+                number=9,
+                template="%s",
+                summary="A chain of submodules that eager quantization can fuse into one op "
+                        "(conv+bn+relu, linear+relu...), and no `fuse_model()` that fuses it.",
+                why=(
+                    "PyTorch eager mode quantizes each module on its own unless the model "
+                    "fuses chains first (`torch.ao.quantization.fuse_modules`): an unfused "
+                    "BatchNorm is quantized separately (or fails on quantized tensors), and "
+                    "every intermediate activation of the chain is rounded to int8. "
+                    "torchvision's quantizable models ship `fuse_model()` for that. A chain "
+                    "counts when each intermediate value goes only into the next member, "
+                    "every member runs once per pass and nothing else reads it. The "
+                    "distiller target does not report it: Distiller folds BatchNorm itself "
+                    "and has no fused modules."
+                ),
+                fix_safety=(
+                    "Safe: the fix adds (or extends) a method `fuse_model(self, "
+                    "is_qat=False)` and nothing changes until it is called (in eval mode "
+                    "for post-training quantization, train mode for QAT). One call on the "
+                    "root model fuses every chain of the model: each generated "
+                    "`fuse_model` fuses its own chains, then calls `fuse_model` of the "
+                    "submodules that have one and walks into those that do not; a guard "
+                    "makes a second call a no-op. An existing `fuse_model` is extended, "
+                    "not doubled; a chain one of whose members it already names counts as "
+                    "fused. No fix where the class inherits its `fuse_model` or writes it "
+                    "on one line."
+                ),
+                bad=(
+                    "class Block(nn.Module):\n"
+                    "    def __init__(self):\n"
+                    "        super().__init__()\n"
+                    "        self.conv = nn.Conv2d(4, 4, 3, padding=1)\n"
+                    "        self.bn = nn.BatchNorm2d(4)\n"
+                    "        self.relu = nn.ReLU()\n"
+                    "\n"
+                    "    def forward(self, x):\n"
+                    "        return self.relu(self.bn(self.conv(x)))\n"
+                ),
+                targets=(TORCH_EAGER,),
+                options=("distiller-target", "distiller-module-bases"),
             ),
         )
     }
@@ -804,6 +848,67 @@ TENSOR_CLASSES = frozenset(("Parameter", "Buffer", "UninitializedParameter", "Un
 #: Name suffixes of modules that belong to training, not to the model a quantizer
 #: converts (losses are built per step, often inside forward): never inline-module.
 TRAINING_ONLY_SUFFIXES = ("Loss",)
+
+@dataclass(frozen=True)
+class FusableChain:
+    """Module types, in call order, that `torch.ao.quantization.fuse_modules` fuses into one.
+
+    The rows of torch's `_DEFAULT_OP_LIST_TO_FUSER_METHOD` (fuser_method_mappings.py,
+    torch 2.14): exact types, so `nn.ReLU6`, `nn.LeakyReLU` or a BatchNorm subclass
+    never fuse. `qat` is False where `fuse_modules_qat` raises (ConvTranspose+BN).
+    """
+
+    types: tuple[str, ...]
+    fused: str  # the intrinsic module fuse_modules builds (eval mode), for messages
+    qat: bool = True
+
+
+FUSABLE_CHAINS: tuple[FusableChain, ...] = tuple(
+    FusableChain(tuple(NN + t for t in types.split()), fused, qat)
+    for types, fused, qat in (
+        ("Conv1d BatchNorm1d ReLU", "ConvReLU1d", True),
+        ("Conv2d BatchNorm2d ReLU", "ConvReLU2d", True),
+        ("Conv3d BatchNorm3d ReLU", "ConvReLU3d", True),
+        ("Conv1d BatchNorm1d", "Conv1d", True),
+        ("Conv2d BatchNorm2d", "Conv2d", True),
+        ("Conv3d BatchNorm3d", "Conv3d", True),
+        ("Conv1d ReLU", "ConvReLU1d", True),
+        ("Conv2d ReLU", "ConvReLU2d", True),
+        ("Conv3d ReLU", "ConvReLU3d", True),
+        ("Linear BatchNorm1d", "Linear", True),
+        ("Linear ReLU", "LinearReLU", True),
+        ("BatchNorm2d ReLU", "BNReLU2d", True),
+        ("BatchNorm3d ReLU", "BNReLU3d", True),
+        ("ConvTranspose1d BatchNorm1d", "ConvTranspose1d", False),
+        ("ConvTranspose2d BatchNorm2d", "ConvTranspose2d", False),
+        ("ConvTranspose3d BatchNorm3d", "ConvTranspose3d", False),
+    )
+)
+
+@dataclass(frozen=True)
+class LayerArg:
+    """One child of a library `nn.Sequential` subclass: the constructor argument that gives its
+    class (by keyword or position; an explicit None leaves the child out) and the default class."""
+
+    keyword: str | None
+    position: int | None
+    default: str
+
+
+#: Library Sequential subclasses whose children follow their constructor arguments, so a
+#: chain inside them is known statically (children named "0", "1", "2" in this order).
+KNOWN_SEQUENTIALS: Mapping[str, tuple[LayerArg, ...]] = MappingProxyType({
+    f"torchvision.ops.misc.Conv{n}dNormActivation": (
+        LayerArg(None, None, f"{NN}Conv{n}d"),
+        LayerArg("norm_layer", 6, f"{NN}BatchNorm{n}d"),
+        LayerArg("activation_layer", 7, NN + "ReLU"),
+    )
+    for n in (1, 2, 3)
+})
+
+#: The method the fusion fix adds, torchvision's name and signature for it.
+FUSE_METHOD = "fuse_model"
+FUSE_FUNCTIONS = ("torch.ao.quantization.fuse_modules", "torch.ao.quantization.fuse_modules_qat")
 
 #: torch.nn containers: calling one runs its children, iterating one yields modules.
 CONTAINER_MODULES = frozenset(NN + n for n in ("Sequential", "ModuleList", "ModuleDict"))

@@ -69,6 +69,22 @@ Span = tuple[int, int, int, int]  # (line, col, end_line, end_col), columns in c
 
 
 @dataclass(frozen=True)
+class Method:
+    """A method a fix adds to its class, or the lines it puts at the start of an existing one.
+
+    `lines` are source lines indented relative to the class body in units of four
+    spaces (the engine re-indents them to the file's own indentation). A new method
+    (``extend=False``) goes at the end of the class; with ``extend=True`` the class
+    already has a method `name` and `lines` are statements put at the start of its
+    body, after its docstring and any leading ``if ...: return`` guard.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+    extend: bool = False
+
+
+@dataclass(frozen=True)
 class Fix:
     """A fix plan for one finding: data, applied by the rewrite engine.
 
@@ -90,10 +106,11 @@ class Fix:
     member: Member | None = None
     imports: tuple[str, ...] = ()
     class_lines: tuple[int, ...] = ()
+    method: Method | None = None  # added to (or extending) the class at class_lines[0]
 
     @property
     def applies(self) -> bool:
-        return self.applicability is not Applicability.MANUAL and self.span is not None
+        return self.applicability is not Applicability.MANUAL and (self.span is not None or self.method is not None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +121,7 @@ class Fix:
             else {"name": self.member.name, "constructor": self.member.constructor,
                   "guard": list(self.member.guard)},
             "imports": list(self.imports),
+            "method": None if self.method is None else {"name": self.method.name, "extend": self.method.extend},
         }
 
 

@@ -265,7 +265,8 @@ def test_fix_target_torch_eager(tmp_path, capsys):
     assert code == 0
     text = path.read_text()
     assert "from torch.ao.nn.quantized import FloatFunctional" in text
-    assert "self.add = FloatFunctional()" in text and "out = self.add.add(out, identity)" in text
+    assert "self.add_relu = FloatFunctional()" in text and "out = self.add_relu.add_relu(out, identity)" in text
+    assert "    def fuse_model(self, is_qat=False):" in text
     assert "out = self.cat.cat([identity, out], dim=1)" in text
     assert "distiller" not in text.split('"""', 2)[2]  # nothing of the distiller target (outside the docstring)
     code, out, _ = run_cli(capsys, "check", "--target", "torch-eager", path)

@@ -172,24 +172,28 @@ def test_basic_module_distiller_is_designs_expected_preparation():
 
 
 def test_basic_module_torch_eager_is_designs_expected_preparation():
+    """torchvision's hand-made shape: one FloatFunctional per site, add_relu where the add feeds the
+    relu (so self.relu is called once and needs no copy), and fuse_model() for the conv/bn chains."""
     src = read_text(INPUTS / "basic_module.in.py")
     out = fixed("torch-eager", "basic_module", unsafe=False)
     init_additions = [
-        "        self.add = FloatFunctional()\n",
-        "        self.relu_2 = nn.ReLU()\n",
+        "        self.add_relu = FloatFunctional()\n",
         "        self.cat = FloatFunctional()\n",
         "        self.sigmoid = nn.Sigmoid()\n",
     ]
     assert "        self.bn2 = nn.BatchNorm2d(planes)\n" + "".join(init_additions) in out
-    assert "        out = self.add.add(out, identity)\n        out = self.relu_2(out)\n" in out
+    assert "        out = self.add_relu.add_relu(out, identity)\n\n" in out
     assert "        out = self.cat.cat([identity, out], dim=1)\n        out = self.sigmoid(out)\n" in out
+    assert '        fuse(self, [["conv1", "bn1", "relu"], ["conv2", "bn2"]], inplace=True)\n' in out
     assert out.count("from torch.ao.nn.quantized import FloatFunctional\n") == 1
     assert "distiller" not in out.replace(src, "") and "import distiller" not in out
     undone = out.replace("".join(init_additions), "").replace("from torch.ao.nn.quantized import FloatFunctional\n", "")
-    undone = undone.replace("        out = self.add.add(out, identity)\n        out = self.relu_2(out)\n",
+    undone = undone.replace("        out = self.add_relu.add_relu(out, identity)\n",
                             "        out += identity\n        out = self.relu(out)\n")
     undone = undone.replace("        out = self.cat.cat([identity, out], dim=1)\n        out = self.sigmoid(out)\n",
                             "        out = torch.cat([identity, out], dim=1)\n        out = F.sigmoid(out)\n")
+    method = undone.index("\n\n    def fuse_model(")
+    undone = undone[:method] + undone[undone.index("\n\n\ndef build"):]
     assert undone == src
 
 

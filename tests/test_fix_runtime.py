@@ -196,8 +196,13 @@ def test_unfixed_findings_stay_reported(kind, name, target):
     applied = {(f.line, f.col, f.symbol) for f in result.applied}
     from pylint_distiller.api import analyze_source
 
-    before = [f for f in analyze_source(text, str(path), Settings(target=target))
-              if (f.line, f.col, f.symbol) not in applied]
+    first = analyze_source(text, str(path), Settings(target=target))
+    # a fix applied in the first pass may absorb another finding's code (add_relu removes the relu
+    # call a reuse finding was about); a method fix lands in the last pass, where lines have moved
+    spans = [f.fix.span for f in first if (f.line, f.col, f.symbol) in applied and f.fix.span]
+    methods = {(f.symbol, f.klass) for f in result.applied if f.fix.method is not None}
+    before = [f for f in first if (f.line, f.col, f.symbol) not in applied and (f.symbol, f.klass) not in methods
+              and not any((s[0], s[1]) <= (f.line, f.col) and (f.end_line, f.end_col) <= (s[2], s[3]) for s in spans)]
     key = lambda f: (f.symbol, f.op)  # noqa: E731
     from collections import Counter
 
@@ -254,9 +259,11 @@ def test_torch_eager_basic_module_uses_float_functional_per_call_site():
     from torch.ao.nn.quantized import FloatFunctional
 
     functionals = {n for n, m in model.named_modules() if isinstance(m, FloatFunctional)}
-    assert functionals == {"add", "cat"}
+    assert functionals == {"add_relu", "cat"}
+    # add_relu took over the relu after the add: self.relu runs once and needs no copy
     relus = {n for n, m in model.named_modules() if isinstance(m, nn.ReLU)}
-    assert relus == {"relu", "relu_2"}
+    assert relus == {"relu"}
+    assert max(count_module_calls(model, prepared_mod.example_inputs()).values()) == 1
 
 
 # ------------------------------------------------------------- unsafe fixes

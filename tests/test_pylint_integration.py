@@ -237,7 +237,7 @@ def test_options_from_a_pyproject(tmp_path):
     proc = run_pylint("--output-format=json2", "model.py", rcfile=pyproject, cwd=project, plugin=False)
     msgs = messages(proc)
     by_symbol = {m["symbol"]: m for m in msgs}
-    assert sorted(by_symbol) == ["reused-module", "tensor-operator", "torch-function"]
+    assert sorted(by_symbol) == ["reused-module", "tensor-operator", "torch-function", "unfused-modules"]
     assert "FloatFunctional" in by_symbol["tensor-operator"]["message"]
     assert "FloatFunctional" in by_symbol["torch-function"]["message"]
 

@@ -88,8 +88,11 @@ def _symbols(text: str, target: str = "distiller") -> list[str]:
 @pytest.mark.parametrize("symbol", ALL)
 def test_bad_example_raises_exactly_its_message(symbol):
     rule = RULES[symbol]
-    assert _symbols(IMPORTS + "\n\n" + rule.bad) == [symbol]
-    assert _symbols(example_source(rule)) == [symbol]
+    target = rule.targets[0]
+    assert _symbols(IMPORTS + "\n\n" + rule.bad, target) == [symbol]
+    assert _symbols(example_source(rule), target) == [symbol]
+    for other in set(TARGETS) - set(rule.targets):
+        assert symbol not in _symbols(example_source(rule), other)
 
 
 @pytest.mark.parametrize("symbol", WITH_GOOD)

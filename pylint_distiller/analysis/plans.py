@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from astroid import nodes
 
 from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.conditions import guards, self_attrs
 from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.catalogue import NATIVE, UNSUPPORTED, OpSpec, Replacement
+from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
 
 _BUILTIN_NAMES = frozenset(("int", "float", "round", "len", "max", "min", "abs", "tuple", "list", "bool", "str"))
@@ -47,6 +48,9 @@ class Planner:
         self.target = target
         self._extendable_cache: dict[int, bool] = {}
         self.views = ChildViews(index, walk.forward_of)
+        #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
+        self.relu_merges: dict[nodes.Call, Plan] = {}
+        self.absorbs_functional_relu = True
 
     # ----------------------------------------------------------- evaluability
     def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
@@ -109,7 +113,13 @@ class Planner:
             if not _self_reachable(site.node):
                 return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
                                               "`self`: no member is reachable (manual)")
-            return self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
+            plan = self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
+            if plan.fix is not None and self.target == TORCH_EAGER and not site.multi:  # a per-iteration list stays
+                merged = add_relu_fix(site, plan.fix, self.index, self.pos, self.absorbs_functional_relu)
+                if merged is not None:
+                    plan = Plan(suggestion + " (.add_relu)", merged[0], plan.note)
+                    self.relu_merges[merged[1]] = plan
+            return plan
         callers, param = site.callers, site.module_param
         if param and callers:
             # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):

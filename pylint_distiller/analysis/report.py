@@ -7,9 +7,16 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.fusion_report import fusion_findings
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.catalogue import NATIVE, QUANT_NEUTRAL_MODULES, TRAINING_ONLY_SUFFIXES, UNQUANTIZABLE
+from pylint_distiller.catalogue import (
+    NATIVE,
+    QUANT_NEUTRAL_MODULES,
+    RULES,
+    TRAINING_ONLY_SUFFIXES,
+    UNQUANTIZABLE,
+)
 from pylint_distiller.findings import Applicability, Confidence, Finding
 from pylint_distiller.settings import Settings
 
@@ -29,6 +36,9 @@ class Reporter:
         self.settings = settings
         self.path = path
         self.planner = Planner(index, walk, positions, settings.target)
+        # add_relu may absorb an F.relu only where that call is itself reported and fixable
+        self.planner.absorbs_functional_relu = settings.reports("functional-call") and not any(
+            settings.ignores(key, "F.relu") for key in ("torch.nn.functional.relu", "torch.relu"))
         self.findings: list[Finding] = []
 
     def run(self) -> list[Finding]:
@@ -36,6 +46,8 @@ class Reporter:
         self._reuse()
         self._inline()
         self._module_facts()
+        if self.settings.target in RULES["unfused-modules"].targets and self.settings.reports("unfused-modules"):
+            self.findings += fusion_findings(self.index, self.walk, self.pos, self.path)
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
         return self.findings
 
@@ -67,6 +79,9 @@ class Reporter:
             if spec.replacement(settings.target) == NATIVE:
                 continue
             planned.append((site, self.planner.plan_op(site)))
+        merged = self.planner.relu_merges
+        planned = [(site, merged[site.node] if site.node in merged and merged[site.node].fix.applicability
+                    is Applicability.SAFE else plan) for site, plan in planned]  # F.relu(a + b): one add_relu
         partial = self._partial_leaves(planned)
         for site, plan in planned:
             if site.owner in partial:

@@ -18,7 +18,7 @@ from pylint_distiller.analysis import analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
-from pylint_distiller.findings import Applicability, Edit, Finding, Member
+from pylint_distiller.findings import Applicability, Edit, Finding, Member, Method
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -61,7 +61,12 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
         if not chosen:
             result.remaining = findings
             return result
-        new_text, applied = apply_once(result.text, module, chosen)
+        # methods come last: they list members that the other fixes may still add (an F.relu that
+        # becomes a fusable nn.ReLU), so a method is written once, not extended pass by pass
+        first = [f for f in chosen if f.fix.method is None]
+        new_text, applied = apply_once(result.text, module, first) if first else (result.text, [])
+        if not applied:
+            new_text, applied = apply_once(result.text, module, [f for f in chosen if f.fix.method is not None])
         result.passes += 1
         if not applied or new_text == result.text:
             result.remaining = findings
@@ -110,9 +115,20 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
     members: dict[int, list[tuple[str, Member]]] = {}
     imports: list[str] = []
     by_key = {}
+    methods: dict[tuple[int, str], object] = {}
     for i, finding in enumerate(findings):
         fix = finding.fix
         names = {}
+        if fix.method is not None:
+            cls = classes.get(fix.class_lines[0]) if fix.class_lines else None
+            key = (fix.class_lines[0], fix.method.name) if cls is not None else None
+            if key is None or key in methods:
+                continue  # one edit per method and pass; the others are retried on the next pass
+            methods[key] = fix.method
+            by_key[i] = finding
+            imports.extend(fix.imports)
+            if fix.span is None:
+                continue
         if fix.member is not None:
             owners = [classes.get(line) for line in fix.class_lines]
             if not owners or any(cls is None or not can_extend_init(cls) for cls in owners):
@@ -133,6 +149,8 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         return plan_edits(text, module, [f for i, f in by_key.items() if i not in drop])
     for class_line, new in members.items():
         edits.append(_member_edit(lines, classes[class_line], new))
+    for (class_line, _name), method in methods.items():
+        edits.append(method_edit(lines, classes[class_line], method))
     edits.extend(_import_edits(lines, module, imports, text))
     return edits, list(by_key.values())
 
@@ -295,6 +313,39 @@ class _Namer:
         for cls in owners:
             self.given.setdefault(cls, set()).add(name)
         return name
+
+
+# ------------------------------------------------------------------- methods
+def method_edit(lines: LineIndex, cls: nodes.ClassDef, method: Method):
+    """One insertion: a new method after the class's last statement, or lines at the start of
+    an existing method's body (after its docstring and leading `if ...: return` guards)."""
+    if method.extend:
+        func = next(s for s in cls.body if isinstance(s, nodes.FunctionDef) and s.name == method.name)
+        body = list(func.body)
+        start = 0
+        while start < len(body) - 1 and (
+                (isinstance(body[start], nodes.Expr) and isinstance(body[start].value, nodes.Const))
+                or (isinstance(body[start], nodes.If) and len(body[start].body) == 1
+                    and isinstance(body[start].body[0], nodes.Return) and not body[start].orelse)):
+            start += 1
+        first = body[start]
+        indent = _indent(lines, first)
+        line = _above_comments(lines, first.lineno)
+        at, nl = lines.line_start(line), lines.terminator(line)
+        return at, at, "".join(indent + _reindent(text, indent) + nl for text in method.lines)
+    last = cls.body[-1]
+    end_line = last.end_lineno or last.lineno
+    indent = _indent(lines, cls.body[0])
+    at, nl = lines.line_end(end_line), lines.terminator(end_line)
+    return at, at, nl + "".join(nl + indent + _reindent(text, indent) for text in method.lines)
+
+
+def _reindent(text: str, indent: str) -> str:
+    """Four-space levels of a generated line in the file's unit (tabs where the class uses tabs)."""
+    if "\t" not in indent:
+        return text
+    stripped = text.lstrip(" ")
+    return "\t" * ((len(text) - len(stripped)) // 4) + stripped
 
 
 # ------------------------------------------------------------------- imports

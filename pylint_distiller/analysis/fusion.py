@@ -1,0 +1,490 @@
+"""Fusable chains of submodules (conv+bn+relu...) and the `fuse_model()` fix (torch-eager).
+
+Eager quantization fuses a chain only when asked (`torch.ao.quantization.fuse_modules`),
+and fusing is only correct when the chain really is one: each member's output goes
+only into the next member, every member runs once per forward pass, and nothing else
+reads a member (fusion turns the first member into the fused module and the others
+into `nn.Identity`). A chain is found
+
+* through call nesting, `self.relu(self.bn(self.conv(x)))`;
+* through assignments, `out = self.conv(x)` then `out = self.bn(out)` (the name is
+  read once, by the next call, and is dead afterwards);
+* inside `nn.Sequential(...)` literals assigned in `__init__` (members named by index,
+  `features.0`), nested literals included (an attribute assigned several literals,
+  `self.shortcut = nn.Sequential()` or a conv+bn one, is fused behind a length test), in
+  a Sequential subclass whose `__init__` calls `super().__init__(<literal modules>)`
+  (torchvision's ConvBNReLU), and inside library Sequentials whose children follow their
+  arguments (`KNOWN_SEQUENTIALS`: torchvision's Conv2dNormActivation).
+
+Member types come from torch.nn constructors, from same-file helpers or static methods
+that return one (`conv3x3(...)`), or from a local that defaults to a torch.nn class
+(`norm_layer = nn.BatchNorm2d` when None: INFERENCE, torchvision's convention).
+
+The findings and the `fuse_model()` fix built from these chains live in `fusion_report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astroid import nodes
+
+from pylint_distiller.analysis import classes as attrs
+from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
+
+_SEQUENTIAL = "torch.nn.Sequential"
+_LOOPS = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp, nodes.DictComp,
+          nodes.GeneratorExp, nodes.Lambda)
+_LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
+
+
+@dataclass
+class Chain:
+    names: tuple[str, ...]  # member paths for fuse_modules: "conv1", "features.0"
+    spec: FusableChain
+    nodes: tuple[nodes.NodeNG, ...]  # the member calls (forward) or constructor calls (Sequential)
+    inferred: bool  # some member type was assumed from a default
+    guard: str | None = None  # a condition the fix tests first (`len(self.shortcut) == 2`)
+
+
+@dataclass
+class _Member:
+    name: str
+    qname: str | None
+    inferred: bool
+    node: nodes.NodeNG
+
+
+def is_self_attr(node: nodes.NodeNG) -> bool:
+    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
+
+
+def _in_loop(node: nodes.NodeNG) -> bool:
+    frame = node.frame()
+    parent = node.parent
+    while parent is not None and parent is not frame:
+        if isinstance(parent, _LOOPS):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _mentions(stmt: nodes.NodeNG, name: str) -> int:
+    return sum(1 for n in stmt.nodes_of_class((nodes.Name, nodes.AssignName)) if n.name == name)
+
+
+def _own_method(info: ClassInfo, name: str) -> nodes.FunctionDef | None:
+    for node in info.node.locals.get(name, ()):
+        if isinstance(node, nodes.FunctionDef) and node.parent is info.node:
+            return node
+    return None
+
+
+def _segment(members: list[_Member | None]) -> list[tuple[int, FusableChain]]:
+    """Split a run of linked members into table chains, longest match first, left to right."""
+    out, i = [], 0
+    while i < len(members):
+        for spec in _LONGEST_FIRST:
+            run = members[i:i + len(spec.types)]
+            if len(run) == len(spec.types) and all(m is not None and m.qname == t for m, t in zip(run, spec.types)):
+                out.append((i, spec))
+                i += len(spec.types)
+                break
+        else:
+            i += 1
+    return out
+
+
+class FusionAnalysis:
+    """Fusable chains of the module classes of one file."""
+
+    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis) -> None:
+        self.index = index
+        self.imports = index.imports
+        self.walk = walk
+        module = next(iter(index.classes)).root() if index.classes else None
+        self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
+        self._foreign = self._foreign_references(module) if module else set()
+        self._sequential_calls = [c for c in module.nodes_of_class(nodes.Call)
+                                  if self.imports.qualify(c.func) == _SEQUENTIAL] if module else []
+        self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
+        self._reads_cache: dict[ClassInfo, dict[str, list[nodes.Attribute]]] = {}
+        for info in index.classes.values():
+            for base in info.mro()[1:]:
+                self._subclasses.setdefault(base, []).append(info)
+
+    # ------------------------------------------------------------ member types
+    def _ctor_type(self, value: nodes.NodeNG, depth: int = 0) -> tuple[str | None, bool]:
+        """(torch.nn class, inferred) that constructing `value` yields, or (None, False)."""
+        if not isinstance(value, nodes.Call) or depth > 3:
+            return None, False
+        func = value.func
+        qname = self.imports.qualify(func)
+        if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1][:1].isupper():
+            return qname, False
+        scope = value.frame()
+        helper = None
+        if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self" \
+                and isinstance(scope, nodes.FunctionDef) and isinstance(scope.parent, nodes.ClassDef):
+            # `self.depthwise_conv(...)`: a static method of the class that returns a constructor
+            found = [d for d in scope.parent.locals.get(func.attrname, ()) if isinstance(d, nodes.FunctionDef)]
+            if len(found) == 1 and found[0].decorators and "staticmethod" in found[0].decorators.as_string():
+                helper = found[0]
+        elif isinstance(func, nodes.Name):
+            if isinstance(scope, nodes.FunctionDef) and func.name in scope.locals:
+                return self._local_class(scope, func.name)
+            if func.name not in self.imports.aliases:
+                helper = self._functions.get(func.name)
+        if helper is not None:
+            results = {self._ctor_type(r.value, depth + 1) for r in helper.nodes_of_class(nodes.Return)
+                       if r.frame() is helper}
+            if len(results) == 1:
+                return results.pop()
+        return None, False
+
+    def _local_class(self, func: nodes.FunctionDef, name: str) -> tuple[str | None, bool]:
+        """`norm_layer` that is a parameter defaulting to None and set to one torch.nn class."""
+        values: list[nodes.NodeNG] = []
+        for node in func.nodes_of_class(nodes.AssignName):
+            if node.name != name or node.frame() is not func:
+                continue
+            if isinstance(node.parent, nodes.Arguments):
+                default = _default_of(func, name)
+                if default is None or (isinstance(default, nodes.Const) and default.value is None):
+                    continue
+                values.append(default)
+            elif isinstance(node.parent, nodes.Assign) and len(node.parent.targets) == 1:
+                values.append(node.parent.value)
+            else:
+                return None, False
+        qnames = {self._class_ref(func, v) for v in values}
+        if len(qnames) == 1:
+            qname = qnames.pop()
+            if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1][:1].isupper():
+                return qname, True
+        return None, False
+
+    def _class_ref(self, func: nodes.FunctionDef, value: nodes.NodeNG) -> str | None:
+        """The class a name refers to: `nn.BatchNorm2d`, or `self._norm_layer` set from such a parameter."""
+        if not isinstance(value, (nodes.Name, nodes.Attribute)):
+            return None
+        if is_self_attr(value) and isinstance(func.parent, nodes.ClassDef):
+            info = self.index.classes.get(func.parent)
+            fact = info.attrs.get(value.attrname) if info else None
+            init = info.init() if info else None
+            if fact and len(fact.values) == 1 and isinstance(fact.values[0], nodes.Name) and init is not None \
+                    and fact.values[0].frame() is init:
+                return self._local_class(init, fact.values[0].name)[0]
+            return None
+        return self.imports.qualify(value)
+
+    # ------------------------------------------------------------ references
+    def _foreign_references(self, module: nodes.Module) -> set[str]:
+        """Attribute names read as `<not self>.name` outside `__init__` (`self.block.conv1`, `m.bn`)."""
+        out = set()
+        for node in module.nodes_of_class(nodes.Attribute):
+            if is_self_attr(node) or self.imports.qualify(node) is not None:
+                continue  # a member of its own class, or an imported name (`F.relu`)
+            frame = node.frame()
+            if isinstance(frame, nodes.FunctionDef) and frame.name == "__init__":
+                continue
+            out.add(node.attrname)
+        return out
+
+    def _self_uses(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
+        """Reads of `self.<name>` outside `__init__`, in the class and its same-file subclasses."""
+        return [n for klass in [info] + self._subclasses.get(info, []) for n in self._reads(klass).get(name, ())]
+
+    def _reads(self, info: ClassInfo) -> dict[str, list[nodes.Attribute]]:
+        """`self.<attr>` nodes of the class's own methods other than `__init__`, by name (one walk per class)."""
+        if info not in self._reads_cache:
+            reads: dict[str, list[nodes.Attribute]] = {}
+            for method in info.node.mymethods():
+                if method.name != "__init__":
+                    for node in method.nodes_of_class(nodes.Attribute):
+                        if is_self_attr(node):
+                            reads.setdefault(node.attrname, []).append(node)
+            self._reads_cache[info] = reads
+        return self._reads_cache[info]
+
+    # ---------------------------------------------------------- forward chains
+    def _forward_chains(self, info: ClassInfo) -> list[Chain]:
+        entry = next(((totals, calls) for owner, _f, totals, calls in self.walk.per_forward if owner is info), None)
+        if entry is None or any("forward" in sub.node.locals for sub in self._subclasses.get(info, [])):
+            return []  # a subclass runs another forward over the same members
+        totals, calls = entry
+        runs = self.walk.multiplicity.get(info, 1)
+        own = [c for c in dict.fromkeys(calls) if self.walk.calls[c].owner is info]
+        by_attr: dict[str, list[nodes.Call]] = {}
+        for call in own:
+            by_attr.setdefault(self.walk.calls[call].attr, []).append(call)
+        members: dict[nodes.Call, _Member] = {}
+        for call in own:
+            record = self.walk.calls[call]
+            attr = record.attr
+            fact = info.attrs.get(attr)
+            runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1 and not _in_loop(call)
+                         and not (record.multi and runs < 2) and not record.element)
+            if fact is None or not runs_once or not self._private_member(info, attr, fact) \
+                    or not is_self_attr(call.func):
+                continue
+            qname, inferred = self._ctor_type(fact.values[0])
+            if qname is not None:
+                members[call] = _Member(attr, qname, inferred, call)
+        succ: dict[nodes.Call, nodes.Call] = {}
+        for call in members:
+            producer = self._producer(call, members)
+            if producer is not None:
+                succ[producer] = call
+        chains = []
+        heads = [c for c in members if c in succ and c not in set(succ.values())]
+        for head in sorted(heads, key=lambda c: (c.lineno, c.col_offset)):
+            run = [head]
+            while run[-1] in succ:
+                run.append(succ[run[-1]])
+            found = [members[c] for c in run]
+            for start, spec in _segment(found):
+                part = found[start:start + len(spec.types)]
+                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                    any(m.inferred for m in part)))
+        return chains
+
+    def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
+        """One instance, bound once, read by nothing but its one call (fusion replaces it)."""
+        return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
+                and attr not in self._foreign and len(self._self_uses(info, attr)) == 1
+                and not any(attr in (a, o) for _v, a, o in info.shared))
+
+    @staticmethod
+    def _producer(call: nodes.Call, members) -> nodes.Call | None:
+        """The member call whose value `call` takes, when `call` is the only reader of it."""
+        if len(call.args) != 1 or call.keywords:
+            return None
+        arg = call.args[0]
+        if isinstance(arg, nodes.Call):
+            return arg if arg in members else None
+        if not isinstance(arg, nodes.Name):
+            return None
+        stmt = call.statement()
+        if not isinstance(stmt, (nodes.Assign, nodes.Return, nodes.Expr)) or isinstance(stmt, nodes.Assign) and \
+                _mentions(stmt.value, arg.name) != 1:
+            return None
+        if not isinstance(stmt, nodes.Assign) and _mentions(stmt, arg.name) != 1:
+            return None
+        prev = stmt.previous_sibling()
+        while prev is not None and not _mentions(prev, arg.name):
+            prev = prev.previous_sibling()
+        if not (isinstance(prev, nodes.Assign) and len(prev.targets) == 1
+                and isinstance(prev.targets[0], nodes.AssignName) and prev.targets[0].name == arg.name
+                and prev.value in members):
+            return None
+        rebinds = isinstance(stmt, nodes.Assign) and any(
+            isinstance(t, nodes.AssignName) and t.name == arg.name for t in stmt.targets)
+        if not rebinds:
+            func = stmt.frame()
+            end = stmt.end_lineno or stmt.lineno
+            if any(n.name == arg.name and n.lineno > end for n in func.nodes_of_class(nodes.Name)):
+                return None  # read again later
+        return prev.value
+
+    # ------------------------------------------------------- Sequential chains
+    def _sequential_chains(self, info: ClassInfo) -> list[Chain]:
+        chains = []
+        for name, fact in info.attrs.items():
+            if fact.kind != attrs.CONTAINER or fact.qname != _SEQUENTIAL or fact.elements \
+                    or name in self._foreign or not fact.in_own_init:
+                continue
+            if not self._called_whole(info, name):
+                continue  # indexed, iterated or handed on: an intermediate may be read
+            chains += self._assigned_sequentials(name, fact.values)
+        for name, fact in info.attrs.items():
+            if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
+                    and name not in self._foreign and fact.in_own_init and self._called_whole(info, name):
+                chains += self._known_chains(fact.values[0], name + ".")
+        chains += self._injected_chains(info)
+        bases = info.node.bases
+        if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
+                and not self._subclasses.get(info):
+            init = _own_method(info, "__init__")
+            if init is not None:
+                for stmt in init.body:
+                    call = stmt.value if isinstance(stmt, nodes.Expr) else None
+                    if isinstance(call, nodes.Call) and isinstance(call.func, nodes.Attribute) \
+                            and call.func.attrname == "__init__" and isinstance(call.func.expr, nodes.Call) \
+                            and isinstance(call.func.expr.func, nodes.Name) and call.func.expr.func.name == "super":
+                        chains += self._literal_chains(call.args, call.keywords, "")
+        return chains
+
+    def _injected_chains(self, info: ClassInfo) -> list[Chain]:
+        """`self.downsample = downsample`, an `__init__` parameter that callers in this file build as
+        `downsample = nn.Sequential(conv1x1(...), norm_layer(...))` (torchvision's ResNet).
+
+        What a caller passes is only known at run time, so each chain is fused behind a test of the
+        Sequential's exact child types: a different value is left alone, never fused wrongly.
+        """
+        init = _own_method(info, "__init__")
+        if init is None:
+            return []
+        params = {a.name for a in list(init.args.posonlyargs or []) + list(init.args.args or [])
+                  + list(init.args.kwonlyargs or [])}
+        seq, needs = self.imports.render(_SEQUENTIAL)
+        chains: list[Chain] = []
+        for name, fact in info.attrs.items():
+            value = fact.values[0] if len(fact.values) == 1 else None
+            if not (isinstance(value, nodes.Name) and value.name in params and value.frame() is init) \
+                    or needs or name in self._foreign or not self._called_or_tested(info, name):
+                continue
+            seen = set()
+            for literal in self._literals_named(value.name):
+                types = [self._ctor_type(arg)[0] for arg in literal.args]
+                rendered = [self.imports.render(t) if t else ("", ("?",)) for t in types]
+                if not types or any(imports for _text, imports in rendered) or tuple(types) in seen:
+                    continue
+                seen.add(tuple(types))
+                guard = (f"isinstance(self.{name}, {seq}) and [type(m) for m in self.{name}] == "
+                         f"[{', '.join(text for text, _imports in rendered)}]")
+                for chain in self._literal_chains(literal.args, literal.keywords, name + "."):
+                    chains.append(Chain(chain.names, chain.spec, (value,), True, guard))
+        return chains
+
+    def _literals_named(self, name: str) -> list[nodes.Call]:
+        """`nn.Sequential(...)` literals of positional modules this file binds to `name` (or passes as `name=`)."""
+        out = []
+        for call in self._sequential_calls:
+            parent = call.parent
+            named = (isinstance(parent, nodes.Assign) and len(parent.targets) == 1
+                     and isinstance(parent.targets[0], nodes.AssignName) and parent.targets[0].name == name) or \
+                    (isinstance(parent, nodes.Keyword) and parent.arg == name)
+            if named and not call.keywords and not any(isinstance(a, nodes.Starred) for a in call.args):
+                out.append(call)
+        return out
+
+    def _called_or_tested(self, info: ClassInfo, name: str) -> bool:
+        """Every read of `self.<name>` calls it or tests it (`if self.downsample is not None:`)."""
+        for use in self._self_uses(info, name):
+            parent = use.parent
+            if isinstance(parent, nodes.Call) and parent.func is use:
+                continue
+            if isinstance(parent, nodes.Compare) and parent.left is use and len(parent.ops) == 1 \
+                    and parent.ops[0][0] in ("is", "is not") and isinstance(parent.ops[0][1], nodes.Const):
+                continue
+            if isinstance(parent, (nodes.If, nodes.IfExp)) and parent.test is use:
+                continue
+            return False
+        return True
+
+    def _called_whole(self, info: ClassInfo, name: str) -> bool:
+        """Every read of `self.<name>` outside `__init__` calls it: no child output is seen alone."""
+        return all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in self._self_uses(info, name))
+
+    def _assigned_sequentials(self, name: str, values: list[nodes.NodeNG]) -> list[Chain]:
+        """Chains of `self.<name> = nn.Sequential(...)`; with several such assignments in `__init__`
+        (`self.shortcut = nn.Sequential()`, then a conv+bn one under a condition), each value's chains
+        are fused only when the instance has that value's length, which tells the values apart."""
+        if any(not (isinstance(v, nodes.Call) and self.imports.qualify(v.func) == _SEQUENTIAL
+                    and isinstance(v.frame(), nodes.FunctionDef) and v.frame().name == "__init__")
+               for v in values):
+            return []
+        if len(values) == 1:
+            return self._literal_chains(values[0].args, values[0].keywords, name + ".")
+        by_length: dict[int, list[Chain]] = {}
+        for value in values:
+            if any(isinstance(a, nodes.Starred) for a in value.args):
+                return []
+            found = self._literal_chains(value.args, value.keywords, name + ".")
+            names = [c.names for c in found]
+            if len(value.args) in by_length and [c.names for c in by_length[len(value.args)]] != names:
+                return []  # two values of one length with different chains: no test tells them apart
+            by_length[len(value.args)] = found
+        out = []
+        for length, found in by_length.items():
+            for chain in found:
+                chain.guard = f"len(self.{name}) == {length}"
+                out.append(chain)
+        return out
+
+    def _literal_chains(self, args, keywords, prefix: str) -> list[Chain]:
+        """Chains among the positional modules of one `nn.Sequential(...)` call (and nested ones)."""
+        if keywords:
+            return []
+        found: list[_Member | None] = []
+        chains: list[Chain] = []
+        for i, arg in enumerate(args):
+            if isinstance(arg, nodes.Starred):
+                break  # later indices are unknown
+            if isinstance(arg, nodes.Call) and self.imports.qualify(arg.func) == _SEQUENTIAL:
+                chains += self._literal_chains(arg.args, arg.keywords, f"{prefix}{i}.")
+                found.append(None)
+                continue
+            if self._known_layers(arg):
+                chains += self._known_chains(arg, f"{prefix}{i}.")
+                found.append(None)
+                continue
+            qname, inferred = self._ctor_type(arg)
+            found.append(_Member(f"{prefix}{i}", qname, inferred, arg) if qname else None)
+        for start, spec in _segment(found):
+            part = [m for m in found[start:start + len(spec.types)] if m is not None]
+            chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                any(m.inferred for m in part)))
+        return chains
+
+    def _known_layers(self, value: nodes.NodeNG) -> tuple | None:
+        """The child layout of a library Sequential subclass `value` constructs (Conv2dNormActivation)."""
+        if not isinstance(value, nodes.Call):
+            return None
+        qname = self.imports.qualify(value.func) or ""
+        for known, layers in KNOWN_SEQUENTIALS.items():
+            short = known.replace("torchvision.ops.misc.", "")
+            if qname == known or qname.endswith(("ops.misc." + short, "ops." + short)):
+                return layers
+        return None
+
+    def _known_chains(self, call: nodes.Call, prefix: str) -> list[Chain]:
+        """Chains among the children of `Conv2dNormActivation(..., norm_layer=..., activation_layer=...)`."""
+        if any(isinstance(a, nodes.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords or ()):
+            return []
+        keywords = {kw.arg: kw.value for kw in call.keywords or ()}
+        found: list[_Member | None] = []
+        for layer in self._known_layers(call):
+            arg = keywords.get(layer.keyword) if layer.keyword else None
+            if arg is None and layer.position is not None and layer.position < len(call.args):
+                arg = call.args[layer.position]
+            if isinstance(arg, nodes.Const) and arg.value is None:
+                continue  # left out: the next children move up
+            if arg is None:
+                qname, inferred = layer.default, False
+            elif isinstance(arg, (nodes.Name, nodes.Attribute)) and self.imports.qualify(arg):
+                qname, inferred = self.imports.qualify(arg), False
+            elif isinstance(arg, nodes.Name) and isinstance(call.frame(), nodes.FunctionDef):
+                qname, inferred = self._local_class(call.frame(), arg.name)
+            else:
+                qname, inferred = None, False
+            found.append(_Member(f"{prefix}{len(found)}", qname, inferred, call) if qname else None)
+            if qname is None:
+                break  # a child of unknown class: later ones cannot be matched to a chain
+        chains = []
+        for start, spec in _segment(found):
+            part = found[start:start + len(spec.types)]
+            chains.append(Chain(tuple(m.name for m in part), spec, (call,), any(m.inferred for m in part)))
+        return chains
+
+    def chains(self, info: ClassInfo) -> list[Chain]:
+        """The fusable chains of one module class, in source order."""
+        return sorted(self._forward_chains(info) + self._sequential_chains(info),
+                      key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
+
+
+def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
+    args = func.args
+    positional = list(args.posonlyargs or []) + list(args.args or [])
+    defaults = list(args.defaults or [])
+    offset = len(positional) - len(defaults)
+    for i, arg in enumerate(positional):
+        if arg.name == name:
+            return defaults[i - offset] if i >= offset else None
+    for arg, default in zip(args.kwonlyargs or [], args.kw_defaults or []):
+        if arg.name == name:
+            return default
+    return None

@@ -1,0 +1,207 @@
+"""Findings and `fuse_model()` fix plans for the chains `fusion.FusionAnalysis` finds.
+
+Each class with chains gets one finding (on its first chain) whose safe fix adds a
+`fuse_model(self, is_qat=False)`, or extends the class's own one with the chains it does not
+name yet. The generated method fuses the class's chains, sets a flag (a second call, or a
+parent that calls every `fuse_model` it finds, is a no-op), then walks its children: a child
+with a `fuse_model` fuses itself, any other child (a Sequential or ModuleList of blocks) is
+walked through. A class without chains that may hold fusable blocks gets the walk alone, so
+the root model has the method the user calls.
+"""
+
+from __future__ import annotations
+
+from astroid import nodes
+
+from pylint_distiller.analysis import classes as attrs
+from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.fusion import Chain, FusionAnalysis, is_self_attr
+from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.catalogue import FUSE_FUNCTIONS, FUSE_METHOD
+from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
+
+#: the attribute the generated method sets once the class's chains are fused
+FUSED_FLAG = "_fused"
+
+
+def _listed_names(method: nodes.FunctionDef) -> set[str]:
+    """Member names an existing fuse_model already passes to a fuse call (string list items)."""
+    out = set()
+    for seq in method.nodes_of_class((nodes.List, nodes.Tuple)):
+        for elt in seq.elts:
+            if isinstance(elt, nodes.Const) and isinstance(elt.value, str):
+                out.add(elt.value)
+    return out
+
+
+class FusionReporter:
+    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> None:
+        self.index = index
+        self.imports = index.imports
+        self.pos = positions
+        self.path = path
+        self.analysis = FusionAnalysis(index, walk)
+
+    # ---------------------------------------------------------------- findings
+    def findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        fusing: set[ClassInfo] = set()
+        pending: list[tuple[ClassInfo, list[Chain]]] = []
+        for info in self.index.module_classes():
+            chains = self.analysis.chains(info)
+            existing = info.methods.get(FUSE_METHOD)
+            if existing is not None:
+                fusing.add(info)
+                if existing.parent is info.node:
+                    listed = _listed_names(existing)
+                    chains = [c for c in chains if not listed & set(c.names)]
+            if chains:
+                fusing.add(info)
+                pending.append((info, chains))
+        for info, chains in pending:
+            out.append(self._chain_finding(info, chains))
+        out += self._root_findings(fusing)
+        return out
+
+    def _fuse_call_lines(self, chains: list[Chain], qat_param: str | None) -> tuple[list[str], tuple[str, ...]]:
+        fuse, imports = self.imports.render(FUSE_FUNCTIONS[0])
+        fuse_qat, more = self.imports.render(FUSE_FUNCTIONS[1])
+        imports = tuple(dict.fromkeys(imports + more))
+
+        def listing(group):
+            return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
+
+        shared = bool(qat_param) and any(c.spec.qat for c in chains)
+        lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
+        for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
+            group = [c for c in chains if c.guard == guard]
+            body = []
+            both = [c for c in group if c.spec.qat]
+            ptq_only = [c for c in group if not c.spec.qat]
+            if both:
+                body.append(f"{'fuse' if shared else fuse}(self, {listing(both)}, inplace=True)")
+            if ptq_only:
+                call = f"{fuse}(self, {listing(ptq_only)}, inplace=True)  # not supported by QAT fusion"
+                body += [f"if not {qat_param}:", "    " + call] if qat_param else [call]
+            if guard is None:
+                lines += body
+            else:
+                lines += [f"if {guard}:"] + ["    " + line for line in body]
+        return lines, imports
+
+    def _chain_finding(self, info: ClassInfo, chains: list[Chain]) -> Finding:
+        existing = info.methods.get(FUSE_METHOD)
+        described = "; ".join(self._describe(c) for c in chains)
+        message = f"{info.name} runs fusable chains of its own submodules: {described}"
+        fix, note = self._chain_fix(info, chains, existing)
+        if fix is None:
+            message += f" ({note})"
+        else:
+            message += f"; {'extend' if existing is not None else 'add'} {FUSE_METHOD}() to fuse them for eager " \
+                       f"quantization"
+        first = chains[0].nodes
+        span = (*self.pos.span(first[0])[:2], *self.pos.span(first[-1])[2:])
+        if span[:2] > span[2:]:
+            span = self.pos.span(first[0])
+        confidence = Confidence.INFERENCE if info.inferred or any(c.inferred for c in chains) else Confidence.HIGH
+        return Finding(symbol="unfused-modules", path=self.path, line=span[0], col=span[1], end_line=span[2],
+                       end_col=span[3], args=(message,), message=message, confidence=confidence, fix=fix,
+                       klass=info.name, op=FUSE_METHOD, node=first[0])
+
+    def _describe(self, chain: Chain) -> str:
+        if isinstance(chain.nodes[0], nodes.Call) and is_self_attr(chain.nodes[0].func):
+            shown = " -> ".join(f"self.{n}" for n in chain.names)
+        else:
+            shown = " -> ".join(chain.names)
+        lines = sorted({n.lineno for n in chain.nodes})
+        where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+        return f"{shown} ({chain.spec.fused}, {where})"
+
+    def _chain_fix(self, info: ClassInfo, chains: list[Chain], existing) -> tuple[Fix | None, str]:
+        class_lines = (info.node.lineno,)
+        if existing is not None and existing.parent is not info.node:
+            return None, f"it inherits {FUSE_METHOD}() from {existing.parent.name}: extend that by hand"
+        if existing is not None:
+            body = existing.body
+            if not body or body[0].lineno == existing.lineno:
+                return None, f"its {FUSE_METHOD}() is written on one line: extend it by hand"
+            params = [a.name for a in existing.args.args or []]
+            qat = "is_qat" if "is_qat" in params else None
+            lines, imports = self._fuse_call_lines(chains, qat)
+            method = Method(FUSE_METHOD, tuple(lines), extend=True)
+            title = f"Fuse {len(chains)} more chain(s) in the existing {FUSE_METHOD}()"
+            return Fix(title, Applicability.SAFE, method=method, imports=imports, class_lines=class_lines), ""
+        if FUSED_FLAG in info.node.locals or any(FUSED_FLAG in i.attrs for i in info.mro()):
+            return None, f"the class already uses self.{FUSED_FLAG}, the flag the generated method would set"
+        fuse_lines, imports = self._fuse_call_lines(chains, "is_qat")
+        lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
+                 '    """Fuse conv/bn/relu chains for eager quantization (eval mode for PTQ, train mode for QAT)."""',
+                 f'    if getattr(self, "{FUSED_FLAG}", False):',
+                 "        return  # fused already (by an earlier call or a parent's fuse_model)"]
+        lines += ["    " + line for line in fuse_lines]
+        lines.append(f"    self.{FUSED_FLAG} = True")
+        lines += _walk_lines()
+        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s)", Applicability.SAFE,
+                  method=Method(FUSE_METHOD, tuple(lines)), imports=imports, class_lines=class_lines)
+        return fix, ""
+
+    # ------------------------------------------------------------------ roots
+    def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
+        """Classes with no chains of their own that may hold fusable blocks get the walk alone."""
+        if not fusing:
+            return []
+        names = {info.name for info in fusing}
+        in_classes = set()
+        for info in self.index.classes.values():
+            in_classes |= {n.name for n in info.node.nodes_of_class(nodes.Name) if n.name in names} - {info.name}
+        loose = names - in_classes  # fusable classes built only outside classes (`ResNet(Block, ...)`)
+        out = []
+        changed = True
+        roots: dict[ClassInfo, list[str]] = {}
+        while changed:
+            changed = False
+            for info in self.index.module_classes():
+                if info in fusing or info in roots or FUSE_METHOD in info.methods:
+                    continue
+                held = sorted({n.name for n in info.node.nodes_of_class(nodes.Name)
+                               if n.name in {i.name for i in fusing} and n.name != info.name})
+                if not held and loose and any(f.kind == attrs.CONTAINER or (f.kind in (attrs.MODULE, attrs.UNKNOWN)
+                                                                           and not f.qname)
+                                              for f in info.attrs.values()):
+                    held = sorted(loose)
+                if held:
+                    roots[info] = held
+                    fusing.add(info)
+                    changed = True
+        for info, held in roots.items():
+            if FUSED_FLAG in info.node.locals:
+                continue
+            lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
+                     '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
+            lines += _walk_lines()
+            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules' chains", Applicability.SAFE,
+                      method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,))
+            message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot fuse the chains of "
+                       f"its submodules ({', '.join(held)}); add one that reaches them")
+            line, col = info.node.lineno, self.pos.col(info.node.lineno, info.node.col_offset)
+            out.append(Finding(symbol="unfused-modules", path=self.path, line=line, col=col, end_line=line,
+                               end_col=col + len("class ") + len(info.name), args=(message,), message=message,
+                               confidence=Confidence.INFERENCE, fix=fix, klass=info.name, op=FUSE_METHOD,
+                               node=info.node))
+        return out
+
+
+
+def _walk_lines() -> list[str]:
+    return ["    todo = list(self.children())",
+            "    while todo:  # blocks fuse their own chains; containers are walked through",
+            "        module = todo.pop()",
+            f'        if callable(getattr(module, "{FUSE_METHOD}", None)):',
+            f"            module.{FUSE_METHOD}(is_qat)",
+            "        else:",
+            "            todo.extend(module.children())"]
+
+
+def fusion_findings(index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> list[Finding]:
+    return FusionReporter(index, walk, positions, path).findings()
