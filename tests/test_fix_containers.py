@@ -282,3 +282,19 @@ class _Pair(nn.Module):
 
     def forward(self, x):
         return self.inner(x, x)[0]
+
+
+@pytest.mark.parametrize("unsafe", MODES, ids=["safe", "unsafe"])
+def test_fuse_model_skips_chains_of_members_not_created(unsafe):
+    """`if use_act: self.act = nn.ReLU()`: the proj -> act chain is fused only where act exists."""
+    text, path = source_of("fixture", "conditional_member")
+    result = fix(text, path, "torch-eager", unsafe)
+    assert 'if hasattr(self, "act"):\n            fuse(self, [["proj", "act"]], inplace=True)' in result.text
+    original_mod, prepared_mod = load_pair(text, result.text, "conditional_member", path_hint=path)
+    original, prepared = _build_pair(original_mod, prepared_mod, unsafe)
+    original.eval()
+    prepared.eval().fuse_model()  # the plain block has no act: it must not fail
+    inputs = original_mod.example_inputs()
+    with torch.no_grad():
+        for e, a in zip(original(*inputs), prepared(*inputs)):
+            torch.testing.assert_close(a, e, rtol=0, atol=1e-5)
