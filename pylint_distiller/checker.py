@@ -10,13 +10,15 @@ analysis.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from astroid import nodes
 from pylint.checkers import BaseChecker
 from pylint.interfaces import HIGH, INFERENCE
 
-from pylint_distiller.analysis import analyze_module
+from pylint_distiller.analysis import analyze_in_project, analyze_module
+from pylint_distiller.analysis.project import shared_project
 from pylint_distiller.catalogue import RULES, TARGETS
 from pylint_distiller.findings import Confidence
 from pylint_distiller.scope import DEFAULT_EXCLUDE
@@ -157,7 +159,10 @@ class DistillerChecker(BaseChecker):
             self.linter._arg_parser.error(str(exc))  # pylint: disable=protected-access
 
     def visit_module(self, node: nodes.Module) -> None:
-        for finding in analyze_module(node, self._settings):
+        findings = self._in_project(node)
+        if findings is None:
+            findings = analyze_module(node, self._settings)
+        for finding in findings:
             self.add_message(
                 finding.symbol,
                 node=finding.node,
@@ -168,6 +173,40 @@ class DistillerChecker(BaseChecker):
                 end_lineno=finding.end_line,
                 end_col_offset=finding.end_col,
             )
+
+
+    def _in_project(self, node: nodes.Module):
+        """Findings of `node` with the project around it (its package), or None to analyse it alone.
+
+        The project parses its files itself, the same way in every process, so
+        `-j 2` gives what `-j 1` does; findings are mapped back onto pylint's tree.
+        """
+        if not node.file or not node.file.endswith(".py"):
+            return None
+        try:
+            with node.stream() as stream:
+                text = stream.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        project = shared_project(node.file, self._settings)
+        entry = project.entry(node.file)
+        if entry is None or entry.text != text:
+            project.set_text(node.file, text)  # an unsaved buffer (--from-stdin)
+        if project.module(node.file) is None:
+            return None
+        findings = analyze_in_project(project, node.file, self._settings)
+        if not findings:
+            return findings
+        by_span = {}
+        for child in node.nodes_of_class(nodes.NodeNG):
+            by_span.setdefault((type(child), child.lineno, child.col_offset, child.end_lineno,
+                                child.end_col_offset), child)
+        out = []
+        for finding in findings:
+            own = finding.node
+            key = (type(own), own.lineno, own.col_offset, own.end_lineno, own.end_col_offset)
+            out.append(replace(finding, node=by_span.get(key, node)))
+        return out
 
 
 def register(linter: PyLinter) -> None:

@@ -172,7 +172,7 @@ def _collect(args, settings: Settings, err, verb: str, error_log: list[str] | No
 def run_check(args, out=None, err=None) -> int:
     from pylint_distiller import formats
     from pylint_distiller.fixer.engine import edits_for
-    from pylint_distiller.fixer.files import Progress, check_file
+    from pylint_distiller.fixer.files import Progress, check_file, project_for
 
     out, err = out or sys.stdout, err or sys.stderr
     settings = load_settings(args)
@@ -181,6 +181,7 @@ def run_check(args, out=None, err=None) -> int:
         return EXIT_ERROR
     error_log: list[str] = []
     paths, errors = _collect(args, settings, err, "check", error_log)
+    project = project_for(args.paths, paths, settings)
     _tune_gc()
     streaming = args.format in ("text", "github") and not args.statistics
     progress = Progress(len(paths), err, enabled=args.format == "text")
@@ -188,7 +189,7 @@ def run_check(args, out=None, err=None) -> int:
     records: list[formats.Record] = []
     for i, path in enumerate(paths, 1):
         progress.step(i, path)
-        outcome = check_file(path, settings)
+        outcome = check_file(path, settings, project)
         if outcome.error:
             errors += 1
             error_log.append(outcome.error)
@@ -247,19 +248,20 @@ def _unified_diff(before: str, after: str, path: str) -> list[str]:
 
 
 def run_fix(args, out=None, err=None) -> int:
-    from pylint_distiller.fixer.files import Progress, fix_file
+    from pylint_distiller.fixer.files import Progress, fix_file, project_for
 
     out, err = out or sys.stdout, err or sys.stderr
     settings = load_settings(args)
     write = not (args.diff or args.check)
     paths, errors = _collect(args, settings, err, "fix")
+    project = project_for(args.paths, paths, settings)
     _tune_gc()
     progress = Progress(len(paths), err)
     changed = applied = 0
     remaining: list[Finding] = []
     for i, path in enumerate(paths, 1):
         progress.step(i, path)
-        outcome = fix_file(path, settings, args.unsafe_fixes, write)
+        outcome = fix_file(path, settings, args.unsafe_fixes, write, project)
         if outcome.error:
             errors += 1
             progress.clear()

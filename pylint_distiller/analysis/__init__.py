@@ -2,6 +2,9 @@
 
 `analyze_module` takes an astroid module (pylint hands the checker one; the CLI
 parses its own) and returns `Finding`s. It never imports the code it reads.
+`analyze_in_project` does the same for one file of a `ProjectIndex` (several
+files or a directory): imports of the project are followed (`project.py`,
+`crossfile.py`).
 """
 
 from __future__ import annotations
@@ -48,3 +51,10 @@ def analyze_module(module: nodes.Module, settings: Settings | None = None, text:
     walk.run()
     reporter = Reporter(index, walk, Positions(text), settings, path or module.file or "<string>")
     return reporter.run()
+
+
+def analyze_in_project(project, path: str, settings: Settings | None = None) -> list[Finding]:
+    """Findings of `path` as part of `project` (a `ProjectIndex`); see `crossfile.py`."""
+    from pylint_distiller.analysis.crossfile import analyze_in_project as run
+
+    return run(project, path, settings)

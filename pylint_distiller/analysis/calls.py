@@ -71,6 +71,7 @@ class CallKinds(Events):
             info = self.a.index.by_name.get(name)
             if info is not None and info.is_module and info not in out:
                 out.append(info)
+        out += [info for info in self.a.index.foreign_module_classes(fact) if info not in out]
         return tuple(out)
 
     def _call(self, call: nodes.Call) -> str:  # noqa: C901 - callee dispatch
@@ -113,10 +114,17 @@ class CallKinds(Events):
                 self._record_module_call(call, func.value.attrname, self._fact_targets(fact), element=True,
                                          counted=shared)
                 return K.TENSOR
-        qname = self.a.imports.qualify(func)
+        qname = self.frame.scope.imports.qualify(func)
         if qname is not None:
+            helper = self.a.project_function(func, frame) if not qname.startswith(("torch.", "math.")) else None
+            if helper is not None:  # a helper imported from another file of the project
+                return self._helper(helper, call, self._eval_args(call), None, skip_self=False)
             return self._qualified_call(call, qname)
         if isinstance(func, nodes.Attribute):
+            method = self._super_method(func)
+            if method is not None:
+                arg_kinds = self._eval_args(call)
+                return self._helper(method, call, arg_kinds, owner, skip_self=True)
             return self._method_call(call, func)
         if isinstance(func, nodes.Name):
             name = func.name
@@ -147,7 +155,7 @@ class CallKinds(Events):
             if info is not None and info.is_module:
                 self.a.inline.setdefault(call, InlineModule(call, f"local:{name}", owner, frame.multi))
                 return K.MODULE
-            helper = self.a.helper_function(name)
+            helper = self.a.helper_function(name, frame)
             if helper is not None:
                 return self._helper(helper, call, arg_kinds, None, skip_self=False)
             return K.TENSOR if K.TENSOR in arg_kinds else K.UNKNOWN
@@ -213,13 +221,33 @@ class CallKinds(Events):
             if kw.arg:
                 kinds[kw.arg] = self.kind_cache.get(kw.value, K.UNKNOWN)
         helper_owner = owner
-        if owner is not None and isinstance(func.parent, nodes.ClassDef):
+        if owner is not None and isinstance(func.parent, nodes.ClassDef) and \
+                not any(base.node is func.parent for base in owner.mro()):
+            # a method of another class: its own members; a method of a base of the walked
+            # class (inherited, or reached through super()) sees the walked class's members
             helper_owner = self.a.index.classes.get(func.parent, owner)
         result, paths, elts = self.a.call_helper(func, call, kinds, self.frame, helper_owner)
         self.counts = plus(self.counts, cmax(paths.fall, paths.done) or empty())
         if elts is not None:
             self.elt_kinds[call] = elts
         return result
+
+    def _super_method(self, func: nodes.Attribute) -> nodes.FunctionDef | None:
+        """`super().forward_head(x)`: the method of the next class in the walked class's bases that defines it."""
+        expr, owner = func.expr, self.frame.owner
+        if owner is None or not (isinstance(expr, nodes.Call) and isinstance(expr.func, nodes.Name)
+                                 and expr.func.name == "super" and len(expr.args) in (0, 2)):
+            return None
+        here = self.frame.function.parent
+        order = owner.mro()
+        start = next((i for i, info in enumerate(order) if info.node is here), None)
+        if start is None:
+            return None
+        for info in order[start + 1:]:
+            for node in info.node.locals.get(func.attrname, ()):
+                if isinstance(node, nodes.FunctionDef) and node.parent is info.node and not is_property(node):
+                    return node
+        return None
 
     @staticmethod
     def _index_only(arg_kinds) -> bool:

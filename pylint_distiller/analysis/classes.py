@@ -14,7 +14,7 @@ buffer), a constant (`self.scale = head_dim ** -0.5`), a function reference
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from astroid import nodes
 
@@ -101,9 +101,14 @@ def _class_defs(module: nodes.Module):
 class ModuleIndex:
     """Every class of one file, with module-ness and attribute facts resolved."""
 
-    def __init__(self, module: nodes.Module, imports: ImportMap, extra_bases: tuple[str, ...] = ()):
+    def __init__(self, module: nodes.Module, imports: ImportMap, extra_bases: tuple[str, ...] = (),
+                 project=None):
         self.imports = imports
         self.extra_bases = extra_bases
+        self.module = module
+        #: the `ProjectIndex` that resolves bases and module classes imported from the project
+        self.project = project
+        self._foreign_targets: dict[int, list[ClassInfo]] = {}
         self.classes: dict[nodes.ClassDef, ClassInfo] = {}
         self.by_name: dict[str, ClassInfo] = {}
         self._local_tables: dict[nodes.FunctionDef, dict[str, list[nodes.NodeNG]]] = {}
@@ -133,12 +138,44 @@ class ModuleIndex:
                     if local is not info:
                         info.bases.append(local)
                         continue
+                foreign = self._project_class(base)
+                if foreign is not None and foreign is not info:
+                    info.bases.append(foreign)  # a base in another file of the project
+                    continue
                 if isinstance(base, (nodes.Name, nodes.Attribute)):
                     qname = self.imports.qualify(base)
                     if _is_torch_module_class(qname) or self._is_extra_base(base, qname):
                         info.is_module = True
                     elif not (isinstance(base, nodes.Name) and base.name == "object"):
                         info.external_bases = True
+
+    def _project_class(self, node: nodes.NodeNG) -> ClassInfo | None:
+        """The class (indexed in its own file) an imported name of the project means, if any."""
+        if self.project is None or not isinstance(node, (nodes.Name, nodes.Attribute)):
+            return None
+        root = node
+        while isinstance(root, nodes.Attribute):
+            root = root.expr
+        if not isinstance(root, nodes.Name) or root.name not in self.imports.aliases:
+            return None
+        return self.project.class_info(self.module, node)
+
+    def foreign_module_classes(self, fact: AttrFact) -> list[ClassInfo]:
+        """Module classes of other project files an attribute may hold (`self.mlp = Mlp(...)`, imported)."""
+        if self.project is None:
+            return []
+        known = self._foreign_targets.get(id(fact))
+        if known is not None:
+            return known
+        out: list[ClassInfo] = []
+        self._foreign_targets[id(fact)] = out
+        for value in [*fact.values, *fact.elements]:
+            for call in [value, *value.nodes_of_class(nodes.Call)] if isinstance(value, nodes.NodeNG) else ():
+                if isinstance(call, nodes.Call):
+                    info = self._project_class(call.func)
+                    if info is not None and info.is_module and info not in out:
+                        out.append(info)
+        return out
 
     def _is_extra_base(self, base: nodes.NodeNG, qname: str | None) -> bool:
         if not self.extra_bases:
@@ -183,6 +220,13 @@ class ModuleIndex:
                         info.methods[name] = d
         for base in reversed(info.mro()):
             own = base is info
+            if base.node not in self.classes:
+                # a base of another file: its facts, classified with that file's imports
+                for name, fact in base.attrs.items():
+                    if name not in info.attrs:
+                        info.attrs[name] = replace(fact, values=list(fact.values), elements=list(fact.elements),
+                                                   in_own_init=False)
+                continue
             for stmt in base.node.body:
                 if isinstance(stmt, nodes.Assign) and self._module_ctor(stmt.value) is not None:
                     if own:

@@ -73,7 +73,7 @@ class FlowWalk:
             return Paths(None, empty())
         if isinstance(stmt, nodes.If):
             ev.eval(stmt.test)
-            quiet_body, quiet_else = self.tracing_only(stmt.test)
+            quiet_body, quiet_else = self.tracing_only(stmt.test, frame.scope.imports)
             old = frame.silent
             frame.silent = old or quiet_body
             body = self.walk_block(stmt.body, frame)
@@ -88,7 +88,7 @@ class FlowWalk:
             for item, _ in stmt.items:
                 ev.eval(item)
                 target = item.func if isinstance(item, nodes.Call) else item
-                if self.imports.qualify(target) in _NO_GRAD:
+                if frame.scope.imports.qualify(target) in _NO_GRAD:
                     silent = True
             for _, var in stmt.items:
                 if var is not None:
@@ -144,7 +144,8 @@ class FlowWalk:
                 ev.eval(child)
         return ev.paths()
 
-    def tracing_only(self, test: nodes.NodeNG) -> tuple[bool, bool]:
+    @staticmethod
+    def tracing_only(test: nodes.NodeNG, imports) -> tuple[bool, bool]:
         """(body, orelse) that run only while tracing, scripting or compiling, never in eager mode."""
         negated = False
         if isinstance(test, nodes.UnaryOp) and test.op == "not":
@@ -154,7 +155,7 @@ class FlowWalk:
             probes = list(test.values)
         for probe in probes:
             if isinstance(probe, nodes.Call):
-                name = self.imports.qualify(probe.func) or (
+                name = imports.qualify(probe.func) or (
                     probe.func.name if isinstance(probe.func, nodes.Name) else "")
                 if name in _TRACING_PROBES or name.rsplit(".", 1)[-1] in ("is_torchdynamo_compiling",):
                     return (False, True) if negated else (True, False)
@@ -343,7 +344,7 @@ class FlowWalk:
             return K.UNKNOWN, Paths(), None
         env = self._param_env(func, arg_kinds, is_forward=referenced)
         sub = Frame(owner, func, env, multi=frame.multi, silent=frame.silent, depth=frame.depth + 1,
-                    foreign=foreign or frame.foreign)
+                    foreign=foreign or frame.foreign, scope=self.scope_of(func))
         if isinstance(func.parent, nodes.Module):
             sub.module_param = self._module_param(func, call, frame)
             sub.caller = (frame.owner or frame.caller) if sub.module_param else None

@@ -36,7 +36,7 @@ from astroid import nodes
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.flow import FlowWalk
-from pylint_distiller.analysis.frames import Frame
+from pylint_distiller.analysis.frames import Frame, Scope
 from pylint_distiller.analysis.multiplicity import Multiplicity
 from pylint_distiller.analysis.params import ParamKinds, SiteKinds
 from pylint_distiller.analysis.paths import cmax, empty
@@ -51,13 +51,16 @@ _VISIT_BUDGET = 200_000
 class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
     """Walks every forward of one file; results are keyed by node."""
 
-    def __init__(self, index: ModuleIndex, module_node: nodes.Module) -> None:
+    def __init__(self, index: ModuleIndex, module_node: nodes.Module, project=None,
+                 seed_runs: dict[nodes.ClassDef, int] | None = None) -> None:
         self.index = index
         self.imports = index.imports
         self.module_node = module_node
-        self._functions = {
-            f.name: f for f in module_node.body if isinstance(f, nodes.FunctionDef)
-        }
+        #: the `ProjectIndex` that resolves imported helpers (None: this file alone)
+        self.project = project
+        self.scope = Scope(module_node, index.imports, module_functions(module_node))
+        #: runs per pass of this file's classes as other files of the project call them
+        self.seed_runs = seed_runs or {}
         self._site_kinds: dict[ClassInfo, list[SiteKinds]] = {}
         self._edges: dict[ClassInfo, set[ClassInfo]] = {}
         self._collect_sites = True
@@ -150,8 +153,16 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
                          if name not in ("__init__", "forward") and any(
                              isinstance(d, nodes.FunctionDef) and d.parent is info.node for d in defs)
                          and name in base.methods]
-            return inherited if overrides else None
+            # walked again as this class's own when it changes what that forward runs: it
+            # overrides a method the forward may call, or builds members in its own __init__
+            # (a base block whose forward calls self.relu three times, created by subclasses)
+            return inherited if overrides or self._builds_members(info) else None
         return None
+
+    @staticmethod
+    def _builds_members(info: ClassInfo) -> bool:
+        init = info.init()
+        return init is not None and any(fact.in_own_init for fact in info.attrs.values())
 
     def _walk_forwards(self, classes: list[ClassInfo]) -> None:
         for info in classes:
@@ -164,7 +175,7 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
             self._current_ops = set()
             self._referenced = set()
             env = self._param_env(func, self._caller_kinds(info, func), is_forward=True)
-            frame = Frame(info, func, env, multi=False, silent=False, depth=0)
+            frame = Frame(info, func, env, multi=False, silent=False, depth=0, scope=self.scope_of(func))
             self._stack = [func]
             paths = self.walk_block(func.body, frame)
             totals = cmax(paths.fall, paths.done) or empty()
@@ -177,11 +188,14 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
             return False
         for dec in func.decorators.nodes:
             target = dec.func if isinstance(dec, nodes.Call) else dec
-            if self.imports.qualify(target) in _SKIP_DECORATORS:
+            if self.scope_of(func).imports.qualify(target) in _SKIP_DECORATORS:
                 return True
         return False
 
     # ------------------------------------------------------- module multiplicity
+    def forward_owner(self, info: ClassInfo) -> ClassInfo | None:
+        return self._forward_owner(info)
+
     def _forward_owner(self, info: ClassInfo) -> ClassInfo | None:
         """The class whose forward walk stands for instances of `info` (itself or a same-file base)."""
         for klass in info.mro():
@@ -201,5 +215,32 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
             return K.INDEX, None
         return K.TENSOR, None
 
-    def helper_function(self, name: str) -> nodes.FunctionDef | None:
-        return self._functions.get(name)
+    def scope_of(self, node: nodes.NodeNG) -> Scope:
+        """The scope of the file that holds `node` (this file, or one the project resolved)."""
+        root = node.root()
+        if root is self.module_node or self.project is None:
+            return self.scope
+        return self.project.scope(root) or self.scope
+
+    def helper_function(self, name: str, frame: Frame) -> nodes.FunctionDef | None:
+        """The module-level function `name` means where `frame` runs: same file, else imported from the project."""
+        scope = frame.scope or self.scope
+        found = scope.functions.get(name)
+        if found is None and self.project is not None and name in scope.imports.aliases:
+            found = self.project.function(scope, name)
+        return found
+
+
+    def project_function(self, func: nodes.NodeNG, frame: Frame) -> nodes.FunctionDef | None:
+        """The project function an imported callee means (`decode(...)`, `box_utils.decode(...)`)."""
+        if self.project is None:
+            return None
+        scope = frame.scope or self.scope
+        if isinstance(func, nodes.Name):
+            return self.project.function(scope, func.name)
+        found = self.project.resolve_attribute(scope.module, func)
+        return found[1] if found is not None and isinstance(found[1], nodes.FunctionDef) else None
+
+
+def module_functions(module: nodes.Module) -> dict[str, nodes.FunctionDef]:
+    return {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)}

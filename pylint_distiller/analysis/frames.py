@@ -1,4 +1,4 @@
-"""The state of one function walk: local kinds, loop nesting, container elements."""
+"""The state of one function walk: local kinds, loop nesting, container elements, its file's names."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.imports import ImportMap
 
 
 @dataclass
@@ -17,6 +18,19 @@ class Element:
     targets: tuple[ClassInfo, ...]
     depth: int  # len(frame.loops) when the binding loop started
     repeated: bool  # the binding loop itself runs more than once per pass
+
+
+@dataclass
+class Scope:
+    """The names a walked function sees: its own file's imports and module-level functions.
+
+    A helper imported from another file of the project is walked with that file's
+    scope, so `torch` there means what that file's imports say.
+    """
+
+    module: nodes.Module
+    imports: ImportMap
+    functions: dict[str, nodes.FunctionDef]
 
 
 @dataclass
@@ -38,3 +52,4 @@ class Frame:
     # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
     module_param: str | None = None  # the parameter holding that module
     caller: ClassInfo | None = None  # the module class that passed itself
+    scope: Scope | None = None  # set by every walk that creates a frame

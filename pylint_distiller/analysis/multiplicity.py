@@ -36,7 +36,13 @@ class Multiplicity:
                 if not record.targets:
                     record.targets = tuple(self.index.by_name[n] for n in sorted(injected[record.attr])
                                            if n in self.index.by_name and self.index.by_name[n].is_module)
+        # classes another file of the project runs several times per pass (`Mlp` of three aliases)
         mult: dict[ClassInfo, int] = {}
+        for klass, runs in self.seed_runs.items():
+            info = self.index.classes.get(klass)
+            owner = self._forward_owner(info) if info is not None else None
+            if owner is not None and runs > mult.get(owner, 1):
+                mult[owner] = min(runs, _MAX_MULTIPLICITY)
         for _round in range(len(entries) + 2):
             changed = False
             for info, (totals, calls) in entries.items():

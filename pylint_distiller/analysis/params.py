@@ -151,10 +151,13 @@ class ParamKinds:
 
     def _type_alias(self, annotation: nodes.NodeNG | None) -> nodes.NodeNG | None:
         """`Size_` where the file says `Size_ = Tuple[int, int]`: the aliased annotation."""
-        if isinstance(annotation, nodes.Name) and annotation.name not in self.imports.aliases:
-            for node in self.module_node.locals.get(annotation.name, ()):
+        if isinstance(annotation, nodes.Name):
+            scope = self.scope_of(annotation)
+            if annotation.name in scope.imports.aliases:
+                return annotation
+            for node in scope.module.locals.get(annotation.name, ()):
                 assign = node.parent
-                if isinstance(assign, (nodes.Assign, nodes.AnnAssign)) and assign.parent is self.module_node \
+                if isinstance(assign, (nodes.Assign, nodes.AnnAssign)) and assign.parent is scope.module \
                         and isinstance(assign.value, (nodes.Subscript, nodes.Name, nodes.Attribute, nodes.BinOp)):
                     return assign.value
         return annotation
@@ -174,7 +177,7 @@ class ParamKinds:
             # handed on as a value and called elsewhere: trust a first parameter declared
             # `nn.Module` or named `module`, as attention-interface functions spell it
             annotation = (list(func.args.posonlyargs_annotations or []) + list(func.args.annotations or []))[0]
-            qname = self.imports.qualify(annotation) if annotation is not None else None
+            qname = self.scope_of(func).imports.qualify(annotation) if annotation is not None else None
             declared = qname == "torch.nn.Module" or (annotation is None and params[0].name == "module")
             return params[0].name if declared else None
         for param, arg in zip(params, call.args):

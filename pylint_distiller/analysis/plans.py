@@ -9,7 +9,7 @@ training flag, weight tying) lowers the applicability to unsafe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from astroid import nodes
 
@@ -109,6 +109,11 @@ class Planner:
             return Plan(suggestion, None, f"it is stored in self.{site.via_attribute}: assign the module there (manual)")
         if site.bound is None:
             return Plan(suggestion, None, "its arguments cannot be mapped exactly (starred or unknown arguments)")
+        home = self._class_of(site.node)
+        if site.owner is not None and home is not None and home is not site.owner and home.is_module:
+            # an op of a base class's method, first reached walking a subclass: the member
+            # goes where the code is, so that every class running it has one
+            site = replace(site, owner=home)
         if site.owner is not None:
             if not _self_reachable(site.node):
                 return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
@@ -236,7 +241,15 @@ class Planner:
         fact = owner.attrs.get(attr)
         if multi:
             return Plan("", None, "the call itself runs several times per pass (loop or helper): restructure by hand")
-        home = self._class_of(node) or owner
+        home = self._class_of(node)
+        if home is not None and home is not owner:
+            home_fact = home.attrs.get(attr)
+            if home_fact is None or (fact is not None and fact.in_own_init):
+                return Plan("", None, f"the call is in {home.name}, inherited by {owner.name}, whose own __init__ "
+                                      f"builds self.{attr}: a member added to {home.name} would not match every "
+                                      "subclass (manual)")
+            owner, fact = home, home_fact
+        home = home or owner
         blocked = self._blocked((home.node.lineno,))
         if blocked:
             return Plan("", None, blocked)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
+
 from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
@@ -29,9 +32,14 @@ _UNSELECTED_LEAF = ("this leaf module is one quantization unit and some of its o
 
 class Reporter:
     def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions,
-                 settings: Settings, path: str) -> None:
+                 settings: Settings, path: str, reached=(), reached_forwards=()) -> None:
         self.index = index
         self.walk = walk
+        self.module = walk.module_node
+        #: op sites of this file that forwards in other files of the project reach (`crossfile.py`)
+        self.reached = list(reached)
+        #: ((class, forward, call counts, calls), walk) of other files' forwards that call here
+        self.reached_forwards = list(reached_forwards)
         self.pos = positions
         self.settings = settings
         self.path = path
@@ -70,7 +78,7 @@ class Reporter:
     def _ops(self) -> None:
         settings = self.settings
         planned = []
-        for site in self.walk.ops.values():
+        for site in self._sites():
             spec = site.spec
             if not site.loud or settings.ignores(spec.key, spec.shown):
                 continue
@@ -78,14 +86,14 @@ class Reporter:
                 continue
             if spec.replacement(settings.target) == NATIVE:
                 continue
-            planned.append((site, self.planner.plan_op(site)))
+            planned.append((site, self.planner.plan_op(site) if not site.elsewhere else self._plan_elsewhere(site)))
         merged = self.planner.relu_merges
         planned = [(site, merged[site.node] if site.node in merged and merged[site.node].fix.applicability
                     is Applicability.SAFE else plan) for site, plan in planned]  # F.relu(a + b): one add_relu
         partial = self._partial_leaves(planned)
         for site, plan in planned:
-            if site.owner in partial:
-                plan = Plan(plan.suggestion, None, partial[site.owner])
+            if self._home(site) in partial:
+                plan = Plan(plan.suggestion, None, partial[self._home(site)])
             what = self._describe(site)
             if plan.suggestion:
                 message = f"{what} runs outside any module; use {plan.suggestion}{self._tail(plan)}"
@@ -93,8 +101,27 @@ class Reporter:
                 message = f"{what} runs outside any module, invisible to the quantizer{self._tail(plan)}"
             owner = site.owner
             confidence = Confidence.INFERENCE if (owner and owner.inferred) else Confidence.HIGH
-            self._add(site.spec.rule, site.node, message, plan, confidence,
-                      klass=owner.name if owner else None, op=site.spec.key)
+            klass = owner.name if owner and owner.node.root() is self.module else (
+                site.elsewhere[0] if site.elsewhere else (owner.name if owner else None))
+            self._add(site.spec.rule, site.node, message, plan, confidence, klass=klass, op=site.spec.key)
+
+    def _sites(self):
+        """This file's op sites: those of its own walk and those other files' forwards reach."""
+        own = {node: site for node, site in self.walk.ops.items() if node.root() is self.module}
+        for site in self.reached:
+            known = own.get(site.node)
+            if known is None:
+                own[site.node] = site
+            else:
+                own[site.node] = replace(known, multi=known.multi or site.multi, loud=known.loud or site.loud,
+                                         elsewhere=tuple(sorted(set(known.elsewhere) | set(site.elsewhere))))
+        return list(own.values())
+
+    def _plan_elsewhere(self, site) -> Plan:
+        """An op that forward code of another file runs: named, fixed by hand."""
+        plan = self.planner.plan_op(replace(site, owner=None, callers=set(), module_param=""))
+        return Plan(plan.suggestion, None, f"it runs in the forward of {', '.join(site.elsewhere)} in another "
+                                           "file, so a member would go into that file's classes (manual)")
 
     def _partial_leaves(self, planned) -> dict:
         """Leaf modules (no submodules) that only some of their ops could be prepared in, with the reason.
@@ -111,13 +138,19 @@ class Reporter:
                   and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
         partial = {}
         for site, plan in planned:
-            if site.owner not in leaves:
+            home = self._home(site)
+            if home not in leaves:
                 continue
             if plan.fix is None or plan.fix.applicability is not Applicability.SAFE:
-                partial[site.owner] = _PARTIAL_LEAF
+                partial[home] = _PARTIAL_LEAF
             elif not self.settings.reports(site.spec.rule):
-                partial.setdefault(site.owner, _UNSELECTED_LEAF)
+                partial.setdefault(home, _UNSELECTED_LEAF)
         return partial
+
+    def _home(self, site):
+        """The module class whose code holds the op (a base's method walked for a subclass: the base)."""
+        home = self.planner._class_of(site.node)  # pylint: disable=protected-access
+        return home if home is not None and home.is_module else site.owner
 
     @staticmethod
     def _describe(site) -> str:
@@ -131,10 +164,13 @@ class Reporter:
     # ----------------------------------------------------------------- reuse
     def _reuse(self) -> None:
         reported: set[nodes.Call] = set()
-        for owner, _forward, totals, call_nodes in self.walk.per_forward:
+        entries = [(entry, self.walk) for entry in self.walk.per_forward] + list(self.reached_forwards)
+        for (owner, _forward, totals, call_nodes), walk in entries:
             by_attr: dict[str, list[nodes.Call]] = {}
             for call in call_nodes:
-                record = self.walk.calls[call]
+                if call.root() is not self.module:
+                    continue  # a call in another file's code (an inherited forward): reported there
+                record = walk.calls[call]
                 sites = by_attr.setdefault(record.attr, [])
                 if call not in sites:
                     sites.append(call)
@@ -147,20 +183,25 @@ class Reporter:
                     continue
                 if fact.qname in QUANT_NEUTRAL_MODULES and not self.settings.report_stateless_reuse:
                     continue
-                stateful = self.index.attr_stateful(fact)
+                here = owner.node.root() is self.module
+                stateful = self.index.attr_stateful(fact) if here or not (fact.qname or "").startswith("local:") \
+                    else None
                 sites.sort(key=lambda c: (c.lineno, c.col_offset))
                 lines = ", ".join(str(c.lineno) for c in sites)
-                multi_sites = [c for c in sites if self.walk.calls[c].multi]
+                multi_sites = [c for c in sites if walk.calls[c].multi]
                 flagged = [c for c in sites[1:] if c not in multi_sites] + multi_sites
                 for call in flagged:
                     if call in reported:
                         continue
                     reported.add(call)
-                    multi = self.walk.calls[call].multi
+                    multi = walk.calls[call].multi
                     plan = self.planner.plan_reuse(owner, attr, call, stateful, multi)
                     times = "at least 2" if multi_sites else str(count)
                     where = f"line {lines}" if len(sites) == 1 else f"lines {lines}"
-                    if multi and len(sites) == 1:
+                    runs = walk.multiplicity.get(walk.forward_owner(owner), 1)
+                    if multi and runs > 1 and walk.seed_runs:  # runs set by another file
+                        where += f", and {owner.name} itself runs {runs} times per pass"
+                    elif multi and len(sites) == 1:
                         where += ", executed repeatedly (loop, comprehension or helper)"
                     tying = " It holds parameters: this is weight tying, so no safe fix exists." \
                         if stateful else (" It may hold parameters (weight tying?)." if stateful is None else "")
@@ -171,13 +212,15 @@ class Reporter:
                     elif plan.note and (multi or plan.fix is None):
                         message += f" ({plan.note})"
                     confidence = Confidence.HIGH if fact.kind == attrs.MODULE and fact.qname else Confidence.INFERENCE
+                    if not here:
+                        message += f" (reached from {owner.name} in {os.path.basename(owner.node.root().file or 'another file')})"
                     self._add("reused-module", call, message, plan, confidence, klass=owner.name,
                               op=f"self.{attr}")
 
     # ---------------------------------------------------------------- inline
     def _inline(self) -> None:
         for record in self.walk.inline.values():
-            if record.qname.endswith(TRAINING_ONLY_SUFFIXES):
+            if record.qname.endswith(TRAINING_ONLY_SUFFIXES) or record.node.root() is not self.module:
                 continue
             plan = self.planner.plan_inline(record.node, record.qname, record.owner, record.multi)
             name = record.qname.split(":")[-1].replace("torch.nn.", "nn.")

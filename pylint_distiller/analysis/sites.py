@@ -42,6 +42,10 @@ class OpSite:
     # reaches the op ("" when some path passes none), and the classes that pass themselves
     module_param: str | None = None
     callers: set = field(default_factory=set)
+    #: module classes whose forward walk reached the op (the owner, or the callers of a helper)
+    reached_by: set = field(default_factory=set)
+    #: names of module classes of other files whose forward runs it (set when reported there)
+    elsewhere: tuple[str, ...] = ()
 
 
 @dataclass
@@ -106,6 +110,8 @@ class Events:
         repeated = site.walk_visits > 1 or (site.visits > 1 and frame.owner is None and not site.module_param)
         site.multi = site.multi or self.frame.multi or repeated
         site.loud = site.loud or not self.frame.silent
+        if self.a._current_owner is not None:
+            site.reached_by.add(self.a._current_owner)
         self.a._current_ops.add(node)
 
     def _record_module_call(self, node: nodes.Call, attr: str, targets: tuple = (), element: bool = False,

@@ -42,7 +42,7 @@ class Evaluator(CallKinds):
         if isinstance(node, nodes.Name):
             if node.name in env:
                 return env[node.name]
-            helper = self.a.helper_function(node.name)
+            helper = self.a.helper_function(node.name, self.frame)
             if helper is not None:
                 self._reference(helper, None)
                 return K.FUNCTION
@@ -96,7 +96,7 @@ class Evaluator(CallKinds):
             return kind or K.UNKNOWN
         if isinstance(node, nodes.IfExp):
             self.eval(node.test)
-            quiet_body, quiet_else = self.a.tracing_only(node.test)
+            quiet_body, quiet_else = self.a.tracing_only(node.test, self.frame.scope.imports)
             silent = self.frame.silent
             saved = self.counts
             self.counts = empty()
@@ -160,11 +160,11 @@ class Evaluator(CallKinds):
                 return _class_constant_kind(owner, node.attrname)
             return {attrs.MODULE: K.MODULE, attrs.CONTAINER: K.MODULES, attrs.TENSOR: K.TENSOR,
                     attrs.CONST: self._const_kind(fact), attrs.FUNCTION: K.FUNCTION}.get(fact.kind, K.UNKNOWN)
-        if isinstance(expr, nodes.Call) and self.a.imports.qualify(expr.func) in ("torch.finfo", "torch.iinfo"):
+        if isinstance(expr, nodes.Call) and self.frame.scope.imports.qualify(expr.func) in ("torch.finfo", "torch.iinfo"):
             self.eval(expr)
             return K.NUMBER if node.attrname in ("min", "max", "eps", "tiny", "smallest_normal", "resolution",
                                                  "bits") else K.OTHER
-        qname = self.a.imports.qualify(node)
+        qname = self.frame.scope.imports.qualify(node)
         if qname is not None:
             return K.OTHER if qname.startswith("torch.") and qname.rsplit(".", 1)[1] in (
                 "float32", "float16", "bfloat16", "float64", "long", "int64", "int32", "bool", "float", "half",

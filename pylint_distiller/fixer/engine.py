@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from astroid import nodes
 
-from pylint_distiller.analysis import analyze_module
+from pylint_distiller.analysis import analyze_in_project, analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
@@ -50,13 +50,27 @@ def allowed(finding: Finding, unsafe: bool) -> bool:
 
 
 def fix_source(text: str, path: str = "<string>", settings: Settings | None = None, unsafe: bool = False,
-               select=None) -> FixResult:
-    """Fix `text`; `select(finding) -> bool` narrows which fixes apply (the LSP's quick fix)."""
+               select=None, project=None) -> FixResult:
+    """Fix `text`; `select(finding) -> bool` narrows which fixes apply (the LSP's quick fix).
+
+    With a `ProjectIndex` (several files or a directory), each pass is analysed as
+    part of the project (other files' forwards may run this file's code
+    repeatedly: those fixes turn unsafe); the project sees the file as on disk again
+    afterwards.
+    """
     settings = settings or Settings()
+    if project is not None:
+        try:
+            return _fix_passes(text, path, settings, unsafe, select, project)
+        finally:
+            project.set_text(path, None)
+    return _fix_passes(text, path, settings, unsafe, select, None)
+
+
+def _fix_passes(text: str, path: str, settings: Settings, unsafe: bool, select, project) -> FixResult:
     result = FixResult(text)
     for _ in range(MAX_PASSES):
-        module = parse(result.text, path)
-        findings = _analyze(module, result.text, path, settings)
+        module, findings = _analyzed(result.text, path, settings, project)
         chosen = [f for f in findings if allowed(f, unsafe) and (select is None or select(f))]
         if not chosen:
             result.remaining = findings
@@ -75,8 +89,18 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
         result.applied.extend(applied)
         if select is not None:
             break  # a quick fix applies once; what it leaves is re-analysed below
-    result.remaining = _analyze(parse(result.text, path), result.text, path, settings)
+    result.remaining = _analyzed(result.text, path, settings, project)[1]
     return result
+
+
+def _analyzed(text: str, path: str, settings: Settings, project) -> tuple[nodes.Module, list[Finding]]:
+    if project is not None:
+        project.set_text(path, text)
+        module = project.module(path)
+        if module is not None:
+            return module, visible(analyze_in_project(project, path, settings), text, module, path)
+    module = parse(text, path)
+    return module, _analyze(module, text, path, settings)
 
 
 def _analyze(module: nodes.Module, text: str, path: str, settings: Settings) -> list[Finding]:

@@ -211,8 +211,17 @@ def _guarded(path: str, outcome: FileOutcome, work: Callable[[], None]) -> FileO
     return outcome
 
 
-def check_file(path: str, settings: Settings) -> FileOutcome:
-    from pylint_distiller.analysis import analyze_module
+def project_for(args_paths: list[str], files: list[str], settings: Settings):
+    """A `ProjectIndex` over `files` when the user named a directory or several files, else None."""
+    if len(args_paths) < 2 and not any(os.path.isdir(p) for p in args_paths):
+        return None
+    from pylint_distiller.analysis.project import ProjectIndex
+
+    return ProjectIndex(files, settings)
+
+
+def check_file(path: str, settings: Settings, project=None) -> FileOutcome:
+    from pylint_distiller.analysis import analyze_in_project, analyze_module
     from pylint_distiller.api import parse
 
     outcome = FileOutcome(path)
@@ -220,19 +229,24 @@ def check_file(path: str, settings: Settings) -> FileOutcome:
     def work() -> None:
         outcome.source = _load(path)
         text = outcome.source.text
-        module = parse(text, path)
-        outcome.findings = visible(analyze_module(module, settings, text=text, path=path), text, module, path)
+        module = project.module(path) if project is not None else None
+        if module is None or project.entry(path).text != text:
+            module = parse(text, path)
+            findings = analyze_module(module, settings, text=text, path=path)
+        else:
+            findings = analyze_in_project(project, path, settings)
+        outcome.findings = visible(findings, text, module, path)
         outcome.module = module
 
     return _guarded(path, outcome, work)
 
 
-def fix_file(path: str, settings: Settings, unsafe: bool, write: bool) -> FileOutcome:
+def fix_file(path: str, settings: Settings, unsafe: bool, write: bool, project=None) -> FileOutcome:
     outcome = FileOutcome(path)
 
     def work() -> None:
         outcome.source = _load(path)
-        result = fix_source(outcome.source.text, path, settings, unsafe=unsafe)
+        result = fix_source(outcome.source.text, path, settings, unsafe=unsafe, project=project)
         outcome.result = result
         outcome.findings = result.remaining
 

@@ -41,6 +41,7 @@ class Analysis:
     findings: list[Finding] = field(default_factory=list)  # the ones no pragma silences
     module: Any = None  # astroid module; None when the text does not parse
     error: str | None = None
+    related: list[str] = field(default_factory=list)  # project files whose findings may depend on this one
     excluded: bool = False  # by distiller-exclude / .gitignore: not analysed, nothing published
 
 
@@ -49,9 +50,14 @@ def excluded(path: str, settings: Settings) -> bool:
     return os.path.isabs(path) and Scope.of(settings).excluded_path(path)
 
 
-def analyze(text: str, path: str, settings: Settings) -> Analysis:
-    """Analyse `text`; a text that does not parse (or any analysis failure) gives no findings."""
-    from pylint_distiller.analysis import analyze_module
+def analyze(text: str, path: str, settings: Settings, project=None) -> Analysis:
+    """Analyse `text`; a text that does not parse (or any analysis failure) gives no findings.
+
+    With a `ProjectIndex` (the package around a file on disk) the buffer replaces
+    the file in the project: only it and the files depending on it are analysed
+    again, the others come from the project's caches.
+    """
+    from pylint_distiller.analysis import analyze_in_project, analyze_module
     from pylint_distiller.api import parse
 
     result = Analysis(text, path, settings)
@@ -59,12 +65,21 @@ def analyze(text: str, path: str, settings: Settings) -> Analysis:
         result.excluded = True
         return result
     try:
-        module = parse(text, path)
+        module = parse(text, path) if project is None else None
+        if project is not None:
+            project.set_text(path, text)
+            module = project.module(path)
+            if module is None:
+                parse(text, path)  # raises: says why it does not parse
     except Exception as exc:  # AstroidSyntaxError, AstroidBuildingError, ValueError (null bytes)...
         result.error = f"does not parse: {exc}"
         return result
     try:
-        findings = analyze_module(module, settings, text=text, path=path)
+        if project is not None:
+            findings = analyze_in_project(project, path, settings)
+            result.related = project.dependents(path) + sorted(project.targets(path))
+        else:
+            findings = analyze_module(module, settings, text=text, path=path)
     except RecursionError:
         result.error = "analysis recursion limit reached"
         return result

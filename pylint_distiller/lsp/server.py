@@ -20,6 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from pylint_distiller import __version__
+from pylint_distiller.analysis.project import shared_project
 from pylint_distiller.lsp import features
 from pylint_distiller.settings import Settings, from_mapping, from_pyproject
 
@@ -49,6 +50,7 @@ class DistillerLanguageServer(LanguageServer):
         self.inflight: dict[str, tuple[int | None, str, asyncio.Future]] = {}
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distiller-analysis")
         self.warned: set[str] = set()
+        self.linted_text: dict[str, str] = {}  # the text each document's diagnostics were published for
 
     # -------------------------------------------------------------- settings
     def set_overrides(self, options: Any) -> None:
@@ -131,7 +133,8 @@ class DistillerLanguageServer(LanguageServer):
         if running is None or running[0] != version or running[1] != text:
             path = to_fs_path(uri) if uri.startswith("file:") else None
             settings = self.settings_for(path)
-            task = asyncio.ensure_future(self.run_in_worker(features.analyze, text, path or uri, settings))
+            project = shared_project(path, settings) if path and os.path.isfile(path) else None
+            task = asyncio.ensure_future(self.run_in_worker(features.analyze, text, path or uri, settings, project))
             running = (version, text, task)
             self.inflight[uri] = running
             task.add_done_callback(lambda _t, uri=uri, mine=running: self._done(uri, mine))
@@ -163,6 +166,17 @@ class DistillerLanguageServer(LanguageServer):
             log.info("%s: %s", uri, result.error)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=features.diagnostics(result, self.encoding)))
+        if result.related and self.linted_text.get(uri) != result.text:
+            self.relint_related(uri, result.related)
+        self.linted_text[uri] = result.text
+
+    def relint_related(self, uri: str, related: list[str]) -> None:
+        """Open documents whose findings may depend on `uri` (they import it, or it imports them)."""
+        wanted = set(related)
+        for other in list(self.workspace.text_documents):
+            if other != uri and other.startswith("file:") and os.path.realpath(to_fs_path(other)) in wanted:
+                if self.analyses.pop(other, None) is not None:
+                    self.schedule(other, 0)
 
     def schedule(self, uri: str, delay: float) -> None:
         previous = self.pending.pop(uri, None)
@@ -185,6 +199,11 @@ class DistillerLanguageServer(LanguageServer):
         if task is not None and not task.done():
             task.cancel()
         self.analyses.pop(uri, None)
+        self.linted_text.pop(uri, None)
+        if uri.startswith("file:"):
+            path = to_fs_path(uri)
+            if os.path.isfile(path):  # the project sees the file on disk again
+                self.worker.submit(lambda: shared_project(path, self.settings_for(path)).set_text(path, None))
 
     def relint_all(self) -> None:
         self.analyses.clear()

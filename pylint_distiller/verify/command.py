@@ -302,9 +302,18 @@ def _static_findings(report: Any, static: dict[str, Any]) -> list[Any] | None:
     files = list(dict.fromkeys([*report.files, *(s.path for s in report.op_sites)]))
     files = [f for f in files if os.path.isfile(f)]
     findings: list[Any] = []
+    project = None
+    if len(files) > 1:  # the model's files as one project: helpers, bases and shared modules across them
+        from pylint_distiller.analysis import analyze_in_project  # pylint: disable=import-outside-toplevel
+        from pylint_distiller.analysis.project import ProjectIndex  # pylint: disable=import-outside-toplevel
+
+        project = ProjectIndex(files)
     for path in files:
         try:
-            findings.extend(analyze_file(path))
+            if project is not None and project.module(path) is not None:
+                findings.extend(analyze_in_project(project, path))
+            else:
+                findings.extend(analyze_file(path))
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # a file the analysis cannot read: note it and keep going
             static["errors"].append({"path": path, "error": f"{type(exc).__name__}: {exc}"})

@@ -28,7 +28,7 @@ are cross-checked against `pylint_distiller.verify.runtime.trace_model`.
 Usage::
 
     .venv/bin/python tests/realcode/measure.py [MODEL ...|all|held-out] [--details] [--json OUT]
-        [--attn eager|sdpa] [--compare-runtime]
+        [--attn eager|sdpa] [--compare-runtime] [--single-file]
 
 Without model names it measures the default set (transformers + efficientnet_pytorch,
 the models the analysis was tuned on). `held-out` is a wider set built generically
@@ -664,6 +664,7 @@ class Result:
     files: list[str] = field(default_factory=list)
     runtime_ops: set = field(default_factory=set)  # (path, line)
     other_ops: set = field(default_factory=set)  # runtime op lines in files without module classes
+    covered_other: set = field(default_factory=set)  # of those, lines with a static op finding (project mode)
     covered_ops: set = field(default_factory=set)
     reused: list = field(default_factory=list)
     covered_reuse: list = field(default_factory=list)
@@ -681,6 +682,27 @@ class Result:
 
     def false_alarms(self):
         return [f for f in self.static_exec if f not in self.precise_strict]
+
+
+#: analyse the model's files as one project (`pylint-distiller check DIR`); False: each file alone
+PROJECT_MODE = True
+
+
+def _project(paths: list[str]):
+    """A `ProjectIndex` over the model's files, when measuring project mode with a package that has one."""
+    if not PROJECT_MODE:
+        return None
+    try:
+        from pylint_distiller.analysis.project import ProjectIndex
+    except ImportError:  # an older checkout (MEASURE_PACKAGE_ROOT): single-file mode only
+        return None
+    return ProjectIndex(paths)
+
+
+def _analyze_in_project(project, path: str):
+    from pylint_distiller.analysis import analyze_in_project
+
+    return analyze_in_project(project, path)
 
 
 def measure(name: str, compare_runtime: bool = False) -> Result:
@@ -702,11 +724,15 @@ def measure(name: str, compare_runtime: bool = False) -> Result:
     event_files = {e.path for e in events if e.finding}
     t0 = time.perf_counter()
     findings_by_file: dict[str, list] = {}
-    for path in sorted(files | event_files | {p for m in tracer.reused(model) for p, _ in m.sites}):
-        if path.startswith("<") or not path.endswith(".py"):
-            continue
+    paths = [p for p in sorted(files | event_files | {p for m in tracer.reused(model) for p, _ in m.sites})
+             if not p.startswith("<") and p.endswith(".py")]
+    project = _project(paths)
+    for path in paths:
         try:
-            findings_by_file[path] = analyze_file(path)
+            if project is not None and project.module(path) is not None:
+                findings_by_file[path] = _analyze_in_project(project, path)
+            else:
+                findings_by_file[path] = analyze_file(path)
         except Exception as exc:  # pylint: disable=broad-except
             res.error = f"analyze_file({path}): {type(exc).__name__}: {exc}"[:300]
             findings_by_file[path] = []
@@ -735,6 +761,8 @@ def measure(name: str, compare_runtime: bool = False) -> Result:
                 res.covered_ops.add(key)
         else:
             res.other_ops.add(key)
+            if e.line in op_lines_static.get(e.path, ()):
+                res.covered_other.add(key)
 
     for run_ in tracer.reused(model):
         sites = {s for s in run_.sites if s[0] in findings_by_file}
@@ -854,6 +882,9 @@ def run(names: list[str], details: bool = False, compare_runtime: bool = False) 
     print(f"{'TOTAL':22} {ops:5} {hit:5} {_pct(hit, ops):>7} {reuse:5} {rhit:4} {_pct(rhit, reuse):>7} "
           f"{st:6} {_pct(ps, st):>7} {_pct(pl, st):>7} {other:5}")
     print(f"reuse findings on executed lines: {rs}, on a really reused module's call line: {rok} ({_pct(rok, rs)})")
+    other_hit = sum(len(r.covered_other) for r in ok)
+    print(f"op lines in files without module classes (helpers): {other}, with a static finding: {other_hit} "
+          f"({_pct(other_hit, other)})")
     return results
 
 
@@ -864,10 +895,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--details", action="store_true", help="list misses and false alarms")
     parser.add_argument("--compare-runtime", action="store_true", help="cross-check op lines with verify.runtime")
     parser.add_argument("--json", help="write per-model numbers to this file")
+    parser.add_argument("--single-file", action="store_true",
+                        help="analyse each file alone (the default analyses the model's files as one project)")
     parser.add_argument("--attn", default=ATTN_IMPLEMENTATION,
                         help="transformers attention implementation: eager (default) or sdpa; '' keeps the config's")
     args = parser.parse_args(argv)
     globals()["ATTN_IMPLEMENTATION"] = args.attn
+    globals()["PROJECT_MODE"] = not args.single_file
     names = args.models or DEFAULT_MODELS
     if names == ["all"]:
         names = list(MODELS)
@@ -883,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
                 "model": r.name, "error": r.error, "ops": len(r.runtime_ops), "ops_hit": len(r.covered_ops),
                 "reused": len(r.reused), "reused_hit": len(r.covered_reuse), "static": len(r.static_exec),
                 "precise": len(r.precise_strict), "precise_loose": len(r.precise_loose),
-                "other_file_ops": len(r.other_ops),
+                "other_file_ops": len(r.other_ops), "other_file_ops_hit": len(r.covered_other),
             } for r in results], out, indent=1)
     return 0
 
