@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import itertools
 import json
 import os
@@ -40,7 +39,8 @@ from pylint_distiller.catalogue import NATIVE, OPS, TARGETS
 from pylint_distiller.fixer.engine import allowed, fix_source
 from pylint_distiller.settings import Settings
 from pylint_distiller.verify.runtime import trace_model
-from tests.support.runtime_equivalence import count_module_calls, stub_distiller_on_path
+from tests.support.realcode import load_sibling, newly_reused, reused, tensors
+from tests.support.runtime_equivalence import stub_distiller_on_path
 
 transformers = pytest.importorskip("transformers")
 
@@ -155,23 +155,6 @@ class Loaded:
     by_stem: dict[str, str] = field(default_factory=dict)  # stem -> realpath
 
 
-def _load_file(package: str, stem: str, text: str) -> tuple[Any, str]:
-    n = next(_counter)
-    name = f"{package}.{stem}__fix{n}"
-    path = os.path.join(_TMP, f"{stem}__fix{n}.py")
-    with open(path, "w", encoding="utf-8", newline="") as stream:
-        stream.write(text)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module, os.path.realpath(path)
-
-
 def _efficientnet_sources() -> dict[str, str]:
     efficientnet_pytorch = pytest.importorskip("efficientnet_pytorch")
     folder = os.path.dirname(efficientnet_pytorch.__file__)
@@ -195,7 +178,7 @@ def load(name: str, texts: dict[str, str]) -> Loaded:
     spec = MODELS[name]
     with stub_distiller_on_path():
         if isinstance(spec, HF):
-            module, path = _load_file(f"transformers.models.{spec.package}", spec.stem, texts[spec.stem])
+            module, path = load_sibling(f"transformers.models.{spec.package}", spec.stem, texts[spec.stem], _TMP)
             config = getattr(transformers, spec.config)(**spec.config_kwargs)
             config._attn_implementation = "eager"  # attention in the model file, not in an integration
 
@@ -228,19 +211,6 @@ def inputs_of(name: str) -> tuple[tuple, dict]:
     return (_pixels(32),), {}
 
 
-def tensors(value) -> list[torch.Tensor]:
-    """Every tensor of a model output, in order (ModelOutput, tuples, dicts)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if hasattr(value, "to_tuple"):
-        return tensors(value.to_tuple())
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in tensors(v)]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in tensors(v)]
-    return []
-
-
 @dataclass
 class Original:
     loaded: Loaded
@@ -264,24 +234,6 @@ def original(name: str) -> Original:
         report = trace_model(model, args, kwargs=kwargs, source_filter=lambda p: p in loaded.files)
         _ORIGINALS[name] = Original(loaded, model, outputs, len(report.op_sites), reused(model, args, kwargs))
     return _ORIGINALS[name]
-
-
-def reused(model: nn.Module, args, kwargs) -> set[str]:
-    if not kwargs:
-        return {n for n, c in count_module_calls(model, args).items() if c > 1}
-    counts: dict[str, int] = {}
-    handles = []
-    for qualified, module in model.named_modules():
-        counts[qualified] = 0
-        handles.append(module.register_forward_hook(
-            lambda *_, q=qualified: counts.__setitem__(q, counts[q] + 1)))
-    try:
-        with torch.no_grad():
-            model(*args, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {n for n, c in counts.items() if c > 1}
 
 
 def _in_known_bug_scope(text: str) -> Callable[[Any], bool]:
@@ -371,8 +323,7 @@ def _run(name: str, target: str, avoid_known_bugs: bool, out: Run) -> None:
                         if (s.path, s.line) not in reported and s.op.rsplit(".", 1)[-1] not in natives)
     # no module newly called twice, unless it sits inside a module the original
     # already calls several times per pass (the whole subtree is reused then)
-    now = reused(prepared, args, kwargs)
-    out.newly_reused = {n for n in now - base.reused if not any(n.startswith(r + ".") for r in base.reused if r)}
+    out.newly_reused = newly_reused(base.reused, reused(prepared, args, kwargs))
 
 
 #: Per-check known bugs, on top of the whole-model ones in KNOWN_BUGS.

@@ -716,3 +716,47 @@ def test_leaf_module_is_not_partially_rewritten(target):
     before = trace_model(original, inputs, source_filter=lambda p: p in files)
     after = trace_model(prepared, inputs, source_filter=lambda p: p in files)
     assert len(after.op_sites) <= len(before.op_sites), [(s.line, s.op) for s in after.op_sites]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_method_that_init_also_runs_gets_no_member(target):
+    """(Was a bug, timm's SwinTransformerV2Block: `__init__` builds a mask with a method forward
+    also calls, so a member added at the end of `__init__` did not exist yet: AttributeError.)"""
+    text = _model("""
+        import torch
+        import torch.nn as nn
+
+
+        class Masked(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim)
+                self.act = nn.ReLU()
+                self._init_buffers(dim)
+
+            def _init_buffers(self, dim):
+                self.register_buffer("mask", self.make_mask(torch.ones(dim)), persistent=False)
+
+            def make_mask(self, x):
+                return torch.sigmoid(x.unsqueeze(0) - x.unsqueeze(1))
+
+            def forward(self, x):
+                y = self.act(self.fc(x))
+                return self.act(y) * self.make_mask(x[0]).sum()
+
+
+        def build():
+            return Masked(8)
+
+
+        def example_inputs():
+            return (torch.randn(8, 8),)
+        """)
+    for unsafe in (False, True):
+        result = fix(text, "masked.py", target, unsafe=unsafe)
+        refused = [f for f in result.remaining if "make_mask() also runs during __init__" in f.message]
+        assert "torch.sigmoid" in {f.op for f in refused}, result.remaining  # (and `-` for distiller)
+        assert all(f.fix is None for f in refused)
+        assert result.applied, "the ops in forward itself are still fixed"
+        original_mod, prepared_mod = load_pair(text, result.text, f"masked_{unsafe}")
+        assert_same_model(original_mod, prepared_mod, modes=("eval", "train"))

@@ -19,6 +19,7 @@ from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.conditions import guards, self_attrs
 from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
+from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
@@ -48,6 +49,7 @@ class Planner:
         self.target = target
         self._extendable_cache: dict[int, bool] = {}
         self.views = ChildViews(index, walk.forward_of)
+        self._init_reached: dict = {}  # ClassDef -> methods its __init__ runs
         #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
         self.relu_merges: dict[nodes.Call, Plan] = {}
         self.absorbs_functional_relu = True
@@ -138,6 +140,9 @@ class Planner:
         blocked = self._blocked(class_lines)
         if blocked:
             return Plan(suggestion, None, blocked)
+        in_init = runs_in_init_note(site.node, self._init_reached)
+        if in_init:
+            return Plan(suggestion, None, in_init)
         bound = site.bound
         allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
@@ -253,6 +258,9 @@ class Planner:
         blocked = self._blocked((home.node.lineno,))
         if blocked:
             return Plan("", None, blocked)
+        in_init = runs_in_init_note(node, self._init_reached)
+        if in_init:
+            return Plan("", None, in_init)
         copy_text = None
         imports: tuple[str, ...] = ()
         ctor = fact.ctor if fact else None
@@ -323,6 +331,9 @@ class Planner:
         blocked = self._blocked((home.node.lineno,))
         if blocked:
             return Plan(text, None, blocked)
+        in_init = runs_in_init_note(call, self._init_reached)
+        if in_init:
+            return Plan(text, None, in_init)
         name = qname.rsplit(".", 1)[-1].split(":")[-1].lower()
         member, title, pick = Member(name, text), f"Build it once in __init__: self.<{name}> = {text}", ""
         reads = [call]

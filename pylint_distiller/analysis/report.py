@@ -209,7 +209,7 @@ class Reporter:
                                f"a quantizer keeps only one call's statistics.{tying}")
                     if plan.fix is not None and not multi:
                         message += f" Give this call its own instance: {plan.suggestion}"
-                    elif plan.note and (multi or plan.fix is None):
+                    elif plan.note:  # every refusal says why
                         message += f" ({plan.note})"
                     confidence = Confidence.HIGH if fact.kind == attrs.MODULE and fact.qname else Confidence.INFERENCE
                     if not here:
