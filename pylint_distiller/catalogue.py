@@ -39,7 +39,7 @@ class Applicability(str, enum.Enum):
     """How far a fix may be trusted (ruff's model); every op row carries one.
 
     SAFE keeps weights, state_dict keys and outputs; `fix` applies it by default.
-    UNSAFE may change behaviour (weight tying, dropout semantics, loops);
+    UNSAFE may change behaviour (weight tying, dropout semantics);
     `fix --unsafe-fixes` applies it. MANUAL fixes are never applied: they only say
     what to do.
     """
@@ -161,8 +161,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 fix_safety=(
                     "Safe when the op runs once per forward pass: the new module has no "
                     "state and computes the same value (`out += y` keeps its in-place "
-                    "semantics with `EltwiseAdd(inplace=True)`). Unsafe in a loop (the "
-                    "new module would be reused). No fix where the target has no module "
+                    "semantics with `EltwiseAdd(inplace=True)`). In a loop with a static "
+                    "trip count (`enumerate(self.blocks)`, `range(self.depth)`) it gets one "
+                    "module per iteration, an `nn.ModuleList` indexed by the loop position; "
+                    "in any other loop no fix (one module would be reused). No fix in a "
+                    "subclass of `nn.Sequential`/`nn.ModuleList`/`nn.ModuleDict` (the member "
+                    "would become one of its items), nor where the target has no module "
                     "for the op (`**`, `//`, unary minus for distiller). torch-eager runs an "
                     "op it has no quantized kernel for (`-`, `/`, `**`, an operand that is a "
                     "float parameter such as `x + self.pos_embed`) in a float island: a "

@@ -54,6 +54,16 @@ class Member:
 
     name: str
     constructor: str
+    #: attributes `__init__` may not create (conditionally assigned): the member is only
+    #: created when all of them exist (`if hasattr(self, "ln_1_kv"): ...`), as its original is
+    guard: tuple[str, ...] = ()
+
+    def statement(self, name: str) -> str:
+        """The assignment line, without its guard."""
+        return f"self.{name} = {self.constructor}"
+
+    def condition(self) -> str:
+        return " and ".join(f'hasattr(self, "{attr}")' for attr in self.guard)
 
 
 Span = tuple[int, int, int, int]  # (line, col, end_line, end_col), columns in characters
@@ -111,7 +121,8 @@ class Fix:
             "applicability": self.applicability.value,
             "member": None
             if self.member is None
-            else {"name": self.member.name, "constructor": self.member.constructor},
+            else {"name": self.member.name, "constructor": self.member.constructor,
+                  "guard": list(self.member.guard)},
             "imports": list(self.imports),
             "method": None if self.method is None else {"name": self.method.name, "extend": self.method.extend},
         }

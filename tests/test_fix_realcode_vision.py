@@ -44,10 +44,6 @@ def _timm(name: str, **kwargs) -> Case:
     return Case(lambda: timm.create_model(name, num_classes=10, **kwargs), _pixels(), TIMM)
 
 
-_CONTAINERS = "container visibility: containers branch"
-_LOOPS = "unsafe fix of an op run several times per pass (loop, helper) creates reuse: containers branch"
-_UNSAFE_LOOPS = {(target, "unsafe"): _LOOPS for target in TARGETS}
-
 #: name -> (case, reason of a strict xfail: for every run, or per (target, level), or None)
 CASES: dict[str, tuple[Case, str | dict | None]] = {
     # residual, grouped
@@ -62,7 +58,7 @@ CASES: dict[str, tuple[Case, str | dict | None]] = {
                          _pixels(), TV), None),
     # densely connected
     "tv_densenet": (Case(lambda: tvm.densenet.DenseNet(growth_rate=8, block_config=(2, 2), num_init_features=16,
-                                                       num_classes=10), _pixels(), TV), _CONTAINERS),
+                                                       num_classes=10), _pixels(), TV), None),
     # inverted residuals, squeeze-excitation
     "tv_mobilenet_v2": (Case(lambda: tvm.mobilenet_v2(num_classes=10, width_mult=0.25), _pixels(), TV), None),
     "tv_mobilenet_v3_small": (Case(lambda: tvm.mobilenet_v3_small(num_classes=10), _pixels(), TV), None),
@@ -81,8 +77,8 @@ CASES: dict[str, tuple[Case, str | dict | None]] = {
         patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=[4, 4], num_classes=10),
         _pixels(), TV), None),
     # timm: mixed convolutions, SE, inverted residuals, attention
-    "timm_mixnet_s": (_timm("mixnet_s"), _CONTAINERS),
-    "timm_vovnet": (_timm("ese_vovnet19b_slim_dw"), _CONTAINERS),  # a Sequential subclass iterating itself
+    "timm_mixnet_s": (_timm("mixnet_s"), None),
+    "timm_vovnet": (_timm("ese_vovnet19b_slim_dw"), None),  # a Sequential subclass iterating itself
     "timm_seresnet18": (_timm("seresnet18"), None),
     "timm_efficientnet_b0": (_timm("efficientnet_b0"), None),
     "timm_mobilenetv3": (_timm("mobilenetv3_small_050"), None),
@@ -92,11 +88,10 @@ CASES: dict[str, tuple[Case, str | dict | None]] = {
     "timm_swinv2": (_timm("swinv2_tiny_window8_256", img_size=32, window_size=4, depths=(1, 1), num_heads=(1, 2),
                           embed_dim=16), None),
     # ops in helpers called several times per pass, in loops over feature levels
-    "timm_coat": (_timm("coat_tiny", img_size=32), _UNSAFE_LOOPS),
+    "timm_coat": (_timm("coat_tiny", img_size=32), None),
     "tv_fasterrcnn_mobilenet": (Case(lambda: tvm.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
         weights=None, weights_backbone=None, num_classes=10, min_size=64, max_size=64),
-        lambda: ([torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))],), TV),
-        {("distiller", "unsafe"): _LOOPS}),
+        lambda: ([torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))],), TV), None),
     "timm_convit": (_timm("convit_tiny", img_size=32, patch_size=8, depth=2, local_up_to_layer=1), None),
 }
 

@@ -60,8 +60,10 @@ def fix(text: str, target: str = "distiller", unsafe: bool = False, path: str = 
 # --------------------------------------------------------------- the invariant
 _T = r"(?:\r\n|\r|\n)"
 #: the content (no terminator) of a line the engine may insert: an import, a
-#: member, the two lines of a new __init__, or a blank line
+#: member (or the `if hasattr(self, ...):` guard of one), the two lines of a new
+#: __init__, or a blank line
 _NEW = (r"[ \t]*(?:import [\w.]+(?: as \w+)?|from [\w.]+ import [\w, ]+|self\.\w+ = [^\r\n]+"
+        r'|if hasattr\(self, "\w+"\)(?: and hasattr\(self, "\w+"\))*:'
         r"|def __init__\(self, \*args, \*\*kwargs\):|super\(\)\.__init__\(\*args, \*\*kwargs\)|)")
 _NEW_LINE = re.compile(_NEW + _T + "?$")
 

@@ -83,7 +83,7 @@ def test_inherited_forward_in_one_file_is_analysed_per_subclass():
     assert all(f.fix is None for f in reuse)  # a member in BaseBlock would not suit every subclass
 
 
-def test_module_run_twice_from_another_file_makes_its_calls_reused_and_its_fixes_unsafe(capsys):
+def test_module_run_twice_from_another_file_makes_its_calls_reused_and_its_op_fixes_refused(capsys):
     layers = by_file(check_json(DETECTOR, capsys=capsys))["layers.py"]
     line = line_of(DETECTOR / "layers.py", "return self.fc2(self.act(self.fc1(x))) + x")
     reused = sorted(r["op"] for r in layers if r["line"] == line and r["symbol"] == "reused-module")
@@ -91,7 +91,9 @@ def test_module_run_twice_from_another_file_makes_its_calls_reused_and_its_fixes
     assert all("Mlp itself runs 2 times per pass" in r["message"] for r in layers
                if r["line"] == line and r["symbol"] == "reused-module")
     add = [r for r in layers if r["line"] == line and r["op"] == "operator.add"]
-    assert add[0]["fix"]["applicability"] == "unsafe"
+    # one new module would run twice per pass (reuse): no fix, and the message says why
+    assert add[0]["fix"] is None
+    assert "its module class runs several times per forward pass: one module would be reused" in add[0]["message"]
     # alone, layers.py cannot know that model.py calls one Mlp twice: its fix looks safe there
     alone = [f for f in analyze_file(str(DETECTOR / "layers.py")) if f.line == line and f.op == "operator.add"]
     assert alone[0].fix.applicability.value == "safe"

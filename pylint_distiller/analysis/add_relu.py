@@ -25,7 +25,7 @@ from astroid import nodes
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.sites import OpSite
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.findings import Fix, Member
+from pylint_distiller.findings import Fix
 
 _ADDS = frozenset(("operator.add", "operator.iadd"))
 _RELU_FUNCTIONS = frozenset(("torch.nn.functional.relu", "torch.relu"))
@@ -112,6 +112,6 @@ def add_relu_fix(site: OpSite, fix: Fix, index: ModuleIndex, pos: Positions,
         return None
     widened = replace(fix, title=f"Replace the add and the ReLU with self.<{MEMBER}> = {fix.member.constructor} "
                                  f"called .add_relu", span=span, template=template, holes=holes,
-                      member=Member(MEMBER, fix.member.constructor))
+                      member=replace(fix.member, name=MEMBER))  # keeps its hasattr guard
     return widened, relu
 

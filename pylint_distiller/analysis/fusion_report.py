@@ -11,12 +11,13 @@ the root model has the method the user calls.
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 
 from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.conditions import guards
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.fusion import Chain, FusionAnalysis, is_self_attr
 from pylint_distiller.analysis.positions import Positions
@@ -110,7 +111,7 @@ class FusionReporter:
             if imports:
                 return None
             tests.append(f"type({_member_expr(name)}) is {text}")
-        return dataclasses.replace(chain, guard=" and ".join(tests))
+        return replace(chain, guard=" and ".join(tests))
 
     def _chain_finding(self, info: ClassInfo, chains: list[Chain]) -> Finding:
         existing = info.methods.get(FUSE_METHOD)
@@ -142,6 +143,7 @@ class FusionReporter:
 
     def _chain_fix(self, info: ClassInfo, chains: list[Chain], existing) -> tuple[Fix | None, str]:
         class_lines = (info.node.lineno,)
+        chains = [_if_members_exist(info, c) for c in chains]
         if existing is not None and existing.parent is not info.node:
             return None, f"it inherits {FUSE_METHOD}() from {existing.parent.name}: extend that by hand"
         if existing is not None:
@@ -235,3 +237,12 @@ def _walk_lines() -> list[str]:
 
 def fusion_findings(index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> list[Finding]:
     return FusionReporter(index, walk, positions, path).findings()
+
+
+def _if_members_exist(info: ClassInfo, chain: Chain) -> Chain:
+    """A chain of members `__init__` may not create (`if use_act: self.act = ...`) is fused under `hasattr`."""
+    missing = guards(info, dict.fromkeys(name.split(".")[0] for name in chain.names))
+    if not missing:
+        return chain
+    test = " and ".join(f'hasattr(self, "{attr}")' for attr in missing)
+    return replace(chain, guard=f"{test} and {chain.guard}" if chain.guard else test)

@@ -16,8 +16,11 @@ from astroid import nodes
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.conditions import guards, self_attrs
+from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
@@ -25,6 +28,7 @@ from pylint_distiller.findings import Applicability, Fix, Member
 _BUILTIN_NAMES = frozenset(("int", "float", "round", "len", "max", "min", "abs", "tuple", "list", "bool", "str"))
 _COMMUTATIVE = frozenset(("add", "mul"))
 _EARLY_RETURN = "__init__ returns early, so a member added at its end might never be set (manual)"
+_REUSED_PER_RUN = "one module would be reused by every run, so no fix"
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Planner:
         self.pos = positions
         self.target = target
         self._extendable_cache: dict[int, bool] = {}
+        self.views = ChildViews(index, walk.forward_of)
         self._init_reached: dict = {}  # ClassDef -> methods its __init__ runs
         #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
         self.relu_merges: dict[nodes.Call, Plan] = {}
@@ -116,7 +121,7 @@ class Planner:
                 return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
                                               "`self`: no member is reachable (manual)")
             plan = self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
-            if plan.fix is not None and self.target == TORCH_EAGER:
+            if plan.fix is not None and self.target == TORCH_EAGER and not site.multi:  # a per-iteration list stays
                 merged = add_relu_fix(site, plan.fix, self.index, self.pos, self.absorbs_functional_relu)
                 if merged is not None:
                     plan = Plan(suggestion + " (.add_relu)", merged[0], plan.note)
@@ -132,8 +137,9 @@ class Planner:
 
     def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str, receiver: str,
                 class_lines: tuple[int, ...]) -> Plan:
-        if not all(self._extendable(line) for line in class_lines):
-            return Plan(suggestion, None, _EARLY_RETURN)
+        blocked = self._blocked(class_lines)
+        if blocked:
+            return Plan(suggestion, None, blocked)
         in_init = runs_in_init_note(site.node, self._init_reached)
         if in_init:
             return Plan(suggestion, None, in_init)
@@ -157,10 +163,13 @@ class Planner:
                 applicability = Applicability.UNSAFE
                 reasons.append("F.dropout trains unless training=self.training is passed; nn.Dropout follows "
                                "the module's mode")
-        if site.multi:
-            applicability = Applicability.UNSAFE
-            reasons.append("the op runs several times per forward pass, so its module would be reused")
         ctor, imports = self.constructor(rep, bound)
+        slot = None
+        if site.multi:
+            slot = per_iteration(site.node, site.owner, self.walk) if receiver == "self" else \
+                "it is in a helper that runs several times per forward pass"
+            if isinstance(slot, str):
+                return Plan(suggestion, None, f"{slot}: {_REUSED_PER_RUN}")
         node = site.node
         holes: list = []
 
@@ -196,7 +205,8 @@ class Planner:
                 args.append("(" + hole(value) + ").to(" + hole(bound[rep.cast]) + ")")
             else:
                 args.append(hole(value))
-        call = receiver + ".{m}" + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
+        pick = f"[{slot.position}]" if slot else ""
+        call = receiver + ".{m}" + pick + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
         if isinstance(node, nodes.AugAssign):
             target = node.target
             if not isinstance(target, nodes.AssignName):
@@ -210,13 +220,21 @@ class Planner:
             template = call
         if self.pos.has_comment(self.pos.span(node), holes):
             return Plan(suggestion, None, "the expression holds comments the rewrite would drop (manual)")
+        reads = [bound[p] for p in rep.ctor if p in bound]
+        member, title = Member(rep.member, ctor), f"Replace with self.<{rep.member}> = {ctor}"
+        if slot:
+            member, imports, title = self._per_iteration(member, slot, imports)
+            reads += list(slot.reads)
+            reasons.append(f"one module per loop iteration, in an nn.ModuleList indexed by {slot.position}")
+        if receiver == "self" and site.owner is not None:
+            member = self._guarded(member, site.owner, reads)
         fix = Fix(
-            title=f"Replace with self.<{rep.member}> = {ctor}",
+            title=title,
             applicability=applicability,
             span=self.pos.span(node),
             template=template,
             holes=tuple(holes),
-            member=Member(rep.member, ctor),
+            member=member,
             imports=imports,
             class_lines=class_lines,
         )
@@ -236,16 +254,21 @@ class Planner:
                                       f"builds self.{attr}: a member added to {home.name} would not match every "
                                       "subclass (manual)")
             owner, fact = home, home_fact
-        if not self._extendable((self._class_of(node) or owner).node.lineno):
-            return Plan("", None, _EARLY_RETURN)
+        home = home or owner
+        blocked = self._blocked((home.node.lineno,))
+        if blocked:
+            return Plan("", None, blocked)
         in_init = runs_in_init_note(node, self._init_reached)
         if in_init:
             return Plan("", None, in_init)
         copy_text = None
         imports: tuple[str, ...] = ()
         ctor = fact.ctor if fact else None
-        if ctor is not None and fact.in_own_init and self._copyable_ctor(ctor, owner):
+        reads: list[nodes.NodeNG] = []  # what the copy's constructor reads of self
+        if ctor is not None and fact.in_own_init and _unconditional(ctor, owner) and \
+                self._copyable_ctor(ctor, owner):
             copy_text = ctor.as_string()
+            reads.append(ctor)
         if copy_text is None:
             init = owner.init()
             if "copy" in (init.locals if init else {}) or self.imports.aliases.get("copy", "copy") != "copy":
@@ -254,14 +277,16 @@ class Planner:
             imports = ("import copy",)
         applicability = Applicability.SAFE if stateful is False else Applicability.UNSAFE
         base = attr.rstrip("0123456789_") if attr.rstrip("0123456789_") else attr
+        # the copy exists exactly when the original does (`if is_cross_attention: self.ln_1_kv = ...`)
+        member = self._guarded(Member(f"{attr}_2", copy_text), home, reads, (attr,))
         fix = Fix(
             title=f"Give this call its own instance: self.<{base}_2> = {copy_text}",
             applicability=applicability,
             span=self.pos.span(node.func),
             template="self.{m}",
-            member=Member(f"{attr}_2", copy_text),
+            member=member,
             imports=imports,
-            class_lines=((self._class_of(node) or owner).node.lineno,),
+            class_lines=(home.node.lineno,),
         )
         note = "" if stateful is False else "it holds parameters: duplicating it unties the weights"
         return Plan(copy_text, fix, note)
@@ -302,22 +327,33 @@ class Planner:
             return Plan(text, None, "it holds parameters: hoisting changes its weights (manual)")
         if not self.init_evaluable(call, owner):
             return Plan(text, None, "its arguments depend on forward-time values")
-        if not self._extendable((self._class_of(call) or owner).node.lineno):
-            return Plan(text, None, _EARLY_RETURN)
+        home = self._class_of(call) or owner
+        blocked = self._blocked((home.node.lineno,))
+        if blocked:
+            return Plan(text, None, blocked)
         in_init = runs_in_init_note(call, self._init_reached)
         if in_init:
             return Plan(text, None, in_init)
-        member = qname.rsplit(".", 1)[-1].split(":")[-1].lower()
+        name = qname.rsplit(".", 1)[-1].split(":")[-1].lower()
+        member, title, pick = Member(name, text), f"Build it once in __init__: self.<{name}> = {text}", ""
+        reads = [call]
+        if multi:
+            slot = per_iteration(call, owner, self.walk)
+            if isinstance(slot, str):
+                return Plan(text, None, f"{slot}: {_REUSED_PER_RUN}")
+            member, imports, title = self._per_iteration(member, slot, imports)
+            pick = f"[{slot.position}]"
+            reads += list(slot.reads)
         fix = Fix(
-            title=f"Build it once in __init__: self.<{member}> = {text}",
-            applicability=Applicability.UNSAFE if multi else Applicability.SAFE,
+            title=title,
+            applicability=Applicability.SAFE,
             span=self.pos.span(call),
-            template="self.{m}",
-            member=Member(member, text),
+            template="self.{m}" + pick,
+            member=self._guarded(member, home, reads),
             imports=imports,
-            class_lines=((self._class_of(call) or owner).node.lineno,),
+            class_lines=(home.node.lineno,),
         )
-        return Plan(text, fix, "it runs several times per pass" if multi else "")
+        return Plan(text, fix, "")
 
     # ------------------------------------------------------- unquantizable
     def plan_variant(self, call: nodes.Call, qname: str, variant: str | None) -> Plan:
@@ -352,6 +388,32 @@ class Planner:
         )
         return Plan(name, fix, "its state_dict keys differ: convert the checkpoint")
 
+    # ------------------------------------------------------------- members
+    def _blocked(self, class_lines: tuple[int, ...]) -> str | None:
+        """Why no member may be added to the classes at `class_lines`, or None."""
+        if not all(self._extendable(line) for line in class_lines):
+            return _EARLY_RETURN
+        for info in self.index.classes.values():
+            if info.node.lineno in class_lines and info.is_module:
+                reason = self.views.hidden_reason(info)
+                if reason:
+                    return f"{reason} (manual)"
+        return None
+
+    def _per_iteration(self, member: Member, slot: Slot, imports: tuple[str, ...]):
+        """One module per loop iteration: `nn.ModuleList([<ctor> for _ in range(<trip>)])`."""
+        holder, more = self.render("torch.nn.ModuleList")
+        name = member.name + "s"
+        ctor = f"{holder}([{member.constructor} for _ in range({slot.trip})])"
+        title = f"One module per iteration: self.<{name}> = {ctor}, called as self.<{name}>[{slot.position}]"
+        return Member(name, ctor), tuple(dict.fromkeys(imports + more)), title
+
+    @staticmethod
+    def _guarded(member: Member, home: ClassInfo, reads, attrs: tuple[str, ...] = ()) -> Member:
+        """The member, created only when the attributes it reads exist at the end of `__init__`."""
+        needed = guards(home, [*attrs, *self_attrs(*reads)])
+        return Member(member.name, member.constructor, needed) if needed else member
+
     def _extendable(self, class_line: int) -> bool:
         if class_line not in self._extendable_cache:
             self._extendable_cache[class_line] = all(
@@ -381,6 +443,17 @@ def can_extend_init(cls: nodes.ClassDef) -> bool:
     if init is None:
         return bool(cls.body) and cls.body[0].lineno > cls.lineno or cls.doc_node is not None
     return not any(ret.frame() is init for ret in init.nodes_of_class(nodes.Return))
+
+
+def _unconditional(ctor: nodes.Call, owner: ClassInfo) -> bool:
+    """The constructor is a plain statement of `__init__`'s body: repeating it there builds a copy.
+
+    Under an `if`, in a loop or a `try`, its repetition would build a module the
+    original may not have: `copy.deepcopy` of the original follows it instead.
+    """
+    init = owner.init()
+    stmt = ctor.statement()
+    return init is not None and stmt.parent is init
 
 
 def _self_reachable(node: nodes.NodeNG) -> bool:

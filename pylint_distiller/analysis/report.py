@@ -173,6 +173,7 @@ class Reporter:
         """
         calling = {record.owner for record in self.walk.calls.values()}
         leaves = {info for info in self.index.module_classes() if info not in calling
+                  and not self.planner.views.container_kind(info)  # holds its modules as items
                   and not any(f.kind in (attrs.MODULE, attrs.CONTAINER) for f in info.attrs.values())}
         partial = {}
         for site, plan in planned:

@@ -18,7 +18,7 @@ from pylint_distiller.analysis import analyze_in_project, analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
-from pylint_distiller.findings import Applicability, Edit, Finding, Method
+from pylint_distiller.findings import Applicability, Edit, Finding, Member, Method
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -136,7 +136,7 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
     classes = {c.lineno: c for c in module.nodes_of_class(nodes.ClassDef)}
     namer = _Namer(module)
     replacements: list[Replacement] = []
-    members: dict[int, list[tuple[str, str]]] = {}
+    members: dict[int, list[tuple[str, Member]]] = {}
     imports: list[str] = []
     by_key = {}
     methods: dict[tuple[int, str], object] = {}
@@ -161,7 +161,7 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
                 name = namer.allocate(owners, member.name)
                 names[key] = name
                 for cls in owners:
-                    members.setdefault(cls.lineno, []).append((name, member.constructor))
+                    members.setdefault(cls.lineno, []).append((name, member))
         start, end = lines.span(fix.span)
         holes = [lines.span(h) for h in fix.holes]
         replacements.append(Replacement(start, end, fix.template, holes, names, key=i))
@@ -206,14 +206,28 @@ def _indent(lines: LineIndex, node: nodes.NodeNG, line: int | None = None) -> st
     return lines.text[lines.line_start(line):lines.line_start(line) + _char_col(lines, node)]
 
 
-def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str]]):
+def _member_lines(new: list[tuple[str, Member]], indent: str) -> list[str]:
+    """`self.<name> = <ctor>` per member; a guarded one under `if hasattr(self, ...):`."""
+    unit = "\t" if "\t" in indent else "    "
+    out = []
+    for name, member in new:
+        if member.guard:
+            out += [f"{indent}if {member.condition()}:", f"{indent}{unit}{member.statement(name)}"]
+        else:
+            out.append(f"{indent}{member.statement(name)}")
+    return out
+
+
+def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, Member]]):
     """One insertion that adds `self.<name> = <ctor>` lines at the end of the class's __init__."""
     init = init_of(cls)
     if init is not None and init.body and init.body[0].lineno == init.lineno:
-        # `def __init__(self): super().__init__()`: continue the one-line body
+        # `def __init__(self): super().__init__()`: continue the one-line body (no room for an `if`)
         last = init.body[-1]
         at = lines.offset(last.end_lineno, _char_col(lines, last, end=True))
-        return at, at, "".join(f"; self.{name} = {ctor}" for name, ctor in new)
+        return at, at, "".join(
+            f"; self.{name} = ({m.constructor}) if {m.condition()} else None" if m.guard else f"; {m.statement(name)}"
+            for name, m in new)
     if init is not None:
         body = init.body
         indent = _indent(lines, body[0])
@@ -223,10 +237,10 @@ def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str
         if keep == len(body):
             end_line = body[-1].end_lineno or body[-1].lineno
             at, nl = lines.line_end(end_line), lines.terminator(end_line)
-            return at, at, "".join(f"{nl}{indent}self.{name} = {ctor}" for name, ctor in new)
+            return at, at, "".join(nl + line for line in _member_lines(new, indent))
         line = _above_comments(lines, body[keep].lineno)
         at, nl = lines.line_start(line), lines.terminator(line)
-        return at, at, "".join(f"{indent}self.{name} = {ctor}{nl}" for name, ctor in new)
+        return at, at, "".join(line + nl for line in _member_lines(new, indent))
     # no __init__ of its own: add one that forwards to the base class
     doc = cls.doc_node
     if cls.body:
@@ -237,7 +251,7 @@ def _member_edit(lines: LineIndex, cls: nodes.ClassDef, new: list[tuple[str, str
         indent = _indent(lines, doc)
     unit = "\t" if "\t" in indent else "    "
     body = [f"{indent}def __init__(self, *args, **kwargs):", f"{indent}{unit}super().__init__(*args, **kwargs)"]
-    body += [f"{indent}{unit}self.{name} = {ctor}" for name, ctor in new]
+    body += _member_lines(new, indent + unit)
     if doc is not None:
         nl = lines.terminator(doc.end_lineno)
         at = lines.line_end(doc.end_lineno)
