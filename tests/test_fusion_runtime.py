@@ -280,6 +280,53 @@ class Root(nn.Module):
                 y = self.relu(out + x)
                 return F.relu(y + out)
         """, "Residual(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    # torchvision's Conv2dNormActivation / InvertedResidual: Sequentials built from lists whose element
+    # types come from arguments (ReLU6 keeps conv+bn fused alone, norm_layer=None gives conv+relu)
+    "list_built_sequentials": (_src("""
+        class ConvNormAct(nn.Sequential):
+            def __init__(self, cin, cout, groups=1, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU):
+                layers = [nn.Conv2d(cin, cout, 3, padding=1, groups=groups, bias=norm_layer is None)]
+                if norm_layer is not None:
+                    layers.append(norm_layer(cout))
+                if activation_layer is not None:
+                    layers.append(activation_layer(inplace=True))
+                super().__init__(*layers)
+                self.out_channels = cout
+
+
+        class InvertedResidual(nn.Module):
+            def __init__(self, c, expand_ratio, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                hidden = c * expand_ratio
+                layers: list[nn.Module] = []
+                if expand_ratio != 1:
+                    layers.append(ConvNormAct(c, hidden, activation_layer=nn.ReLU6))
+                layers.extend([
+                    ConvNormAct(hidden, hidden, groups=hidden, norm_layer=norm_layer),
+                    nn.Conv2d(hidden, c, 1, bias=False),
+                    norm_layer(c),
+                ])
+                self.conv = nn.Sequential(*layers)
+
+            def forward(self, x):
+                return x + self.conv(x)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                features = [ConvNormAct(3, 8), ConvNormAct(8, 8, norm_layer=None)]
+                for t in (1, 2):
+                    features.append(InvertedResidual(8, t))
+                self.features = nn.Sequential(*features)
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.fc = nn.Linear(8, 4)
+
+            def forward(self, x):
+                return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        """, "Net()", "torch.randn(2, 3, 8, 8)"), {nni.ConvReLU2d, nn.ReLU6}, {nniq.ConvReLU2d}),
 }
 
 

@@ -47,6 +47,9 @@ class Chain:
     nodes: tuple[nodes.NodeNG, ...]  # the member calls (forward) or constructor calls (Sequential)
     inferred: bool  # some member type was assumed from a default
     guard: str | None = None  # a condition the fix tests first (`len(self.shortcut) == 2`)
+    #: a list-built Sequential (names = its attribute, "" for the class itself) whose children the
+    #: fix scans at run time for these chains (`fusion_lists`)
+    scan: tuple[FusableChain, ...] = ()
 
 
 @dataclass
@@ -469,6 +472,11 @@ class FusionAnalysis:
             part = found[start:start + len(spec.types)]
             chains.append(Chain(tuple(m.name for m in part), spec, (call,), any(m.inferred for m in part)))
         return chains
+
+    def known_built(self, info: ClassInfo) -> set[str]:
+        """Library Sequentials (Conv2dNormActivation) the class constructs: blocks that fuse themselves
+        once their own file is prepared, so the class's fuse_model must reach them."""
+        return {c.func.as_string() for c in info.node.nodes_of_class(nodes.Call) if self._known_layers(c)}
 
     def chains(self, info: ClassInfo) -> list[Chain]:
         """The fusable chains of one module class, in source order."""
