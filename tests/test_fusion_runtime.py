@@ -675,3 +675,27 @@ def test_a_member_type_taken_from_a_default_is_fused_only_when_it_is_that_type(a
     model.fuse_model()
     assert torch.allclose(model(x), expected, atol=1e-6)
     assert isinstance(model.fc1, nni.ConvReLU2d) == (activation == "nn.ReLU")
+
+
+@pytest.mark.parametrize("norm, activation, expected", [
+    ("nn.BatchNorm2d", "nn.ReLU", [nni.ConvReLU2d, nn.Identity, nn.Identity]),
+    ("nn.BatchNorm2d", "nn.SiLU", [nn.Conv2d, nn.Identity, nn.SiLU]),
+    ("None", "nn.ReLU", [nni.ConvReLU2d, nn.Identity]),
+    ("None", "None", [nn.Conv2d]),
+    ("lambda c: nn.GroupNorm(2, c)", "nn.ReLU", [nn.Conv2d, nn.GroupNorm, nn.ReLU]),
+])
+def test_a_list_built_sequential_fuses_only_runs_of_exactly_a_chains_types(norm, activation, expected):
+    """The scan tests exact types at run time: other activations or norms are left alone, never raise."""
+    _t, _f, _o, prepared_mod = _prepared("list_built_sequentials")
+    scope = {"nn": nn}
+    block = prepared_mod.ConvNormAct(4, 4, norm_layer=eval(norm, scope), activation_layer=eval(activation, scope))
+    _randomize_batchnorm(block)
+    block.eval()
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        reference = block(x)
+        block.fuse_model()
+        assert _close(reference, block(x))
+    assert [type(m) for m in block] == expected
+    block.fuse_model()
+    assert [type(m) for m in block] == expected
