@@ -14,7 +14,8 @@ into `nn.Identity`). A chain is found
   `self.shortcut = nn.Sequential()` or a conv+bn one, is fused behind a length test), in
   a Sequential subclass whose `__init__` calls `super().__init__(<literal modules>)`
   (torchvision's ConvBNReLU), and inside library Sequentials whose children follow their
-  arguments (`KNOWN_SEQUENTIALS`: torchvision's Conv2dNormActivation).
+  arguments (`KNOWN_SEQUENTIALS`: torchvision's Conv2dNormActivation). Sequentials built from a
+  list (`nn.Sequential(*layers)`) are `fusion_lists`' job.
 
 Member types come from torch.nn constructors, from same-file helpers or static methods
 that return one (`conv3x3(...)`), or from a local that defaults to a torch.nn class
