@@ -280,6 +280,53 @@ class Root(nn.Module):
                 y = self.relu(out + x)
                 return F.relu(y + out)
         """, "Residual(4)", "torch.randn(2, 4, 8, 8)"), {nni.ConvReLU2d}, {nniq.ConvReLU2d}),
+    # torchvision's Conv2dNormActivation / InvertedResidual: Sequentials built from lists whose element
+    # types come from arguments (ReLU6 keeps conv+bn fused alone, norm_layer=None gives conv+relu)
+    "list_built_sequentials": (_src("""
+        class ConvNormAct(nn.Sequential):
+            def __init__(self, cin, cout, groups=1, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU):
+                layers = [nn.Conv2d(cin, cout, 3, padding=1, groups=groups, bias=norm_layer is None)]
+                if norm_layer is not None:
+                    layers.append(norm_layer(cout))
+                if activation_layer is not None:
+                    layers.append(activation_layer(inplace=True))
+                super().__init__(*layers)
+                self.out_channels = cout
+
+
+        class InvertedResidual(nn.Module):
+            def __init__(self, c, expand_ratio, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                hidden = c * expand_ratio
+                layers: list[nn.Module] = []
+                if expand_ratio != 1:
+                    layers.append(ConvNormAct(c, hidden, activation_layer=nn.ReLU6))
+                layers.extend([
+                    ConvNormAct(hidden, hidden, groups=hidden, norm_layer=norm_layer),
+                    nn.Conv2d(hidden, c, 1, bias=False),
+                    norm_layer(c),
+                ])
+                self.conv = nn.Sequential(*layers)
+
+            def forward(self, x):
+                return x + self.conv(x)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                features = [ConvNormAct(3, 8), ConvNormAct(8, 8, norm_layer=None)]
+                for t in (1, 2):
+                    features.append(InvertedResidual(8, t))
+                self.features = nn.Sequential(*features)
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.fc = nn.Linear(8, 4)
+
+            def forward(self, x):
+                return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        """, "Net()", "torch.randn(2, 3, 8, 8)"), {nni.ConvReLU2d, nn.ReLU6}, {nniq.ConvReLU2d}),
 }
 
 
@@ -628,3 +675,27 @@ def test_a_member_type_taken_from_a_default_is_fused_only_when_it_is_that_type(a
     model.fuse_model()
     assert torch.allclose(model(x), expected, atol=1e-6)
     assert isinstance(model.fc1, nni.ConvReLU2d) == (activation == "nn.ReLU")
+
+
+@pytest.mark.parametrize("norm, activation, expected", [
+    ("nn.BatchNorm2d", "nn.ReLU", [nni.ConvReLU2d, nn.Identity, nn.Identity]),
+    ("nn.BatchNorm2d", "nn.SiLU", [nn.Conv2d, nn.Identity, nn.SiLU]),
+    ("None", "nn.ReLU", [nni.ConvReLU2d, nn.Identity]),
+    ("None", "None", [nn.Conv2d]),
+    ("lambda c: nn.GroupNorm(2, c)", "nn.ReLU", [nn.Conv2d, nn.GroupNorm, nn.ReLU]),
+])
+def test_a_list_built_sequential_fuses_only_runs_of_exactly_a_chains_types(norm, activation, expected):
+    """The scan tests exact types at run time: other activations or norms are left alone, never raise."""
+    _t, _f, _o, prepared_mod = _prepared("list_built_sequentials")
+    scope = {"nn": nn}
+    block = prepared_mod.ConvNormAct(4, 4, norm_layer=eval(norm, scope), activation_layer=eval(activation, scope))
+    _randomize_batchnorm(block)
+    block.eval()
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        reference = block(x)
+        block.fuse_model()
+        assert _close(reference, block(x))
+    assert [type(m) for m in block] == expected
+    block.fuse_model()
+    assert [type(m) for m in block] == expected

@@ -14,7 +14,8 @@ into `nn.Identity`). A chain is found
   `self.shortcut = nn.Sequential()` or a conv+bn one, is fused behind a length test), in
   a Sequential subclass whose `__init__` calls `super().__init__(<literal modules>)`
   (torchvision's ConvBNReLU), and inside library Sequentials whose children follow their
-  arguments (`KNOWN_SEQUENTIALS`: torchvision's Conv2dNormActivation).
+  arguments (`KNOWN_SEQUENTIALS`: torchvision's Conv2dNormActivation). Sequentials built from a
+  list (`nn.Sequential(*layers)`) are `fusion_lists`' job.
 
 Member types come from torch.nn constructors, from same-file helpers or static methods
 that return one (`conv3x3(...)`), or from a local that defaults to a torch.nn class
@@ -47,6 +48,9 @@ class Chain:
     nodes: tuple[nodes.NodeNG, ...]  # the member calls (forward) or constructor calls (Sequential)
     inferred: bool  # some member type was assumed from a default
     guard: str | None = None  # a condition the fix tests first (`len(self.shortcut) == 2`)
+    #: a list-built Sequential (names = its attribute, "" for the class itself) whose children the
+    #: fix scans at run time for these chains (`fusion_lists`)
+    scan: tuple[FusableChain, ...] = ()
 
 
 @dataclass
@@ -469,6 +473,11 @@ class FusionAnalysis:
             part = found[start:start + len(spec.types)]
             chains.append(Chain(tuple(m.name for m in part), spec, (call,), any(m.inferred for m in part)))
         return chains
+
+    def known_built(self, info: ClassInfo) -> set[str]:
+        """Library Sequentials (Conv2dNormActivation) the class constructs: blocks that fuse themselves
+        once their own file is prepared, so the class's fuse_model must reach them."""
+        return {c.func.as_string() for c in info.node.nodes_of_class(nodes.Call) if self._known_layers(c)}
 
     def chains(self, info: ClassInfo) -> list[Chain]:
         """The fusable chains of one module class, in source order."""

@@ -20,6 +20,7 @@ from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.conditions import guards
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.fusion import Chain, FusionAnalysis, is_self_attr
+from pylint_distiller.analysis.fusion_lists import ListChains, scan_lines
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import FUSE_FUNCTIONS, FUSE_METHOD
 from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
@@ -45,6 +46,7 @@ class FusionReporter:
         self.pos = positions
         self.path = path
         self.analysis = FusionAnalysis(index, walk)
+        self.lists = ListChains(self.analysis)
 
     # ---------------------------------------------------------------- findings
     def findings(self) -> list[Finding]:
@@ -52,13 +54,14 @@ class FusionReporter:
         fusing: set[ClassInfo] = set()
         pending: list[tuple[ClassInfo, list[Chain]]] = []
         for info in self.index.module_classes():
-            chains = self.analysis.chains(info)
+            chains = self.analysis.chains(info) + self.lists.chains(info)
             existing = info.methods.get(FUSE_METHOD)
             if existing is not None:
                 fusing.add(info)
                 if existing.parent is info.node:
                     listed = _listed_names(existing)
-                    chains = [c for c in chains if not listed & set(c.names)]
+                    scanned = _scanned_targets(existing)
+                    chains = [c for c in chains if not (listed & set(c.names) or c.scan and c.names[0] in scanned)]
             if chains:
                 fusing.add(info)
                 pending.append((info, chains))
@@ -75,10 +78,13 @@ class FusionReporter:
         def listing(group):
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
-        chains = [self._type_checked(c) for c in chains]
+        scans = [c for c in chains if c.scan]
+        chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
-        shared = bool(qat_param) and any(c.spec.qat for c in chains)
+        shared = bool(qat_param) and any(c.spec.qat for c in chains + scans)
         lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
+        for scan in scans:
+            lines += scan_lines(scan, self.imports.render, "fuse" if shared else fuse, qat_param)
         for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
             group = [c for c in chains if c.guard == guard]
             body = []
@@ -133,6 +139,11 @@ class FusionReporter:
                        klass=info.name, op=FUSE_METHOD, node=first[0])
 
     def _describe(self, chain: Chain) -> str:
+        if chain.scan:
+            where = "self" if chain.names == ("",) else f"self.{chain.names[0]}"
+            kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
+            return (f"{where}, a Sequential built from a list (line {chain.nodes[0].lineno}), whose children "
+                    f"may run {kinds}: fused where their exact types match")
         if isinstance(chain.nodes[0], nodes.Call) and is_self_attr(chain.nodes[0].func):
             shown = " -> ".join(f"self.{n}" for n in chain.names)
         else:
@@ -173,8 +184,6 @@ class FusionReporter:
     # ------------------------------------------------------------------ roots
     def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
         """Classes with no chains of their own that may hold fusable blocks get the walk alone."""
-        if not fusing:
-            return []
         names = {info.name for info in fusing}
         in_classes = set()
         for info in self.index.classes.values():
@@ -186,10 +195,12 @@ class FusionReporter:
         while changed:
             changed = False
             for info in self.index.module_classes():
-                if info in fusing or info in roots or FUSE_METHOD in info.methods:
+                if info in fusing or info in roots or FUSE_METHOD in info.methods \
+                        or any(base in fusing for base in info.mro()[1:]):
                     continue
                 held = sorted({n.name for n in info.node.nodes_of_class(nodes.Name)
-                               if n.name in {i.name for i in fusing} and n.name != info.name})
+                               if n.name in {i.name for i in fusing} and n.name != info.name}
+                              | self.analysis.known_built(info))
                 if not held and loose and any(f.kind == attrs.CONTAINER or (f.kind in (attrs.MODULE, attrs.UNKNOWN)
                                                                            and not f.qname)
                                               for f in info.attrs.values()):
@@ -215,6 +226,19 @@ class FusionReporter:
                                node=info.node))
         return out
 
+
+
+def _scanned_targets(method: nodes.FunctionDef) -> set[str]:
+    """Sequentials an existing fuse_model already scans (`range(len(self.conv))`; "" for `self`)."""
+    out = set()
+    for call in method.nodes_of_class(nodes.Call):
+        if call.func.as_string() == "len" and len(call.args) == 1:
+            arg = call.args[0]
+            if isinstance(arg, nodes.Name) and arg.name == "self":
+                out.add("")
+            elif is_self_attr(arg):
+                out.add(arg.attrname)
+    return out
 
 
 def _member_expr(path: str) -> str:

@@ -132,3 +132,49 @@ class Net(nn.Module):  # [unfused-modules]
         for block in self.blocks:
             x = block(x)
         return F.adaptive_avg_pool2d(x, 1)
+
+
+class ConvNormAct(nn.Sequential):
+    def __init__(self, cin, cout, activation_layer=nn.ReLU):
+        layers = [nn.Conv2d(cin, cout, 3), nn.BatchNorm2d(cout)]
+        if activation_layer is not None:
+            layers.append(activation_layer())
+        super().__init__(*layers)  # [unfused-modules]
+
+
+class ListBuilt(nn.Module):
+    def __init__(self, c, expand):
+        super().__init__()
+        layers = []
+        if expand:
+            layers.append(ConvNormAct(c, c))
+        layers.extend([nn.Conv2d(c, c, 1), nn.BatchNorm2d(c)])
+        self.conv = nn.Sequential(*layers)  # [unfused-modules]
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class SharedListElement(nn.Module):  # [unfused-modules]
+    """An element that is also an attribute: no chain (fusing would leave self.head stale); the walk only."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.head = nn.Conv2d(c, c, 1)
+        layers = [self.head, nn.BatchNorm2d(c)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class IndexedListBuilt(nn.Module):  # [unfused-modules]
+    """Its first child's output is read alone: no chain; the walk only."""
+
+    def __init__(self, c):
+        super().__init__()
+        layers = [nn.Conv2d(c, c, 1), nn.BatchNorm2d(c)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x) + self.body[0](x)  # [tensor-operator]
