@@ -74,7 +74,7 @@ CASES = [
     Case("tv.vit (small config)", ("torchvision.ops.misc", "torchvision.models.vision_transformer"), _tv_vit,
          (2, 3, 32, 32)),
     Case("tv.resnet18", ("torchvision.models.resnet",), lambda m: m.resnet18()),
-    Case("timm.vit (small config, layer scale)", ("timm.layers.mlp", "timm.layers.patch_embed",
+    Case("timm.vit (small config, layer scale)", ("timm.layers.norm", "timm.layers.mlp", "timm.layers.patch_embed",
                                                   "timm.layers.layer_scale", "timm.layers.attention",
                                                   "timm.models.vision_transformer"), _timm_vit, (2, 3, 32, 32)),
     Case("timm.resnet18 (BatchNormAct2d-free)", ("timm.models.resnet",), lambda m: m.resnet18()),

@@ -239,6 +239,30 @@ CASES = {
                 x = x.view(x.size(0), -1)
                 return self.fc(x)
         """,
+    "cls_token_in_a_list_and_pos_embed_on_two_paths": """
+        class Net(nn.Module):
+            def __init__(self, dim, dynamic=False):
+                super().__init__()
+                self.proj = nn.Conv2d(dim, 8, 4, 4)
+                self.cls_token = nn.Parameter(torch.randn(1, 1, 8))
+                self.pos_embed = nn.Parameter(torch.randn(1, 5, 8))
+                self.dynamic = dynamic
+                self.fc = nn.Linear(8, 8)
+
+            def forward(self, x):
+                x = self.proj(x).flatten(2).transpose(1, 2)
+                to_cat = []
+                if self.cls_token is not None:
+                    to_cat.append(self.cls_token.expand(x.shape[0], -1, -1))
+                if self.dynamic:
+                    pos_embed = self.pos_embed.clone()
+                else:
+                    pos_embed = self.pos_embed
+                if to_cat:
+                    x = torch.cat(to_cat + [x], dim=1)
+                x = x + pos_embed
+                return self.fc(x)
+        """,
 }
 
 INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",

@@ -49,6 +49,7 @@ from pylint_distiller.analysis.operands import (
     Operands,
     constant,
     dequantized,
+    float_on_some_path,
     float_parameter,
     is_stub_call,
 )
@@ -104,6 +105,10 @@ class IslandPlanner:
         if params:
             return (f"{params[0].as_string()} is a float parameter or buffer, and no quantized op takes it "
                     f"with a quantized activation")
+        maybe = [n for n in tensors if float_on_some_path(n, site.owner)]
+        if maybe:
+            return (f"{maybe[0].as_string()} is a float parameter or buffer on some path, and no quantized op "
+                    f"takes it with a quantized activation; the island dequantizes it too, which leaves a float tensor as it is")
         spec = site.spec
         key = spec.key
         if key.startswith("operator.i") and key[len("operator.i"):] in _BINARY | {"matmul", "pow"}:
@@ -507,14 +512,12 @@ class _Template:
                         nodes.NodeNG)):
                     return None
                 args.append("*" + self.hole(arg.value))
-            elif isinstance(arg, (nodes.List, nodes.Tuple)) and any(id(e) in self.activations for e in arg.elts):
-                if any(isinstance(e, nodes.Starred) for e in arg.elts):
+            elif isinstance(arg, (nodes.List, nodes.Tuple, nodes.BinOp)) and any(
+                    id(e) in self.activations for e in arg.nodes_of_class(nodes.NodeNG)):
+                text = self._sequence(arg)
+                if text is None:
                     return None
-                elts = [self.operand(e, None) for e in arg.elts]
-                if isinstance(arg, nodes.List):
-                    args.append("[" + ", ".join(elts) + "]")
-                else:
-                    args.append("(" + ", ".join(elts) + ("," if len(elts) == 1 else "") + ")")
+                args.append(text)
             else:
                 args.append(self.operand(arg, None))
         for kw in node.keywords or ():
@@ -522,6 +525,22 @@ class _Template:
                 return None
             args.append(f"{kw.arg}=" + self.operand(kw.value, None))
         return head + "(" + ", ".join(args) + ")"
+
+    def _sequence(self, node: nodes.NodeNG) -> str | None:
+        """A sequence operand rebuilt with its activations dequantized: `[a, x]`, `to_cat + [x]`."""
+        if isinstance(node, nodes.BinOp) and node.op == "+":
+            left, right = self._sequence(node.left), self._sequence(node.right)
+            return None if left is None or right is None else f"{left} + {right}"
+        if isinstance(node, (nodes.List, nodes.Tuple)):
+            if any(isinstance(e, nodes.Starred) for e in node.elts):
+                return None
+            elts = [self.operand(e, None) for e in node.elts]
+            if isinstance(node, nodes.List):
+                return "[" + ", ".join(elts) + "]"
+            return "(" + ", ".join(elts) + ("," if len(elts) == 1 else "") + ")"
+        if id(node) in self.activations or isinstance(node, nodes.BinOp):
+            return None
+        return self.hole(node)
 
     def quantized(self, body: str) -> str:
         return f"{self.receiver}.{self._member(self.dequants)}({body})"
