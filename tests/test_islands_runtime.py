@@ -263,6 +263,42 @@ CASES = {
                 x = x + pos_embed
                 return self.fc(x)
         """,
+    "batchnorm_subclass_with_comments_between_arguments": """
+        class BatchNormAct2d(nn.BatchNorm2d):
+            def __init__(self, num_features, eps=1e-5, momentum=0.1):
+                super().__init__(num_features, eps=eps, momentum=momentum)
+                self.act = nn.ReLU()
+
+            def forward(self, x):
+                if self.training:
+                    bn_training = True
+                else:
+                    bn_training = (self.running_mean is None) and (self.running_var is None)
+                x = F.batch_norm(
+                    x,
+                    # If buffers are not to be tracked, ensure that they won't be updated
+                    self.running_mean if not self.training or self.track_running_stats else None,
+                    self.running_var if not self.training or self.track_running_stats else None,
+                    self.weight,
+                    self.bias,
+                    bn_training,
+                    self.momentum,
+                    self.eps,
+                )
+                x = self.act(x)
+                return x
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                self.bn = BatchNormAct2d(dim)
+                self.out = nn.Conv2d(dim, dim, 1)
+
+            def forward(self, x):
+                return self.out(self.bn(self.conv(x)))
+        """,
 }
 
 INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
