@@ -435,3 +435,44 @@ def test_golden_fixtures_go_through_eager_ptq(name):
     quality = sqnr(reference, out)
     print(f"{name}: SQNR {quality:.1f} dB")
     assert quality > MIN_SQNR_DB
+
+
+ACTIVATION_LIST = HEADER + _model("""
+    class Net(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.a = nn.Conv2d(dim, dim, 1)
+            self.b = nn.Conv2d(dim, dim, 1)
+            self.pos = nn.Parameter(torch.randn(1, dim, 8, 8))
+
+        def forward(self, x):
+            parts = []
+            parts.append(self.a(x))
+            if self.training:
+                pos = x
+            else:
+                pos = self.pos
+            y = self.b(x)
+            z = y + pos
+            return torch.cat(parts + [z], dim=1)
+    """)
+
+
+def test_a_list_or_local_an_activation_may_reach_is_not_taken_for_a_parameter():
+    result = fixed(ACTIVATION_LIST, "activation_list")
+    assert "cat_dequant" not in result  # `parts` holds activations: no island, they stay quantized
+    # `pos` is the parameter only on one path: the island dequantizes it too (a no-op on a float tensor)
+    assert "self.add_quant(self.add_dequant(y) + self.add_dequant_2(pos))" in result
+    original = load_module_from_source(ACTIVATION_LIST, "island_activation_list")
+    prepared = load_module_from_source(result, "island_activation_list_fixed")
+    assert_same_model(original, prepared, modes=("eval", "train"))
+    (x,) = original.example_inputs()
+    torch.manual_seed(0)
+    model = prepared.build().eval()
+    with torch.no_grad():
+        reference = model(x)
+    quantized = eager_ptq(model, [torch.randn_like(x) for _ in range(4)] + [x])
+    with torch.no_grad():
+        out = quantized(x)
+    assert sqnr(reference, out) > MIN_SQNR_DB
+    assert fixed(result, "activation_list") == result
