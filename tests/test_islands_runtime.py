@@ -299,9 +299,37 @@ CASES = {
             def forward(self, x):
                 return self.out(self.bn(self.conv(x)))
         """,
+    "layer_norm_subclass_with_a_fast_path_in_the_other_branch": """
+        from timm.layers.fast_norm import fast_layer_norm  # another file: its result is of unknown kind here
+
+
+        class LayerNorm(nn.LayerNorm):
+            def __init__(self, num_channels, eps=1e-6):
+                super().__init__(num_channels, eps=eps)
+                self._fast_norm = False
+
+            def forward(self, x):
+                if self._fast_norm:
+                    x = fast_layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+                else:  # x is still the activation here: the if branch's rebinding did not run
+                    x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+                return x
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+                self.norm = LayerNorm(8)
+                self.out = nn.Linear(8, 8)
+
+            def forward(self, x):
+                return self.out(self.norm(self.fc(x)))
+        """,
 }
 
-INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
+INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)",
+          "layer_norm_subclass_with_a_fast_path_in_the_other_branch": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
           "leaf_module_rmsnorm": "torch.randn(2, 5, 8)", "weight_read_in_forward": "torch.randn(2, 5, 8)"}
 
 
