@@ -74,11 +74,11 @@ CASES = [
     Case("tv.vit (small config)", ("torchvision.ops.misc", "torchvision.models.vision_transformer"), _tv_vit,
          (2, 3, 32, 32)),
     Case("tv.resnet18", ("torchvision.models.resnet",), lambda m: m.resnet18()),
-    Case("timm.vit (small config, layer scale)", ("timm.layers.mlp", "timm.layers.patch_embed",
+    Case("timm.vit (small config, layer scale)", ("timm.layers.norm", "timm.layers.mlp", "timm.layers.patch_embed",
                                                   "timm.layers.layer_scale", "timm.layers.attention",
                                                   "timm.models.vision_transformer"), _timm_vit, (2, 3, 32, 32)),
     Case("timm.resnet18 (BatchNormAct2d-free)", ("timm.models.resnet",), lambda m: m.resnet18()),
-    Case("timm.efficientnet_b0 (BatchNormAct2d)", ("timm.layers.norm_act", "timm.models._efficientnet_blocks",
+    Case("timm.efficientnet_b0 (BatchNormAct2d)", ("timm.layers.norm_act", "timm.layers.create_norm_act", "timm.models._efficientnet_blocks",
                                                    "timm.models._efficientnet_builder", "timm.models.efficientnet"),
          lambda m: m.efficientnet_b0()),
 ]
@@ -132,6 +132,10 @@ def _rebind(module, pairs) -> None:
     def swapped(value):
         if isinstance(value, functools.partial) and id(value.func) in swap:
             return functools.partial(swap[id(value.func)], *value.args, **value.keywords)
+        if isinstance(value, dict) and any(id(v) in swap for v in value.values()):
+            return {k: swap.get(id(v), v) for k, v in value.items()}  # timm's _NORM_ACT_MAP: name -> class
+        if isinstance(value, (set, frozenset)) and any(id(v) in swap for v in value):
+            return type(value)(swap.get(id(v), v) for v in value)
         return swap.get(id(value), value)
 
     for key, value in list(vars(module).items()):

@@ -239,9 +239,97 @@ CASES = {
                 x = x.view(x.size(0), -1)
                 return self.fc(x)
         """,
+    "cls_token_in_a_list_and_pos_embed_on_two_paths": """
+        class Net(nn.Module):
+            def __init__(self, dim, dynamic=False):
+                super().__init__()
+                self.proj = nn.Conv2d(dim, 8, 4, 4)
+                self.cls_token = nn.Parameter(torch.randn(1, 1, 8))
+                self.pos_embed = nn.Parameter(torch.randn(1, 5, 8))
+                self.dynamic = dynamic
+                self.fc = nn.Linear(8, 8)
+
+            def forward(self, x):
+                x = self.proj(x).flatten(2).transpose(1, 2)
+                to_cat = []
+                if self.cls_token is not None:
+                    to_cat.append(self.cls_token.expand(x.shape[0], -1, -1))
+                if self.dynamic:
+                    pos_embed = self.pos_embed.clone()
+                else:
+                    pos_embed = self.pos_embed
+                if to_cat:
+                    x = torch.cat(to_cat + [x], dim=1)
+                x = x + pos_embed
+                return self.fc(x)
+        """,
+    "batchnorm_subclass_with_comments_between_arguments": """
+        class BatchNormAct2d(nn.BatchNorm2d):
+            def __init__(self, num_features, eps=1e-5, momentum=0.1):
+                super().__init__(num_features, eps=eps, momentum=momentum)
+                self.act = nn.ReLU()
+
+            def forward(self, x):
+                if self.training:
+                    bn_training = True
+                else:
+                    bn_training = (self.running_mean is None) and (self.running_var is None)
+                x = F.batch_norm(
+                    x,
+                    # If buffers are not to be tracked, ensure that they won't be updated
+                    self.running_mean if not self.training or self.track_running_stats else None,
+                    self.running_var if not self.training or self.track_running_stats else None,
+                    self.weight,
+                    self.bias,
+                    bn_training,
+                    self.momentum,
+                    self.eps,
+                )
+                x = self.act(x)
+                return x
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                self.bn = BatchNormAct2d(dim)
+                self.out = nn.Conv2d(dim, dim, 1)
+
+            def forward(self, x):
+                return self.out(self.bn(self.conv(x)))
+        """,
+    "layer_norm_subclass_with_a_fast_path_in_the_other_branch": """
+        from timm.layers.fast_norm import fast_layer_norm  # another file: its result is of unknown kind here
+
+
+        class LayerNorm(nn.LayerNorm):
+            def __init__(self, num_channels, eps=1e-6):
+                super().__init__(num_channels, eps=eps)
+                self._fast_norm = False
+
+            def forward(self, x):
+                if self._fast_norm:
+                    x = fast_layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+                else:  # x is still the activation here: the if branch's rebinding did not run
+                    x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+                return x
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+                self.norm = LayerNorm(8)
+                self.out = nn.Linear(8, 8)
+
+            def forward(self, x):
+                return self.out(self.norm(self.fc(x)))
+        """,
 }
 
-INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
+INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)",
+          "layer_norm_subclass_with_a_fast_path_in_the_other_branch": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
           "leaf_module_rmsnorm": "torch.randn(2, 5, 8)", "weight_read_in_forward": "torch.randn(2, 5, 8)"}
 
 
@@ -375,3 +463,44 @@ def test_golden_fixtures_go_through_eager_ptq(name):
     quality = sqnr(reference, out)
     print(f"{name}: SQNR {quality:.1f} dB")
     assert quality > MIN_SQNR_DB
+
+
+ACTIVATION_LIST = HEADER + _model("""
+    class Net(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.a = nn.Conv2d(dim, dim, 1)
+            self.b = nn.Conv2d(dim, dim, 1)
+            self.pos = nn.Parameter(torch.randn(1, dim, 8, 8))
+
+        def forward(self, x):
+            parts = []
+            parts.append(self.a(x))
+            if self.training:
+                pos = x
+            else:
+                pos = self.pos
+            y = self.b(x)
+            z = y + pos
+            return torch.cat(parts + [z], dim=1)
+    """)
+
+
+def test_a_list_or_local_an_activation_may_reach_is_not_taken_for_a_parameter():
+    result = fixed(ACTIVATION_LIST, "activation_list")
+    assert "cat_dequant" not in result  # `parts` holds activations: no island, they stay quantized
+    # `pos` is the parameter only on one path: the island dequantizes it too (a no-op on a float tensor)
+    assert "self.add_quant(self.add_dequant(y) + self.add_dequant_2(pos))" in result
+    original = load_module_from_source(ACTIVATION_LIST, "island_activation_list")
+    prepared = load_module_from_source(result, "island_activation_list_fixed")
+    assert_same_model(original, prepared, modes=("eval", "train"))
+    (x,) = original.example_inputs()
+    torch.manual_seed(0)
+    model = prepared.build().eval()
+    with torch.no_grad():
+        reference = model(x)
+    quantized = eager_ptq(model, [torch.randn_like(x) for _ in range(4)] + [x])
+    with torch.no_grad():
+        out = quantized(x)
+    assert sqnr(reference, out) > MIN_SQNR_DB
+    assert fixed(result, "activation_list") == result

@@ -342,6 +342,11 @@ class ModuleIndex:
 
     def _classify_value(self, value: nodes.NodeNG):
         """(kind, ctor qname, stateful, alias_of) of an attribute's assigned value."""
+        if isinstance(value, nodes.IfExp):  # `nn.Parameter(...) if class_token else None`: a tensor or nothing
+            kinds = {self._classify_value(v)[0] for v in (value.body, value.orelse)
+                     if not (isinstance(v, nodes.Const) and v.value is None)}
+            if kinds == {TENSOR}:
+                return TENSOR, None, None, None
         qname = self._module_ctor(value)
         if qname is not None:
             if qname in CONTAINER_MODULES:

@@ -75,11 +75,22 @@ class FlowWalk:
             ev.eval(stmt.test)
             quiet_body, quiet_else = self.tracing_only(stmt.test, frame.scope.imports)
             old = frame.silent
+            before = dict(frame.env)
             frame.silent = old or quiet_body
             body = self.walk_block(stmt.body, frame)
+            after_body = dict(frame.env)
+            if stmt.orelse:  # the else branch starts from what ran before the if, not after the body
+                frame.env.clear()
+                frame.env.update(before)
             frame.silent = old or quiet_else
             orelse = self.walk_block(stmt.orelse, frame)
             frame.silent = old
+            if stmt.orelse:  # a name the else rebinds may hold either branch's value; others keep the body's
+                merged = {name: K.join(after_body.get(name), kind) for name, kind in frame.env.items()
+                          if kind != before.get(name)}
+                frame.env.clear()
+                frame.env.update(after_body)
+                frame.env.update(merged)
             return ev.then(Paths(cmax(body.fall, orelse.fall), cmax(body.done, orelse.done)))
         if isinstance(stmt, (nodes.For, nodes.While)):
             return self._walk_loop(stmt, frame, ev)

@@ -49,6 +49,7 @@ from pylint_distiller.analysis.operands import (
     Operands,
     constant,
     dequantized,
+    float_on_some_path,
     float_parameter,
     is_stub_call,
 )
@@ -104,6 +105,10 @@ class IslandPlanner:
         if params:
             return (f"{params[0].as_string()} is a float parameter or buffer, and no quantized op takes it "
                     f"with a quantized activation")
+        maybe = [n for n in tensors if float_on_some_path(n, site.owner)]
+        if maybe:
+            return (f"{maybe[0].as_string()} is a float parameter or buffer on some path, and no quantized op "
+                    f"takes it with a quantized activation; the island dequantizes it too, which leaves a float tensor as it is")
         spec = site.spec
         key = spec.key
         if key.startswith("operator.i") and key[len("operator.i"):] in _BINARY | {"matmul", "pow"}:
@@ -214,7 +219,12 @@ class IslandPlanner:
         template = body if merged else builder.quantized(body)
         if isinstance(node, nodes.AugAssign):
             template = builder.hole(node.target) + " = " + template
-        if self.pos.has_comment(self.pos.span(node), builder.holes):
+        if self.pos.has_comment(self.pos.span(node), builder.holes) and isinstance(node, nodes.Call):
+            # comments between the arguments: keep the call's text verbatim around its dequantized activations
+            builder = _Template(self.pos, receiver, acts)
+            body = builder.verbatim(node, [n for n, _ in operands.items if id(n) in acts])
+            template = body if merged or body is None else builder.quantized(body)
+        if body is None or self.pos.has_comment(self.pos.span(node), builder.holes):
             return Plan(ISLAND, None, f"{reason}, and the expression holds comments the rewrite would drop "
                                       "(manual)")
         fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged)
@@ -507,14 +517,12 @@ class _Template:
                         nodes.NodeNG)):
                     return None
                 args.append("*" + self.hole(arg.value))
-            elif isinstance(arg, (nodes.List, nodes.Tuple)) and any(id(e) in self.activations for e in arg.elts):
-                if any(isinstance(e, nodes.Starred) for e in arg.elts):
+            elif isinstance(arg, (nodes.List, nodes.Tuple, nodes.BinOp)) and any(
+                    id(e) in self.activations for e in arg.nodes_of_class(nodes.NodeNG)):
+                text = self._sequence(arg)
+                if text is None:
                     return None
-                elts = [self.operand(e, None) for e in arg.elts]
-                if isinstance(arg, nodes.List):
-                    args.append("[" + ", ".join(elts) + "]")
-                else:
-                    args.append("(" + ", ".join(elts) + ("," if len(elts) == 1 else "") + ")")
+                args.append(text)
             else:
                 args.append(self.operand(arg, None))
         for kw in node.keywords or ():
@@ -522,6 +530,43 @@ class _Template:
                 return None
             args.append(f"{kw.arg}=" + self.operand(kw.value, None))
         return head + "(" + ", ".join(args) + ")"
+
+    def verbatim(self, node: nodes.NodeNG, acts: list[nodes.NodeNG]) -> str | None:
+        """`node`'s text kept whole (comments included) as holes between its activations, each dequantized:
+        `F.batch_norm(\n x,\n # note\n self.running_mean, ...)` -> `{0}self.{m}({1}){2}`."""
+        spans = sorted(self.pos.span(a) for a in acts)
+        outer = self.pos.span(node)
+        if not spans or any(a[2:] > b[:2] for a, b in zip(spans, spans[1:])) \
+                or spans[0][:2] <= outer[:2] or spans[-1][2:] >= outer[2:]:
+            return None  # overlapping operands, or one at an edge of the node (a method's receiver)
+        out, pos = [], outer[:2]
+        for span in spans:
+            out.append(self._gap(pos, span[:2]))
+            self.dequants += 1
+            out.append(f"{self.receiver}.{self._member(self.dequants - 1)}({self._gap(span[:2], span[2:])})")
+            pos = span[2:]
+        out.append(self._gap(pos, outer[2:]))
+        return "".join(out)
+
+    def _gap(self, start: tuple[int, int], end: tuple[int, int]) -> str:
+        self.holes.append(start + end)
+        return "{%d}" % (len(self.holes) - 1)
+
+    def _sequence(self, node: nodes.NodeNG) -> str | None:
+        """A sequence operand rebuilt with its activations dequantized: `[a, x]`, `to_cat + [x]`."""
+        if isinstance(node, nodes.BinOp) and node.op == "+":
+            left, right = self._sequence(node.left), self._sequence(node.right)
+            return None if left is None or right is None else f"{left} + {right}"
+        if isinstance(node, (nodes.List, nodes.Tuple)):
+            if any(isinstance(e, nodes.Starred) for e in node.elts):
+                return None
+            elts = [self.operand(e, None) for e in node.elts]
+            if isinstance(node, nodes.List):
+                return "[" + ", ".join(elts) + "]"
+            return "(" + ", ".join(elts) + ("," if len(elts) == 1 else "") + ")"
+        if id(node) in self.activations or isinstance(node, nodes.BinOp):
+            return None
+        return self.hole(node)
 
     def quantized(self, body: str) -> str:
         return f"{self.receiver}.{self._member(self.dequants)}({body})"

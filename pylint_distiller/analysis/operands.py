@@ -42,20 +42,80 @@ def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports
         isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in fact.values)
 
 
+def _bindings(name: nodes.Name) -> list[nodes.NodeNG] | None:
+    """The values of every binding of a local name in its function, or None when one is not `name = value`.
+
+    Every binding that can reach a use is among them, on whichever path runs; a parameter, a
+    tuple target, a loop target, `+=` or `global` gives None.
+    """
+    func = name.frame()
+    if not isinstance(func, nodes.FunctionDef) or name.name in func.argnames() \
+            or name.name in getattr(func, "globals", {}):
+        return None
+    values = []
+    for binding in func.locals.get(name.name, ()):
+        assign = binding.parent
+        if not (isinstance(binding, nodes.AssignName) and isinstance(assign, nodes.Assign)
+                and assign.targets == [binding]):
+            return None
+        values.append(assign.value)
+    return values or None
+
+
+_LIST_READS = (nodes.If, nodes.While, nodes.IfExp, nodes.Assert)
+
+
+def _float_list(name: nodes.Name, owner: ClassInfo, depth: int) -> bool:
+    """A local list that only ever holds float parameters: `to_cat = []` filled by
+    `to_cat.append(self.cls_token.expand(b, -1, -1))`, read by `to_cat + [x]`, `if to_cat:`.
+
+    Every binding is a list or tuple display of such values, and every other use of the name
+    in the function is an `append` of such a value, an `if`/`while` test, `not`, `len()` or
+    one side of a `+` (which builds a new list): no call and no alias can put an activation
+    into it.
+    """
+    values = _bindings(name)
+    if not values or not all(isinstance(v, (nodes.List, nodes.Tuple)) and all(
+            not isinstance(e, nodes.Starred) and float_parameter(e, owner, depth + 1) for e in v.elts)
+            for v in values):
+        return False
+    for use in name.frame().nodes_of_class(nodes.Name):
+        if use.name != name.name:
+            continue
+        if use.scope() is not name.frame():
+            return False  # a nested function or comprehension could fill it
+        parent = use.parent
+        if isinstance(parent, nodes.Attribute) and parent.attrname == "append" \
+                and isinstance(parent.parent, nodes.Call) and parent.parent.func is parent \
+                and len(parent.parent.args) == 1 and not parent.parent.keywords:
+            if not float_parameter(parent.parent.args[0], owner, depth + 1):
+                return False
+        elif isinstance(parent, nodes.BinOp) and parent.op == "+":
+            continue
+        elif isinstance(parent, _LIST_READS) and use is getattr(parent, "test", None) \
+                or isinstance(parent, nodes.UnaryOp) and parent.op == "not" \
+                or isinstance(parent, nodes.Call) and isinstance(parent.func, nodes.Name) \
+                and parent.func.name == "len" and parent.args == [use]:
+            continue
+        else:
+            return False
+    return True
+
+
 def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0) -> bool:
     """A parameter or buffer of the module (or a view of one): float at run time, never quantized.
 
-    A local name counts when its one binding in the function is such a value
-    (`cls = self.cls_token.expand(n, -1, -1)`).
+    A local name counts when every binding of it in the function is such a value
+    (`cls = self.cls_token.expand(n, -1, -1)`; `pos_embed = self.pos_embed` on both paths of
+    an `if`), or when it is a list that only ever holds such values (`_float_list`).
     """
     if owner is None or _depth > 12:
         return False
     if isinstance(node, nodes.Name):
-        func = node.frame()
-        bindings = list(func.locals.get(node.name, ())) if isinstance(func, nodes.FunctionDef) else []
-        return len(bindings) == 1 and isinstance(bindings[0].parent, nodes.Assign) \
-            and bindings[0].parent.targets == [bindings[0]] and bindings[0].lineno <= node.lineno \
-            and float_parameter(bindings[0].parent.value, owner, _depth + 1)
+        values = _bindings(node)
+        if values and all(float_parameter(v, owner, _depth + 1) for v in values):
+            return True
+        return _float_list(node, owner, _depth)
     while True:
         if isinstance(node, nodes.Subscript):
             node = node.value
@@ -86,6 +146,19 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
     return False
 
 
+def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
+    """A local name that some binding makes a float parameter and others may not
+    (`pos_embed = self.pos_embed` on one path, `pos_embed = resample(self.pos_embed, ...)` on another).
+
+    Which one reaches is not known, so an island dequantizes it too: a DeQuantStub on a
+    float tensor returns it unchanged (`Tensor.dequantize()` of a float tensor is itself).
+    """
+    if owner is None or not isinstance(node, nodes.Name):
+        return False
+    values = _bindings(node)
+    return bool(values) and any(float_parameter(v, owner, 1) for v in values)
+
+
 def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
     """A Python number or a plain attribute (`1e-5`, `self.eps`): no activation and no parameter."""
     if isinstance(node, nodes.Const):
@@ -96,6 +169,20 @@ def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
         fact = owner.attrs.get(node.attrname)  # set in __init__ from a number or an argument, never a tensor fact
         return fact is None or fact.kind not in (attrs.TENSOR, attrs.MODULE, attrs.CONTAINER)
     return False
+
+
+def sequence_parts(node: nodes.NodeNG, owner: ClassInfo | None) -> list[nodes.NodeNG] | None:
+    """The tensors of a sequence operand: the elements of a list or tuple display, and of each side
+    of `a + b` where a side is a display or a list that only holds float parameters (kept whole).
+    None when the sequence cannot be split so (`to_cat` filled by an unknown call, a `*rest`)."""
+    if isinstance(node, (nodes.List, nodes.Tuple)):
+        return list(node.elts)
+    if isinstance(node, nodes.BinOp) and node.op == "+":
+        left, right = sequence_parts(node.left, owner), sequence_parts(node.right, owner)
+        return None if left is None or right is None else left + right
+    if isinstance(node, nodes.Name) and owner is not None and _float_list(node, owner, 0):
+        return [node]
+    return None
 
 
 class Operands:
@@ -121,9 +208,11 @@ class Operands:
             self.ok = False
             return
         for operand, kind in zip(nodes_, kinds):
-            if kind == K.TENSORS and isinstance(operand, (nodes.List, nodes.Tuple)):
-                # torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1): every element is a tensor
-                self.items += [(e, K.TENSOR) for e in operand.elts]
+            parts = sequence_parts(operand, site.owner) if kind == K.TENSORS else None
+            if parts is not None:
+                # torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1), torch.cat(to_cat + [x], dim=1):
+                # every element is a tensor, and a float list's are float parameters
+                self.items += [(e, K.TENSOR) for e in parts]
             else:
                 self.items.append((operand, kind))
 

@@ -103,8 +103,8 @@ class Reporter:
             if self.islands and self.islands.parameters_only(site):
                 continue  # float in the converted model as well
             island = self.islands.reason(site) if self.islands else None
-            if island and self.islands.in_island(site):
-                continue  # prepared: it runs in float between its stubs
+            if self.islands and self.islands.in_island(site):
+                continue  # prepared: it runs in float between its stubs (a FloatFunctional there would fail)
             helper = self.islands.helper_reason(site) if self.islands and not island and not site.elsewhere \
                 else None
             if helper and self.islands.helper_in_island(site):
