@@ -37,11 +37,15 @@ from typing import Any, Callable
 os.environ.setdefault("TIMM_FUSED_ATTN", "0")  # timm's explicit attention path, as in its model files
 
 import torch  # noqa: E402
-import torch.ao.quantization as tq  # noqa: E402
 import torch.nn as nn  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 from pylint_distiller.fixer.engine import fix_source  # noqa: E402
 from pylint_distiller.settings import Settings  # noqa: E402
+from tests.support.ptq import eager_ptq  # noqa: E402
 
 _TMP = tempfile.mkdtemp(prefix="eager-islands-")
 _counter = itertools.count(1)
@@ -158,18 +162,6 @@ def load(case: Case):
         _rebind(fixed, pairs)
         pairs.append((original, fixed))
     return pairs[-1]
-
-
-def eager_ptq(model: nn.Module, calibration) -> nn.Module:
-    torch.backends.quantized.engine = "x86"
-    wrapped = nn.Sequential(tq.QuantStub(), model, tq.DeQuantStub()).eval()
-    wrapped.qconfig = tq.get_default_qconfig("x86")
-    tq.prepare(wrapped, inplace=True)
-    with torch.no_grad():
-        for batch in calibration:
-            wrapped(batch)
-    tq.convert(wrapped, inplace=True)
-    return wrapped
 
 
 def run(case: Case) -> dict:

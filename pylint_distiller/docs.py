@@ -28,7 +28,7 @@ from pylint_distiller.findings import Applicability
 
 #: the imports every rule example is analysed with (and shown with)
 EXAMPLE_HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-GENERATED_NOTE = ("<!-- Generated from pylint_distiller/catalogue.py by "
+GENERATED_NOTE = ("<!-- Generated from pylint_distiller/catalogue/ by "
                   "`pylint-distiller rules --write-docs docs/rules`. Do not edit by hand. -->")
 INDEX_NAME = "README.md"
 

@@ -32,6 +32,7 @@ from pylint_distiller.catalogue import NATIVE, OPS, TARGETS
 from pylint_distiller.fixer.engine import allowed, fix_source
 from pylint_distiller.settings import Settings
 from pylint_distiller.verify.runtime import trace_model
+from tests.support.ptq import eager_ptq
 from tests.support.runtime_equivalence import (
     assert_same_model,
     count_module_calls,
@@ -212,19 +213,6 @@ def test_unfixed_findings_stay_reported(kind, name, target):
 
 
 # ------------------------------------------------------ eager post-training quantization
-def eager_ptq(model: nn.Module, calibration: list[torch.Tensor], mapping=None) -> nn.Module:
-    import torch.ao.quantization as tq
-
-    wrapped = nn.Sequential(tq.QuantStub(), model, tq.DeQuantStub()).eval()
-    wrapped.qconfig = tq.get_default_qconfig("x86")
-    tq.prepare(wrapped, inplace=True)
-    with torch.no_grad():
-        for batch in calibration:
-            wrapped(batch)
-    tq.convert(wrapped, mapping=mapping, inplace=True)
-    return wrapped
-
-
 @pytest.mark.parametrize("name", ["basic_module", "bottleneck", "squeeze_excitation"])
 def test_torch_eager_result_survives_post_training_quantization(name):
     text, path = source_of("example", name)

@@ -22,7 +22,7 @@ import torch.nn as nn
 from pylint_distiller.fixer.engine import fix_source
 from pylint_distiller.settings import Settings
 from tests.support.runtime_equivalence import assert_same_model, count_module_calls, load_module_from_source
-from tests.test_fix_runtime import eager_ptq
+from tests.support.ptq import eager_ptq
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 

@@ -19,7 +19,7 @@ import torch.ao.nn.intrinsic as nni
 import torch.nn as nn
 
 from tests.support.realcode import fixed, model_files, source_of, substituted
-from tests.test_fix_runtime import eager_ptq
+from tests.support.ptq import eager_ptq
 from tests.test_fusion_runtime import _close, _randomize_batchnorm
 
 torchvision = pytest.importorskip("torchvision")

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from pylint_distiller.fixer.engine import fix_source
 from pylint_distiller.settings import Settings
+from tests.support.ptq import eager_ptq
 from tests.support.runtime_equivalence import assert_same_model, load_module_from_source
 
 MIN_SQNR_DB = 15.0
@@ -335,18 +336,6 @@ INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)",
 
 def _source(name: str) -> str:
     return HEADER + _model(CASES[name], INPUTS.get(name, "torch.randn(2, 4, 8, 8)"))
-
-
-def eager_ptq(model: nn.Module, calibration) -> nn.Module:
-    torch.backends.quantized.engine = "x86"
-    wrapped = nn.Sequential(tq.QuantStub(), model, tq.DeQuantStub()).eval()
-    wrapped.qconfig = tq.get_default_qconfig("x86")
-    tq.prepare(wrapped, inplace=True)
-    with torch.no_grad():
-        for batch in calibration:
-            wrapped(batch)
-    tq.convert(wrapped, inplace=True)
-    return wrapped
 
 
 def sqnr(reference: torch.Tensor, out: torch.Tensor) -> float:

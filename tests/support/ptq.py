@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
+import torch.ao.quantization as tq
+from torch import nn
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RECIPE_SECTION = "## Eager post-training quantization of a prepared model"
@@ -56,3 +58,20 @@ def random_batches(shape: Iterable[int], count: int, seed: int) -> list[torch.Te
     every process that asks for the same (shape, count, seed) gets the same data."""
     shape = tuple(shape)
     return [torch.randn(shape, generator=torch.Generator().manual_seed(seed + i)) for i in range(count)]
+
+
+def eager_ptq(model: nn.Module, calibration: Iterable[torch.Tensor], mapping=None) -> nn.Module:
+    """Plain eager PTQ, no fusion: stubs around the model, x86 qconfig, prepare, calibrate, convert.
+
+    The tests of single rewrites use this one; the README recipe (`readme_recipe`) adds
+    `fuse_model()` and is what the recipe test and the PTQ benchmark run.
+    """
+    torch.backends.quantized.engine = "x86"
+    wrapped = nn.Sequential(tq.QuantStub(), model, tq.DeQuantStub()).eval()
+    wrapped.qconfig = tq.get_default_qconfig("x86")
+    tq.prepare(wrapped, inplace=True)
+    with torch.no_grad():
+        for batch in calibration:
+            wrapped(batch)
+    tq.convert(wrapped, mapping=mapping, inplace=True)
+    return wrapped
