@@ -68,7 +68,7 @@ class QConfigPlanner:
                 continue
             for shown, member, call in elements:
                 qname = self.p.imports.qualify(call.func)
-                found = self._qconfig_finding(info, init, shown, member, fact, ctor, call, qname)
+                found = self._qconfig_finding(info, init, shown, member, ctor, call, qname)
                 if found is not None:
                     out.append(found)
         return out
@@ -103,7 +103,7 @@ class QConfigPlanner:
         return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
                                   message)
 
-    def _qconfig_finding(self, info, init, shown, member, fact, ctor, call, qname):
+    def _qconfig_finding(self, info, init, shown, member, ctor, call, qname):
         if qname in E.PER_TENSOR_WEIGHT_MODULES:
             qconfig, imports = self._per_tensor_qconfig()
             message = (f"{qname.replace('torch.nn.', 'nn.')} does not convert with the x86 default qconfig (its "
