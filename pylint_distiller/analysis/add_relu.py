@@ -25,6 +25,7 @@ from astroid import nodes
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.sites import OpSite
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.findings import Fix
 
 _ADDS = frozenset(("operator.add", "operator.iadd"))
@@ -33,16 +34,12 @@ _RELU_MODULE = "torch.nn.ReLU"
 MEMBER = "add_relu"
 
 
-def _is_self_attr(node: nodes.NodeNG) -> bool:
-    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
-
-
 def _is_relu_call(node: nodes.NodeNG, site: OpSite, index: ModuleIndex) -> bool:
     """A call that applies ReLU to its one positional argument and does nothing else."""
     if not isinstance(node, nodes.Call) or len(node.args) != 1 or isinstance(node.args[0], nodes.Starred):
         return False
     func = node.func
-    if _is_self_attr(func):
+    if is_self_attr(func):
         fact = site.owner.attrs.get(func.attrname) if site.owner else None
         return not node.keywords and fact is not None and fact.qname == _RELU_MODULE and not fact.alias_of
     qname = index.imports.qualify(func)
@@ -95,7 +92,7 @@ def add_relu_fix(site: OpSite, fix: Fix, index: ModuleIndex, pos: Positions,
     if found is None:
         return None
     first, last, relu = found
-    if not functional and not _is_self_attr(relu.func):
+    if not functional and not is_self_attr(relu.func):
         return None
     node = site.node
     if isinstance(node, nodes.AugAssign):

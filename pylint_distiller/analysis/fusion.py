@@ -33,6 +33,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
 _SEQUENTIAL = "torch.nn.Sequential"
@@ -59,10 +60,6 @@ class _Member:
     qname: str | None
     inferred: bool
     node: nodes.NodeNG
-
-
-def is_self_attr(node: nodes.NodeNG) -> bool:
-    return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
 
 
 def _in_loop(node: nodes.NodeNG) -> bool:
@@ -115,6 +112,7 @@ class FusionAnalysis:
                                   if self.imports.qualify(c.func) == _SEQUENTIAL] if module else []
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
         self._reads_cache: dict[ClassInfo, dict[str, list[nodes.Attribute]]] = {}
+        self._chains: dict[ClassInfo, list[Chain]] = {}
         for info in index.classes.values():
             for base in info.mro()[1:]:
                 self._subclasses.setdefault(base, []).append(info)
@@ -480,9 +478,11 @@ class FusionAnalysis:
         return {c.func.as_string() for c in info.node.nodes_of_class(nodes.Call) if self._known_layers(c)}
 
     def chains(self, info: ClassInfo) -> list[Chain]:
-        """The fusable chains of one module class, in source order."""
-        return sorted(self._forward_chains(info) + self._sequential_chains(info),
-                      key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
+        """The fusable chains of one module class, in source order (computed once per class)."""
+        if info not in self._chains:
+            self._chains[info] = sorted(self._forward_chains(info) + self._sequential_chains(info),
+                                        key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
+        return self._chains[info]
 
 
 def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:

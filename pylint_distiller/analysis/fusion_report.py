@@ -16,12 +16,12 @@ from dataclasses import replace
 from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
-from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.conditions import guards
-from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.fusion import Chain, FusionAnalysis, is_self_attr
+from pylint_distiller.analysis.fusion import Chain, FusionAnalysis
 from pylint_distiller.analysis.fusion_lists import ListChains, scan_lines
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSE_FUNCTIONS, FUSE_METHOD
 from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
 
@@ -40,12 +40,12 @@ def _listed_names(method: nodes.FunctionDef) -> set[str]:
 
 
 class FusionReporter:
-    def __init__(self, index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> None:
-        self.index = index
-        self.imports = index.imports
+    def __init__(self, analysis: FusionAnalysis, positions: Positions, path: str) -> None:
+        self.index = analysis.index
+        self.imports = analysis.index.imports
         self.pos = positions
         self.path = path
-        self.analysis = FusionAnalysis(index, walk)
+        self.analysis = analysis
         self.lists = ListChains(self.analysis)
 
     # ---------------------------------------------------------------- findings
@@ -259,8 +259,8 @@ def _walk_lines() -> list[str]:
             "            todo.extend(module.children())"]
 
 
-def fusion_findings(index: ModuleIndex, walk: ForwardAnalysis, positions: Positions, path: str) -> list[Finding]:
-    return FusionReporter(index, walk, positions, path).findings()
+def fusion_findings(analysis: FusionAnalysis, positions: Positions, path: str) -> list[Finding]:
+    return FusionReporter(analysis, positions, path).findings()
 
 
 def _if_members_exist(info: ClassInfo, chain: Chain) -> Chain:

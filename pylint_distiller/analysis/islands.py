@@ -75,8 +75,9 @@ def _short_name(key: str) -> str:
 class IslandPlanner:
     """Which op sites and module calls need a float island for torch-eager, and the island fix."""
 
-    def __init__(self, planner: Planner) -> None:
+    def __init__(self, planner: Planner, fusion: FusionAnalysis) -> None:
         self.p = planner
+        self.fusion = fusion
         self.pos = planner.pos
         self.sites = list(planner.walk.ops.values())
         self.by_node = planner.walk.ops
@@ -401,8 +402,7 @@ class IslandPlanner:
     def _fused_calls(self) -> set:
         """Member calls in a fusable chain (Linear -> BatchNorm1d): `fuse_model()` removes them."""
         if self._fused is None:
-            fusion = FusionAnalysis(self.p.index, self.p.walk)
-            self._fused = {node for info in self.p.index.module_classes() for chain in fusion.chains(info)
+            self._fused = {node for info in self.p.index.module_classes() for chain in self.fusion.chains(info)
                            for node in chain.nodes}
         return self._fused
 

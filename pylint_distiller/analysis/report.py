@@ -10,6 +10,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.fusion_report import fusion_findings
 from pylint_distiller.analysis.islands import IslandPlanner
 from pylint_distiller.analysis.qconfigs import QConfigPlanner
@@ -51,7 +52,9 @@ class Reporter:
         # add_relu may absorb an F.relu only where that call is itself reported and fixable
         self.planner.absorbs_functional_relu = settings.reports("functional-call") and not any(
             settings.ignores(key, "F.relu") for key in ("torch.nn.functional.relu", "torch.relu"))
-        self.islands = IslandPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        # one fusion analysis per file: islands skip fused calls, the fusion rule reports the chains
+        self.fusion = FusionAnalysis(index, walk) if settings.target == TORCH_EAGER else None
+        self.islands = IslandPlanner(self.planner, self.fusion) if self.fusion is not None else None
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.findings: list[Finding] = []
         self.float_leaves: dict = {}
@@ -64,8 +67,9 @@ class Reporter:
         self._module_facts()
         if self.islands is not None:
             self._float_modules()
-        if self.settings.target in RULES["unfused-modules"].targets and self.settings.reports("unfused-modules"):
-            self.findings += fusion_findings(self.index, self.walk, self.pos, self.path)
+        if self.fusion is not None and self.settings.target in RULES["unfused-modules"].targets \
+                and self.settings.reports("unfused-modules"):
+            self.findings += fusion_findings(self.fusion, self.pos, self.path)
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
         return self.findings
 
