@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from astroid import nodes
 
 from pylint_distiller.analysis.imports import ImportMap
+from pylint_distiller.analysis.syntax import in_loop
 from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES, TENSOR_CLASSES, UNQUANTIZABLE
 
 # attribute kinds
@@ -520,7 +521,7 @@ class ModuleIndex:
                 for method in info.node.mymethods():
                     uses: dict[tuple, list] = {}
                     for call, target in self._module_ctor_calls(method):
-                        repeated = _in_loop(call, method)
+                        repeated = in_loop(call, method)
                         params = self._ctor_params(target)
                         bound = [(params[i] if i < len(params) else None, arg) for i, arg in enumerate(call.args)
                                  if not isinstance(arg, nodes.Starred)]
@@ -612,17 +613,6 @@ class ModuleIndex:
 
     def module_classes(self):
         return [info for info in self.classes.values() if info.is_module]
-
-
-def _in_loop(node: nodes.NodeNG, scope: nodes.NodeNG) -> bool:
-    """Whether `node` sits in a loop or comprehension of `scope` (runs several times)."""
-    parent = node.parent
-    while parent is not None and parent is not scope:
-        if isinstance(parent, (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp,
-                               nodes.GeneratorExp, nodes.DictComp)):
-            return True
-        parent = parent.parent
-    return False
 
 
 def _calls_self_attr(info: ClassInfo, attr: str) -> bool:

@@ -33,12 +33,11 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.syntax import is_self_attr
+from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
 _SEQUENTIAL = "torch.nn.Sequential"
-_LOOPS = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp, nodes.DictComp,
-          nodes.GeneratorExp, nodes.Lambda)
+_LOOPS = REPEATING + (nodes.Lambda,)  # a member called in a lambda may run any number of times
 _LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
 
 
@@ -60,16 +59,6 @@ class _Member:
     qname: str | None
     inferred: bool
     node: nodes.NodeNG
-
-
-def _in_loop(node: nodes.NodeNG) -> bool:
-    frame = node.frame()
-    parent = node.parent
-    while parent is not None and parent is not frame:
-        if isinstance(parent, _LOOPS):
-            return True
-        parent = parent.parent
-    return False
 
 
 def _mentions(stmt: nodes.NodeNG, name: str) -> int:
@@ -227,7 +216,8 @@ class FusionAnalysis:
             record = self.walk.calls[call]
             attr = record.attr
             fact = info.attrs.get(attr)
-            runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1 and not _in_loop(call)
+            runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1
+                         and not in_loop(call, call.frame(), _LOOPS)
                          and not (record.multi and runs < 2) and not record.element)
             if fact is None or not runs_once or not self._private_member(info, attr, fact) \
                     or not is_self_attr(call.func):

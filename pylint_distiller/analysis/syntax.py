@@ -41,3 +41,18 @@ def keyword(call: nodes.Call, name: str) -> nodes.NodeNG | None:
 
 def is_self_attr(node: nodes.NodeNG) -> bool:
     return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
+
+
+#: nodes whose body runs several times per execution of the code around them
+REPEATING = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp, nodes.GeneratorExp,
+             nodes.DictComp)
+
+
+def in_loop(node: nodes.NodeNG, scope: nodes.NodeNG, kinds: tuple = REPEATING) -> bool:
+    """Whether `node` sits in a loop or comprehension (or another of `kinds`) of `scope`."""
+    parent = node.parent
+    while parent is not None and parent is not scope:
+        if isinstance(parent, kinds):
+            return True
+        parent = parent.parent
+    return False
