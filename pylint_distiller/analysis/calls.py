@@ -185,17 +185,7 @@ class CallKinds(Events):
             if method is None or not isinstance(method.parent, nodes.ClassDef) or is_property(method):
                 continue
             self._eval_args(call)
-            params = list(method.args.posonlyargs or []) + list(method.args.args or [])
-            if params and not is_staticmethod(method):
-                params = params[1:]
-            kinds: dict[str, str] = {}
-            for param, arg in zip(params, call.args):
-                if isinstance(arg, nodes.Starred):
-                    break
-                kinds[param.name] = self.kind_cache.get(arg, K.UNKNOWN)
-            for kw in call.keywords or ():
-                if kw.arg:
-                    kinds[kw.arg] = self.kind_cache.get(kw.value, K.UNKNOWN)
+            kinds = self._argument_kinds(method, call, skip_self=True)
             helper_owner = self.a.index.classes.get(method.parent, target)
             result, _paths, elts = self.a.call_helper(method, call, kinds, self.frame, helper_owner, foreign=True)
             if elts is not None:
@@ -208,7 +198,8 @@ class CallKinds(Events):
             return K.TENSOR
         return None
 
-    def _helper(self, func, call, arg_kinds, owner, skip_self: bool) -> str:
+    def _argument_kinds(self, func: nodes.FunctionDef, call: nodes.Call, skip_self: bool) -> dict[str, str]:
+        """Parameter name -> kind of the argument this call passes (up to a starred argument)."""
         params = list(func.args.posonlyargs or []) + list(func.args.args or [])
         if skip_self and params and not is_staticmethod(func):
             params = params[1:]
@@ -220,6 +211,10 @@ class CallKinds(Events):
         for kw in call.keywords or ():
             if kw.arg:
                 kinds[kw.arg] = self.kind_cache.get(kw.value, K.UNKNOWN)
+        return kinds
+
+    def _helper(self, func, call, arg_kinds, owner, skip_self: bool) -> str:
+        kinds = self._argument_kinds(func, call, skip_self)
         helper_owner = owner
         if owner is not None and isinstance(func.parent, nodes.ClassDef) and \
                 not any(base.node is func.parent for base in owner.mro()):
