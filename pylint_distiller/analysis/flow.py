@@ -359,6 +359,7 @@ class FlowWalk:
         if isinstance(func.parent, nodes.Module):
             sub.module_param = self._module_param(func, call, frame)
             sub.caller = (frame.owner or frame.caller) if sub.module_param else None
+            sub.lift = self.lifts.enter(self, frame, sub, call)
         self._stack.append(func)
         try:
             paths = self.walk_block(func.body, sub)

@@ -20,6 +20,7 @@ from pylint_distiller.analysis.conditions import guards, self_attrs
 from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.lifting import Lifter
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
@@ -53,6 +54,7 @@ class Planner:
         #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
         self.relu_merges: dict[nodes.Call, Plan] = {}
         self.absorbs_functional_relu = True
+        self.lifter = Lifter(self)
 
     # ----------------------------------------------------------- evaluability
     def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
@@ -133,7 +135,7 @@ class Planner:
             # every calling class gets the member, the helper reaches it through that argument
             lines = tuple(sorted({c.node.lineno for c in callers}))
             return self._op_fix(site, spec, rep, suggestion, param, lines)
-        return Plan(suggestion, None, "it is outside any module class and receives no module to hold it (manual)")
+        return self.lifter.plan(site, suggestion)
 
     def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str, receiver: str,
                 class_lines: tuple[int, ...]) -> Plan:

@@ -18,7 +18,7 @@ from pylint_distiller.analysis import analyze_in_project, analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
-from pylint_distiller.findings import Applicability, Edit, Finding, Member, Method
+from pylint_distiller.findings import Applicability, Edit, Finding, Member, Method, NewClass
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -140,8 +140,16 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
     imports: list[str] = []
     by_key = {}
     methods: dict[tuple[int, str], object] = {}
+    new_classes: dict[tuple[int, str], NewClass] = {}
+    seen: dict[object, int] = {}
     for i, finding in enumerate(findings):
         fix = finding.fix
+        if fix.classes:
+            # every op of a lifted helper carries the lift of its first call: one edit for all of them
+            if fix in seen:
+                by_key[i] = finding
+                continue
+            seen[fix] = i
         names = {}
         if fix.method is not None:
             cls = classes.get(fix.class_lines[0]) if fix.class_lines else None
@@ -167,11 +175,16 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         replacements.append(Replacement(start, end, fix.template, holes, names, key=i))
         by_key[i] = finding
         imports.extend(fix.imports)
+        for new_class in fix.classes:
+            new_classes.setdefault((new_class.after_line, new_class.name), new_class)
     edits, dropped = compose(text, replacements)
     if dropped:
         # members of dropped fixes must not be added: plan again with the kept ones
         drop = set(dropped)
-        return plan_edits(text, module, [f for i, f in by_key.items() if i not in drop])
+        return plan_edits(text, module, [f for i, f in by_key.items()
+                                         if i not in drop and seen.get(f.fix, i) not in drop])
+    for new_class in new_classes.values():
+        edits.append(_class_edit(lines, new_class))
     for class_line, new in members.items():
         edits.append(_member_edit(lines, classes[class_line], new))
     for (class_line, _name), method in methods.items():
@@ -338,6 +351,13 @@ class _Namer:
         for cls in owners:
             self.given.setdefault(cls, set()).add(name)
         return name
+
+
+# ------------------------------------------------------------------- classes
+def _class_edit(lines: LineIndex, new_class: NewClass):
+    """One insertion: a module-level class two blank lines after line `after_line`."""
+    at, nl = lines.line_end(new_class.after_line), lines.terminator(new_class.after_line)
+    return at, at, nl + nl + "".join(nl + line if line else nl for line in new_class.lines)
 
 
 # ------------------------------------------------------------------- methods
