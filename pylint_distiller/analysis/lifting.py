@@ -252,12 +252,12 @@ class Lifter:
                      members: list[tuple[str, str]]) -> tuple[str, ...]:
         base, _imports = self.p.render("torch.nn.Module")
         unit = self._unit(func)
-        body = _forward_text(self.p.pos.text, func, {n.call: n.member for n in nested}, self.p.pos)
+        body, def_line = _forward_text(self.p.pos.text, func, {n.call: n.member for n in nested}, self.p.pos)
         lines = [f"class {name}({base}):", f'{unit}"""{marker(func.name)}"""', "",
                  f"{unit}def __init__(self):", f"{unit}{unit}super().__init__()"]
         lines += [f"{unit}{unit}self.{member} = {cls}()" for member, cls in members]
         lines.append("")
-        lines += _indented(body, func, unit)
+        lines += _indented(body, def_line, func, unit)
         return tuple(lines)
 
     def _unit(self, func: nodes.FunctionDef) -> str:
@@ -270,10 +270,11 @@ class Lifter:
         return "    "
 
 
-def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos) -> str:
-    """The helper's source from `def` to its end, as `def forward(self, ...)`, nested calls renamed."""
+def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos) -> tuple[str, int]:
+    """The helper's source from `def` to its end, as `def forward(self, ...)`, nested calls renamed;
+    and the line its `def` is on."""
     if text is None:  # (the pylint plugin on an ASCII file: messages only, no fix is applied)
-        return func.as_string().replace(f"def {func.name}(", "def forward(self, ", 1)
+        return func.as_string().replace(f"def {func.name}(", "def forward(self, ", 1), func.lineno
     lines = re.split(r"(?<=\n)|(?<=\r)(?!\n)", text)
     starts = [0]
     for line in lines:
@@ -289,7 +290,13 @@ def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos)
         span = pos.span(call.func)
         edits.append((offset(span[0], span[1]) - start, offset(span[2], span[3]) - start, f"self.{member}"))
     source = text[start:end]
-    match = re.match(r"(\s*def\s+)" + re.escape(func.name) + r"(\s*\()", source)
+    # (astroid's lineno of a decorated function is its first decorator's line)
+    match = re.search(r"^([ \t]*def\s+)" + re.escape(func.name) + r"(\s*\()", source, re.MULTILINE)
+    cut = match.start(0)
+    def_line = func.lineno + len(re.findall(r"\r\n|\r|\n", source[:cut]))
+    source = source[cut:]
+    edits = [(s - cut, e - cut, new) for s, e, new in edits]
+    match = re.match(r"([ \t]*def\s+)" + re.escape(func.name) + r"(\s*\()", source)
     head_end = match.end()
     rest = source[head_end:]
     self_arg = "self" if rest.lstrip().startswith(")") else "self, "
@@ -300,17 +307,17 @@ def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos)
         out.append(new)
         at = e
     out.append(source[at:])
-    return "".join(out)
+    return "".join(out), def_line
 
 
-def _indented(body: str, func: nodes.FunctionDef, unit: str) -> list[str]:
+def _indented(body: str, def_line: int, func: nodes.FunctionDef, unit: str) -> list[str]:
     """The function text one level deeper, except lines inside multi-line strings (their value would change)."""
     keep = set()
     for node in func.nodes_of_class((nodes.Const, nodes.JoinedStr)):
         if node is func.doc_node or node.end_lineno is None or node.end_lineno == node.lineno:
             continue
         if isinstance(node, nodes.JoinedStr) or isinstance(node.value, (str, bytes)):
-            keep.update(range(node.lineno + 1 - func.lineno, node.end_lineno + 1 - func.lineno))
+            keep.update(range(node.lineno + 1 - def_line, node.end_lineno + 1 - def_line))
     out = []
     for i, line in enumerate(re.split(r"\r\n|\r|\n", body)):
         out.append(line if i in keep or not line.strip() else unit + line)
