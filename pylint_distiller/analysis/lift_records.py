@@ -45,6 +45,9 @@ class LiftRecords:
     #: the functions a helper call walked (a nested call is lifted into the class of its function)
     callee: dict[nodes.Call, nodes.FunctionDef] = field(default_factory=dict)
 
+    #: root call -> op sites it runs once per run of the root (not in a loop on the way)
+    once: dict[nodes.Call, set] = field(default_factory=dict)
+
     def enter(self, walk, frame: Frame, sub: Frame, call: nodes.Call | None) -> tuple[nodes.Call, ...] | None:
         """The lift chain of a module-level helper frame `sub` entered at `call` from `frame`."""
         if call is None or sub.module_param:
@@ -69,4 +72,6 @@ class LiftRecords:
         if frame.lift is None:
             return
         site.lift_roots.add(frame.lift[0])
+        if not frame.multi:
+            self.once.setdefault(frame.lift[0], set()).add(site.node)
         self.useful.update(frame.lift)

@@ -138,6 +138,11 @@ class Lifter:
                                           f"{reasons[0]} (manual)")
         return Plan(suggestion, None, f"{_NO_MODULE} (manual)")
 
+    def lifts(self, site: OpSite) -> bool:
+        """Does some call of the site's helper get lifted (its ops then get modules, or islands, one by one)?"""
+        return any(root in self.walk.lifts.roots and self._refusal(self.walk.lifts.roots[root]) is None
+                   for root in site.lift_roots)
+
     def _refusal(self, record) -> str | None:
         func, call = record.func, record.call
         if func.root() is not self.module:
@@ -153,7 +158,7 @@ class Lifter:
             return (f"{func.name}() runs several times per forward pass from line {call.lineno} (loop, or a "
                     "method or module run twice), so one lifted instance would run twice")
         if not self._useful(call):
-            return f"none of the ops {func.name}() runs has a {self.p.target} module"
+            return f"none of the ops {func.name}() runs once per call has a {self.p.target} module"
         from pylint_distiller.analysis.plans import _self_reachable
 
         home = self.p._class_of(call)  # pylint: disable=protected-access
@@ -171,9 +176,10 @@ class Lifter:
         """Some op the lifted code runs has a module in the target: lifting gives it a home."""
         if root not in self._useful_roots:
             target = self.p.target
+            once = self.walk.lifts.once.get(root, ())
             self._useful_roots[root] = any(
-                root in s.lift_roots and not s.spec.weighted
-                and s.spec.replacement(target) not in (UNSUPPORTED, NATIVE) for s in self.walk.ops.values())
+                not self.walk.ops[node].spec.weighted
+                and self.walk.ops[node].spec.replacement(target) not in (UNSUPPORTED, NATIVE) for node in once)
         return self._useful_roots[root]
 
     # ------------------------------------------------------------------- fix

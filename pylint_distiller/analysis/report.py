@@ -111,6 +111,8 @@ class Reporter:
                 continue  # prepared: it runs in float between its stubs (a FloatFunctional there would fail)
             helper = self.islands.helper_reason(site) if self.islands and not island and not site.elsewhere \
                 else None
+            if helper and self.planner.lifter.lifts(site):
+                helper = None  # lifted into a module class, where each op gets its own fix or island
             if helper and self.islands.helper_in_island(site):
                 continue  # its helper runs in float between stubs at its calls
             if helper:
