@@ -90,12 +90,16 @@ class NewClass:
     """A module-level class a fix adds after line `after_line` (a helper lifted into a module class).
 
     `lines` are the class's source lines, indented in the file's own unit; fixes that
-    add the same class (several call sites of one helper) add it once.
+    add the same class (several call sites of one helper) add it once. A class for
+    another file (`path`) is added there by the caller of the engine, in the same
+    all-or-nothing write as this file (`fixer/together.py`).
     """
 
     after_line: int
     name: str
     lines: tuple[str, ...]
+    imports: tuple[str, ...] = ()  # import lines the class needs in its file
+    path: str = ""  # the project file it goes into ("" for the file being fixed)
 
 
 @dataclass(frozen=True)

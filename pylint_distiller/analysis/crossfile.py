@@ -26,7 +26,8 @@ from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.project import ProjectIndex
 from pylint_distiller.analysis.report import Reporter
 from pylint_distiller.analysis.sites import OpSite
-from pylint_distiller.findings import Finding
+from pylint_distiller.analysis.plans import Planner
+from pylint_distiller.findings import Finding, Fix
 from pylint_distiller.settings import Settings
 
 
@@ -72,6 +73,25 @@ def reached_in(project: ProjectIndex, path: str) -> Reached:
     return out
 
 
+def _walk(project: ProjectIndex, path: str, entry, index, runs) -> ForwardAnalysis:
+    if runs:
+        walk = ForwardAnalysis(index, entry.module, project=project, seed_runs=runs)
+        walk.run()
+        return walk
+    return project.walk(path)
+
+
+def lift_fixes(project: ProjectIndex, path: str, settings: Settings) -> list[tuple[Fix, OpSite]]:
+    """Fixes of `path` that lift a helper of another project file into a class there (`lifting.py`),
+    each with the first op site (in the helper's file) it gives a module."""
+    entry = project.entry(path)
+    index = project.index(path)
+    if entry is None or index is None or not index.module_classes():
+        return []
+    walk = _walk(project, path, entry, index, reached_in(project, path).runs)
+    return Planner(index, walk, Positions(entry.text), settings.target).lifter.across(settings)
+
+
 def analyze_in_project(project: ProjectIndex, path: str, settings: Settings | None = None) -> list[Finding]:
     """Findings of one project file, reported under `path` as given (an empty list when it does not parse)."""
     settings = settings or project.settings
@@ -83,11 +103,7 @@ def analyze_in_project(project: ProjectIndex, path: str, settings: Settings | No
     reached, runs = found.sites, found.runs
     if not index.module_classes() and not reached and not found.forwards:
         return []
-    if runs:
-        walk = ForwardAnalysis(index, entry.module, project=project, seed_runs=runs)
-        walk.run()
-    else:
-        walk = project.walk(path)
+    walk = _walk(project, path, entry, index, runs)
     own = {node for node in walk.ops if node.root() is entry.module}
     for i, site in enumerate(reached):
         if site.node in own and not (walk.ops[site.node].owner is None and walk.ops[site.node].module_param):

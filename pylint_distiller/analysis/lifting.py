@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING
 
 from astroid import nodes
 
+from pylint_distiller.analysis.imports import ImportMap
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.syntax import in_loop
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES, NATIVE, UNSUPPORTED
 from pylint_distiller.findings import Applicability, Fix, Member, NewClass
@@ -103,6 +105,17 @@ def _camel(name: str) -> str:
 
 
 @dataclass
+class _Home:
+    """The file a lifted class goes into: its tree, text, names, and path ("" for the analysed file)."""
+
+    module: nodes.Module
+    pos: Positions
+    imports: ImportMap
+    path: str = ""
+    class_names: dict | None = None
+
+
+@dataclass
 class _Nested:
     call: nodes.Call
     member: str
@@ -116,8 +129,20 @@ class Lifter:
         self.p = planner
         self.walk = planner.walk
         self.module = planner.walk.module_node
-        self._class_names: dict[nodes.FunctionDef, str] | None = None
+        self._homes: dict[int, _Home] = {id(self.module): _Home(self.module, planner.pos, planner.imports)}
         self._useful_roots: dict[nodes.Call, bool] = {}
+
+    def _home(self, func: nodes.FunctionDef) -> _Home | None:
+        """Where the class of `func` goes: its own file (a project file), or None when that is unknown."""
+        module = func.root()
+        if id(module) not in self._homes:
+            project = self.walk.project
+            entry = project.entry_of(module) if project is not None else None
+            index = project.index(entry.path) if entry is not None else None
+            if index is None or entry.text is None:
+                return None
+            self._homes[id(module)] = _Home(module, Positions(entry.text), index.imports, entry.path)
+        return self._homes[id(module)]
 
     # ------------------------------------------------------------------ plan
     def plan(self, site: OpSite, suggestion: str) -> Plan:
@@ -138,6 +163,23 @@ class Lifter:
                                           f"{reasons[0]} (manual)")
         return Plan(suggestion, None, f"{_NO_MODULE} (manual)")
 
+    def across(self, settings) -> list[tuple[Fix, OpSite]]:
+        """Lifts of helpers of other project files that this file's classes call (`fixer/together.py`).
+
+        Their op sites are reported in the helper's file, so no finding here carries
+        them: one fix per root call whose lift is allowed and gives a reported op a module.
+        """
+        out = []
+        for call, record in sorted(self.walk.lifts.roots.items(), key=lambda kv: (kv[0].lineno, kv[0].col_offset)):
+            if record.func.root() is self.module or self._refusal(record) is not None:
+                continue
+            reported = [site for site in (self.walk.ops[node] for node in self.walk.lifts.once.get(call, ()))
+                        if site.loud and settings.reports(site.spec.rule)
+                        and not settings.ignores(site.spec.key, site.spec.shown)]
+            if reported:
+                out.append((self._fix(record), min(reported, key=lambda s: (s.node.lineno, s.node.col_offset))))
+        return out
+
     def lifts(self, site: OpSite) -> bool:
         """Does some call of the site's helper get lifted (its ops then get modules, or islands, one by one)?"""
         return any(root in self.walk.lifts.roots and self._refusal(self.walk.lifts.roots[root]) is None
@@ -146,12 +188,14 @@ class Lifter:
     def _refusal(self, record) -> str | None:
         func, call = record.func, record.call
         if func.root() is not self.module:
-            return f"{func.name}() is in another file"
+            why = self._import_refusal(record)
+            if why:
+                return why
+        elif not _resolves_to(call, func):
+            return f"the call at line {call.lineno} does not name {func.name}() itself"
         why = unliftable(func)
         if why:
             return why
-        if not _resolves_to(call, func):
-            return f"the call at line {call.lineno} does not name {func.name}() itself"
         runs = self.walk.multiplicity.get(self.walk.forward_owner(record.forward_class), 1) \
             if record.forward_class is not None else 1
         if record.multi or runs > 1:
@@ -172,6 +216,25 @@ class Lifter:
             return in_init.removesuffix(" (manual)")
         return None
 
+    def _import_refusal(self, record) -> str | None:
+        """A helper of another project file: the call names it through a module-level from-import."""
+        func, call = record.func, record.call
+        if self._home(func) is None:
+            return f"{func.name}() is in a file outside the checked project"
+        imported = _imported_from(call, func)
+        if imported is None:
+            return (f"the call at line {call.lineno} does not name {func.name}() through a module-level "
+                    "`from ... import`")
+        name = self.class_names(self._home(func))[func]
+        if name in self.module.locals and not self._imports_class(imported, name):
+            return f"{name}, the lifted class's name, is already bound in this file"
+        return None
+
+    @staticmethod
+    def _imports_class(stmt: nodes.ImportFrom, name: str) -> bool:
+        return any(stmt2.modname == stmt.modname and stmt2.level == stmt.level and (name, None) in stmt2.names
+                   for stmt2 in stmt.root().body if isinstance(stmt2, nodes.ImportFrom))
+
     def _useful(self, root: nodes.Call) -> bool:
         """Some op the lifted code runs has a module in the target: lifting gives it a home."""
         if root not in self._useful_roots:
@@ -188,25 +251,32 @@ class Lifter:
         home = self.p._class_of(call)  # pylint: disable=protected-access
         classes: list[NewClass] = []
         name = self._class_for(func, classes, [])
+        imports: tuple[str, ...] = ()
+        if func.root() is not self.module:
+            stmt = _imported_from(call, func)
+            imports = (f"from {'.' * (stmt.level or 0)}{stmt.modname} import {name}",)
         return Fix(
             title=f"Lift {func.name}() into a module class: self.<{func.name}> = {name}() runs it",
             applicability=Applicability.SAFE,
             span=self.p.pos.span(call.func),
             template="self.{m}",
             member=Member(func.name, f"{name}()"),
+            imports=imports,
             class_lines=(home.node.lineno,),
             classes=tuple(classes),
         )
 
-    def class_names(self) -> dict[nodes.FunctionDef, str]:
+    @staticmethod
+    def class_names(home: _Home) -> dict[nodes.FunctionDef, str]:
         """A class name per module-level function, unique in the file (deterministic for every plan)."""
-        if self._class_names is None:
-            taken = set(self.module.locals) | {n.name for n in self.module.nodes_of_class(nodes.Name)}
+        if home.class_names is None:
+            module = home.module
+            taken = set(module.locals) | {n.name for n in module.nodes_of_class(nodes.Name)}
             out = {}
-            for stmt in self.module.body:
+            for stmt in module.body:
                 if not isinstance(stmt, nodes.FunctionDef):
                     continue
-                existing = self._existing(stmt)
+                existing = _existing(stmt)
                 if existing:
                     out[stmt] = existing
                     continue
@@ -217,20 +287,13 @@ class Lifter:
                     n += 1
                 taken.add(name)
                 out[stmt] = name
-            self._class_names = out
-        return self._class_names
-
-    def _existing(self, func: nodes.FunctionDef) -> str | None:
-        """The name of the class an earlier pass lifted `func` into."""
-        for stmt in self.module.body:
-            if isinstance(stmt, nodes.ClassDef) and stmt.doc_node is not None and \
-                    str(stmt.doc_node.value).startswith(marker(func.name)):
-                return stmt.name
-        return None
+            home.class_names = out
+        return home.class_names
 
     def _class_for(self, func: nodes.FunctionDef, classes: list[NewClass], stack: list) -> str:
-        name = self.class_names()[func]
-        if self._existing(func) or any(c.name == name for c in classes):
+        home = self._home(func)
+        name = self.class_names(home)[func]
+        if _existing(func) or any(c.name == name for c in classes):
             return name
         stack = stack + [func]
         nested = []
@@ -238,7 +301,7 @@ class Lifter:
         for call in sorted(func.nodes_of_class(nodes.Call), key=lambda c: (c.lineno, c.col_offset)):
             callee = self.walk.lifts.callee.get(call)
             if callee is None or call not in self.walk.lifts.useful or callee in stack or \
-                    callee.root() is not self.module or unliftable(callee) or not _resolves_to(call, callee) or \
+                    callee.root() is not func.root() or unliftable(callee) or not _resolves_to(call, callee) or \
                     in_loop(call, func, _LOOPING):
                 continue
             member, n = callee.name, 2
@@ -250,15 +313,17 @@ class Lifter:
         classes.append(NewClass(func.end_lineno, name, ()))  # placeholder: keeps nested names unique
         index = len(classes) - 1
         members = [(n.member, self._class_for(n.func, classes, stack)) for n in nested]
-        classes[index] = NewClass(func.end_lineno, name, self._class_lines(func, name, nested, members))
+        base, imports = home.imports.render("torch.nn.Module")
+        lines = self._class_lines(home, func, name, base, nested, members)
+        classes[index] = NewClass(func.end_lineno, name, lines, imports, home.path)
         return name
 
     # ------------------------------------------------------------------ text
-    def _class_lines(self, func: nodes.FunctionDef, name: str, nested: list[_Nested],
+    @staticmethod
+    def _class_lines(home: _Home, func: nodes.FunctionDef, name: str, base: str, nested: list[_Nested],
                      members: list[tuple[str, str]]) -> tuple[str, ...]:
-        base, _imports = self.p.render("torch.nn.Module")
-        unit = self._unit(func)
-        body, def_line = _forward_text(self.p.pos.text, func, {n.call: n.member for n in nested}, self.p.pos)
+        unit = _unit(home.pos.text, func)
+        body, def_line = _forward_text(home.pos.text, func, {n.call: n.member for n in nested}, home.pos)
         lines = [f"class {name}({base}):", f'{unit}"""{marker(func.name)}"""', "",
                  f"{unit}def __init__(self):", f"{unit}{unit}super().__init__()"]
         lines += [f"{unit}{unit}self.{member} = {cls}()" for member, cls in members]
@@ -266,14 +331,37 @@ class Lifter:
         lines += _indented(body, def_line, func, unit)
         return tuple(lines)
 
-    def _unit(self, func: nodes.FunctionDef) -> str:
-        text = self.p.pos.text
-        if text is not None and func.body:
-            line = re.split(r"\r\n|\r|\n", text)[func.body[0].lineno - 1]
-            indent = line[:len(line) - len(line.lstrip())]
-            if indent and func.body[0].lineno != func.lineno:
-                return indent
-        return "    "
+
+def _existing(func: nodes.FunctionDef) -> str | None:
+    """The name of the class an earlier pass lifted `func` into."""
+    for stmt in func.root().body:
+        if isinstance(stmt, nodes.ClassDef) and stmt.doc_node is not None and \
+                str(stmt.doc_node.value).startswith(marker(func.name)):
+            return stmt.name
+    return None
+
+
+def _imported_from(call: nodes.Call, func: nodes.FunctionDef) -> nodes.ImportFrom | None:
+    """The module-level `from ... import <func>` through which the call names `func` (no alias)."""
+    if not isinstance(call.func, nodes.Name):
+        return None
+    scope, found = call.func.lookup(call.func.name)
+    if not isinstance(scope, nodes.Module) or len(found) != 1 or not isinstance(found[0], nodes.ImportFrom):
+        return None
+    stmt = found[0]
+    if not isinstance(stmt.parent, nodes.Module) or (func.name, None) not in stmt.names:
+        return None
+    return stmt
+
+
+def _unit(text: str | None, func: nodes.FunctionDef) -> str:
+    """The file's indentation unit, as the helper's body uses it."""
+    if text is not None and func.body:
+        line = re.split(r"\r\n|\r|\n", text)[func.body[0].lineno - 1]
+        indent = line[:len(line) - len(line.lstrip())]
+        if indent and func.body[0].lineno != func.lineno:
+            return indent
+    return "    "
 
 
 def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos) -> tuple[str, int]:

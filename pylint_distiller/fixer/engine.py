@@ -37,16 +37,25 @@ class FixResult:
     remaining: list[Finding] = field(default_factory=list)  # what is still reported after fixing
     passes: int = 0
 
+    #: the text fixing started from already differs from the file (fixes across files, `together.py`)
+    started_changed: bool = False
+
     @property
     def changed(self) -> bool:
-        return bool(self.applied)
+        return bool(self.applied) or self.started_changed
 
 
 def allowed(finding: Finding, unsafe: bool) -> bool:
+    """May the fix be applied here? Not one that adds a class to another file: `fixer/together.py`
+    applies those, writing both files together."""
     fix = finding.fix
-    if fix is None or not fix.applies:
+    if fix is None or not fix.applies or crosses_files(fix):
         return False
     return fix.applicability is Applicability.SAFE or (unsafe and fix.applicability is Applicability.UNSAFE)
+
+
+def crosses_files(fix) -> bool:
+    return any(c.path for c in fix.classes)
 
 
 def fix_source(text: str, path: str = "<string>", settings: Settings | None = None, unsafe: bool = False,
@@ -60,10 +69,11 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
     """
     settings = settings or Settings()
     if project is not None:
+        buffer = project.buffer(path)
         try:
             return _fix_passes(text, path, settings, unsafe, select, project)
         finally:
-            project.set_text(path, None)
+            project.set_text(path, buffer)
     return _fix_passes(text, path, settings, unsafe, select, None)
 
 
@@ -121,8 +131,8 @@ def apply_once(text: str, module: nodes.Module, findings: list[Finding]) -> tupl
 
 def edits_for(text: str, module: nodes.Module, finding: Finding) -> list[Edit]:
     """The text edits of one finding's fix, as line/column spans (JSON output, LSP)."""
-    if finding.fix is None or not finding.fix.applies:
-        return []
+    if finding.fix is None or not finding.fix.applies or crosses_files(finding.fix):
+        return []  # (a fix that edits two files is applied by `fix` only)
     edits, applied = plan_edits(text, module, [finding])
     if not applied:
         return []
@@ -176,7 +186,9 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         by_key[i] = finding
         imports.extend(fix.imports)
         for new_class in fix.classes:
-            new_classes.setdefault((new_class.after_line, new_class.name), new_class)
+            if not new_class.path:  # (a class for another file: `together.py` adds it there)
+                new_classes.setdefault((new_class.after_line, new_class.name), new_class)
+                imports.extend(new_class.imports)
     edits, dropped = compose(text, replacements)
     if dropped:
         # members of dropped fixes must not be added: plan again with the kept ones
@@ -354,6 +366,20 @@ class _Namer:
 
 
 # ------------------------------------------------------------------- classes
+def add_classes(text: str, path: str, classes: list[NewClass]) -> str:
+    """`text` with lifted classes (and the imports they need) added where their fixes say."""
+    module = parse(text, path)
+    lines = LineIndex(text)
+    edits = [_class_edit(lines, c) for c in {(c.after_line, c.name): c for c in classes}.values()]
+    edits.extend(_import_edits(lines, module, [imp for c in classes for imp in c.imports], text))
+    new_text = splice(text, edits)
+    try:
+        compile(new_text, "<fixed>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise FixError(f"the lifted classes do not parse ({exc.msg}, line {exc.lineno}); nothing written") from None
+    return new_text
+
+
 def _class_edit(lines: LineIndex, new_class: NewClass):
     """One insertion: a module-level class two blank lines after line `after_line`."""
     at, nl = lines.line_end(new_class.after_line), lines.terminator(new_class.after_line)
