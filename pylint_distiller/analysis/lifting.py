@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from astroid import nodes
 
@@ -131,6 +131,8 @@ class Lifter:
         self.module = planner.walk.module_node
         self._homes: dict[int, _Home] = {id(self.module): _Home(self.module, planner.pos, planner.imports)}
         self._useful_roots: dict[nodes.Call, bool] = {}
+        #: torch-eager: does an op run in a float island around its helper's call? (set by the Reporter)
+        self.in_float: Callable[[OpSite], bool] | None = None
 
     def _home(self, func: nodes.FunctionDef) -> _Home | None:
         """Where the class of `func` goes: its own file (a project file), or None when that is unknown."""
@@ -201,6 +203,9 @@ class Lifter:
         if record.multi or runs > 1:
             return (f"{func.name}() runs several times per forward pass from line {call.lineno} (loop, or a "
                     "method or module run twice), so one lifted instance would run twice")
+        if self.in_float is not None and any(self.in_float(site) for site in self.walk.ops.values()
+                                             if call in site.lift_roots):
+            return f"{func.name}() runs in a float island at its call (eager has no quantized kernel for it)"
         if not self._useful(call):
             return f"none of the ops {func.name}() runs once per call has a {self.p.target} module"
         from pylint_distiller.analysis.plans import _self_reachable
