@@ -22,6 +22,7 @@ from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.lifting import Lifter
 from pylint_distiller.analysis.loops import Slot, per_iteration
+from pylint_distiller.analysis.module_callers import stray_reference
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
@@ -133,9 +134,23 @@ class Planner:
         if param and callers:
             # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
             # every calling class gets the member, the helper reaches it through that argument
+            stray = self.stray_note(site)
+            if stray:
+                return Plan(suggestion, None, stray)
             lines = tuple(sorted({c.node.lineno for c in callers}))
             return self._op_fix(site, spec, rep, suggestion, param, lines)
         return self.lifter.plan(site, suggestion)
+
+    def stray_note(self, site: OpSite) -> str | None:
+        """Why members reached through the helper's module argument could be missing at some call, or None."""
+        helper = site.node.scope()
+        while not isinstance(helper.parent, nodes.Module):
+            helper = helper.parent.scope()
+        stray = stray_reference(helper, site.callers) if isinstance(helper, nodes.FunctionDef) else None
+        if stray is None:
+            return None
+        return (f"{helper.name}() is also used at line {stray.lineno}, where the module it receives may lack "
+                f"the member (manual)")
 
     def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str, receiver: str,
                 class_lines: tuple[int, ...]) -> Plan:
