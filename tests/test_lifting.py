@@ -251,3 +251,48 @@ def test_write_together_refuses_text_that_does_not_parse(tmp_path):
     with pytest.raises(SourceError, match="does not parse"):
         write_together([(read_source(str(a)), "x = (\n")])
     assert a.read_text(encoding="utf-8") == "x = 1\n"
+
+
+# ------------------------------------------------- helpers that receive their module
+ATTENTION = HEAD + '''
+def eager_attention_forward(module, query, key):
+    return torch.matmul(query, key.transpose(-1, -2)) * module.scaling
+{extra}
+
+class SelfAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(4, 8)
+        self.scaling = 0.5
+
+    def forward(self, x):
+        q, k = self.qk(x).chunk(2, dim=-1)
+        return {call}
+'''
+
+
+@pytest.mark.parametrize("extra,call,stray_line", [
+    ("", "eager_attention_forward(self, q, k)", None),
+    ("\nATTENTION = {'eager': eager_attention_forward}\n", "eager_attention_forward(self, q, k)", 8),
+    ("\nclass Other(nn.Module):\n    def extra(self, q):\n        return eager_attention_forward(self, q, q)\n",
+     "eager_attention_forward(self, q, k)", 10),
+    ("\ndef wrapper(module, q, k):\n    return eager_attention_forward(module, q, k)\n", "wrapper(self, q, k)", None),
+])
+@pytest.mark.parametrize("target", TARGETS)
+def test_module_argument_helper_is_fixed_only_when_every_reference_gets_the_member(extra, call, stray_line, target):
+    findings = [f for f in analyze_source(ATTENTION.format(extra=extra, call=call), "m.py", Settings(target=target))
+                if f.line == 6]
+    assert findings
+    if stray_line is None:
+        assert all(f.fix is not None and f.fix.applies for f in findings), [f.message for f in findings]
+    else:
+        assert all(f.fix is None and f"eager_attention_forward() is also used at line {stray_line}" in f.message
+                   for f in findings), [f.message for f in findings]
+
+
+def test_cross_file_helper_message_names_the_lift(capsys):
+    code = cli.main(["check", str(ROPE)])
+    out = capsys.readouterr().out
+    assert code != 0
+    rotary = [line for line in out.splitlines() if "rotary.py" in line]
+    assert rotary and all("lifts its helper into a module class in this file" in line for line in rotary), rotary

@@ -171,7 +171,11 @@ class Reporter:
 
     def _plan_elsewhere(self, site) -> Plan:
         """An op that forward code of another file runs: named, fixed by hand."""
-        plan = self.planner.plan_op(replace(site, owner=None, callers=set(), module_param=""))
+        plan = self.planner.plan_op(replace(site, owner=None, callers=set(), module_param="", lift_roots=set()))
+        if site.lift_roots:  # a helper that receives no module: `fixer/together.py` lifts it into a class here
+            return Plan(plan.suggestion, None, f"it runs in the forward of {', '.join(site.elsewhere)} in another "
+                                               "file: `fix` on the package lifts its helper into a module class "
+                                               "in this file where that call allows it, else manual")
         return Plan(plan.suggestion, None, f"it runs in the forward of {', '.join(site.elsewhere)} in another "
                                            "file, so a member would go into that file's classes (manual)")
 

@@ -147,7 +147,16 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "op it has no quantized kernel for (`-`, `/`, `**`, an operand that is a "
                     "float parameter such as `x + self.pos_embed`) in a float island: a "
                     "DeQuantStub on each activation operand and a QuantStub on the result, "
-                    "stubs that are identity modules without state before `prepare` (safe)."
+                    "stubs that are identity modules without state before `prepare` (safe). "
+                    "An op in a module-level helper that receives no module (`rotate_half(x)`, "
+                    "`apply_rotary_pos_emb(q, k, cos, sin)`) is fixed by lifting the helper into "
+                    "a module class next to it, whose forward is the helper's body; the calling "
+                    "class holds one instance per call site and the original function stays "
+                    "(safe: the class holds no parameters). A helper in another file of the "
+                    "checked package gets its class in that file, and both files are written "
+                    "together or not at all. No lift where the call runs several times per "
+                    "pass, or the helper is decorated, recursive, a generator, or declares "
+                    "`global`/`nonlocal` names: the message says which."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
