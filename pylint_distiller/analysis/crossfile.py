@@ -89,6 +89,8 @@ def lift_fixes(project: ProjectIndex, path: str, settings: Settings) -> list[tup
     if entry is None or index is None or not index.module_classes():
         return []
     walk = _walk(project, path, entry, index, reached_in(project, path).runs)
+    if all(root.func.root() is entry.module for root in walk.lifts.roots.values()):
+        return []
     return Planner(index, walk, Positions(entry.text), settings.target).lifter.across(settings)
 
 

@@ -383,7 +383,7 @@ def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos)
         return starts[line - 1] + col
 
     start = offset(func.lineno, 0)
-    end = offset(func.end_lineno, pos.col(func.end_lineno, func.end_col_offset))
+    end = offset(func.end_lineno, len(lines[func.end_lineno - 1].rstrip("\r\n")))  # (a trailing comment too)
     edits = []
     for call, member in renames.items():
         span = pos.span(call.func)
