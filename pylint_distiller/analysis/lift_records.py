@@ -30,7 +30,6 @@ class LiftRoot:
 
     call: nodes.Call
     func: nodes.FunctionDef
-    owner: ClassInfo  # the class whose method holds the call (or the walked subclass)
     forward_class: ClassInfo | None  # the class whose forward walk reached it (its runs per pass count)
     multi: bool = False  # runs more than once per forward pass of one instance
     walk: int = -1
@@ -56,7 +55,7 @@ class LiftRecords:
             chain: tuple[nodes.Call, ...] = (call,)
             root = self.roots.get(call)
             if root is None:
-                root = self.roots[call] = LiftRoot(call, sub.function, frame.owner, walk._current_owner)
+                root = self.roots[call] = LiftRoot(call, sub.function, walk._current_owner)
             if root.walk != walk.walk_id:
                 root.walk, root.walk_visits = walk.walk_id, 0
             root.walk_visits += 1

@@ -131,6 +131,7 @@ class Lifter:
         self.module = planner.walk.module_node
         self._homes: dict[int, _Home] = {id(self.module): _Home(self.module, planner.pos, planner.imports)}
         self._useful_roots: dict[nodes.Call, bool] = {}
+        self._refusals: dict[nodes.Call, str | None] = {}
         #: torch-eager: does an op run in a float island around its helper's call? (set by the Reporter)
         self.in_float: Callable[[OpSite], bool] | None = None
 
@@ -188,6 +189,12 @@ class Lifter:
                    for root in site.lift_roots)
 
     def _refusal(self, record) -> str | None:
+        """Why the root call's helper cannot be lifted there (None: it can); asked once per root."""
+        if record.call not in self._refusals:
+            self._refusals[record.call] = self._why_not(record)
+        return self._refusals[record.call]
+
+    def _why_not(self, record) -> str | None:
         func, call = record.func, record.call
         if func.root() is not self.module:
             why = self._import_refusal(record)
@@ -204,7 +211,7 @@ class Lifter:
             return (f"{func.name}() runs several times per forward pass from line {call.lineno} (loop, or a "
                     "method or module run twice), so one lifted instance would run twice")
         if self.in_float is not None and any(self.in_float(site) for site in self.walk.ops.values()
-                                             if call in site.lift_roots):
+                                             if call in site.lift_roots and site.owner is None):
             return f"{func.name}() runs in a float island at its call (eager has no quantized kernel for it)"
         if not self._useful(call):
             return f"none of the ops {func.name}() runs once per call has a {self.p.target} module"

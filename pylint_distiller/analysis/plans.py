@@ -24,6 +24,7 @@ from pylint_distiller.analysis.lifting import Lifter
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.module_callers import stray_reference
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.training_args import training_value
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
 
@@ -161,11 +162,15 @@ class Planner:
         if in_init:
             return Plan(suggestion, None, in_init)
         bound = site.bound
+        if receiver != "self" and "training" in rep.droppable:
+            bound = self._training_bound(site, rep, bound, receiver)
         allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
         if extra:
             return Plan(suggestion, None, f"argument '{extra[0]}' has no equivalent in the module")
         for param in rep.ctor:
+            if param in bound and bound[param] is not site.bound.get(param):
+                continue  # every caller's training-time rate, checked against each caller (`_training_bound`)
             if param in bound and not self.init_evaluable(bound[param], site.owner):
                 return Plan(suggestion, None, f"argument '{param}' depends on forward-time values")
         missing = [p for p in rep.forward if p not in bound and p != "dim"]
@@ -256,6 +261,26 @@ class Planner:
             class_lines=class_lines,
         )
         return Plan(suggestion, fix, "; ".join(reasons))
+
+    def _training_bound(self, site: OpSite, rep: Replacement, bound: dict, receiver: str) -> dict:
+        """`F.dropout(x, p=dropout, training=module.training)` in a helper: the rate every caller
+        passes while training (`training_args.py`) stands for the helper's parameter."""
+        training = bound.get("training")
+        helper = site.node.frame()
+        if not (isinstance(training, nodes.Attribute) and training.attrname == "training"
+                and isinstance(training.expr, nodes.Name) and training.expr.name == receiver
+                and isinstance(helper, nodes.FunctionDef) and isinstance(helper.parent, nodes.Module)):
+            return bound
+        params = {a.name for a in helper.args.arguments}
+        out = dict(bound)
+        for param in rep.ctor:
+            value = bound.get(param)
+            if isinstance(value, nodes.Name) and value.name in params:
+                found = training_value(helper, value.name, site.callers, lambda expr, caller: self.init_evaluable(
+                    expr, caller) and not guards(caller, self_attrs(expr)))
+                if found is not None:
+                    out[param] = found
+        return out
 
     # ----------------------------------------------------------- reused module
     def plan_reuse(self, owner: ClassInfo, attr: str, node: nodes.Call, stateful: bool | None,
