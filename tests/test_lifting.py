@@ -296,3 +296,27 @@ def test_cross_file_helper_message_names_the_lift(capsys):
     assert code != 0
     rotary = [line for line in out.splitlines() if "rotary.py" in line]
     assert rotary and all("lifts its helper into a module class in this file" in line for line in rotary), rotary
+
+
+def test_static_method_overridden_by_a_subclass_is_not_lifted():
+    source = HEAD + textwrap.dedent("""
+        class Base(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            @staticmethod
+            def _mix(x):
+                return x * x
+
+            def forward(self, x):
+                return self._mix(self.fc(x))
+
+
+        class Child(Base):
+            @staticmethod
+            def _mix(x):
+                return x + x
+        """)
+    found = [m for m in messages(source) if "'*'" in m or "'+'" in m]
+    assert found and all("runs different methods in different classes" in m for m in found), found

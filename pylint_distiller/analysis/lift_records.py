@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class LiftRoot:
-    """A call of a module-level helper from a module class's method."""
+    """A call of a module-level helper (or of a static method) from a module class's method."""
 
     call: nodes.Call
     func: nodes.FunctionDef
     forward_class: ClassInfo | None  # the class whose forward walk reached it (its runs per pass count)
     multi: bool = False  # runs more than once per forward pass of one instance
+    varies: bool = False  # runs different functions in different walks
     walk: int = -1
     walk_visits: int = 0
 
@@ -51,17 +52,18 @@ class LiftRecords:
         """The lift chain of a module-level helper frame `sub` entered at `call` from `frame`."""
         if call is None or sub.module_param:
             return None
-        if frame.owner is not None:
-            chain: tuple[nodes.Call, ...] = (call,)
+        if frame.lift is not None:
+            chain = frame.lift + (call,)
+        elif frame.owner is not None:
+            chain = (call,)
             root = self.roots.get(call)
             if root is None:
                 root = self.roots[call] = LiftRoot(call, sub.function, walk._current_owner)
+            root.varies = root.varies or root.func is not sub.function  # (a method overridden in a subclass)
             if root.walk != walk.walk_id:
                 root.walk, root.walk_visits = walk.walk_id, 0
             root.walk_visits += 1
             root.multi = root.multi or frame.multi or root.walk_visits > 1
-        elif frame.lift is not None:
-            chain = frame.lift + (call,)
         else:
             return None
         self.callee[call] = sub.function

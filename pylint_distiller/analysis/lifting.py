@@ -42,7 +42,7 @@ from astroid import nodes
 from pylint_distiller.analysis.imports import ImportMap
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.positions import Positions
-from pylint_distiller.analysis.syntax import in_loop
+from pylint_distiller.analysis.syntax import in_loop, is_self_attr, is_staticmethod
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES, NATIVE, UNSUPPORTED
 from pylint_distiller.findings import Applicability, Fix, Member, NewClass
 
@@ -59,14 +59,24 @@ _LOOPING = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.S
             nodes.DictComp, nodes.Lambda, nodes.FunctionDef)
 
 
-def marker(name: str) -> str:
+def marker(func: nodes.FunctionDef) -> str:
     """The first docstring line of a lifted class: how a later pass finds it again."""
-    return f"{name}() as a module, so that a quantizer sees its ops (pylint-distiller fix)."
+    return f"{qualified(func)}() as a module, so that a quantizer sees its ops (pylint-distiller fix)."
+
+
+def qualified(func: nodes.FunctionDef) -> str:
+    return f"{func.parent.name}.{func.name}" if isinstance(func.parent, nodes.ClassDef) else func.name
+
+
+def is_static(func: nodes.FunctionDef) -> bool:
+    """A static method of a module-level class (it has no `self` either)."""
+    return isinstance(func.parent, nodes.ClassDef) and isinstance(func.parent.parent, nodes.Module) and \
+        is_staticmethod(func)
 
 
 def unliftable(func: nodes.FunctionDef) -> str | None:
     """Why `func` cannot get a module twin with the same behaviour, or None."""
-    if not isinstance(func.parent, nodes.Module):
+    if not isinstance(func.parent, nodes.Module) and not is_static(func):
         return f"{func.name}() is not a module-level function"
     if isinstance(func, nodes.AsyncFunctionDef):
         return f"{func.name}() is async"
@@ -75,7 +85,7 @@ def unliftable(func: nodes.FunctionDef) -> str | None:
     for dec in func.decorators.nodes if func.decorators else ():
         target = dec.func if isinstance(dec, nodes.Call) else dec
         name = target.attrname if isinstance(target, nodes.Attribute) else getattr(target, "name", "")
-        if name not in KEPT_BODY_DECORATORS:
+        if name not in KEPT_BODY_DECORATORS and not (name == "staticmethod" and target is dec):
             return f"{func.name}() is decorated (@{target.as_string()}), so what its callers run may not be its body"
     if len(func.parent.locals.get(func.name, ())) > 1:
         return f"the module binds {func.name} more than once"
@@ -93,7 +103,10 @@ def unliftable(func: nodes.FunctionDef) -> str | None:
 
 
 def _resolves_to(call: nodes.Call, func: nodes.FunctionDef) -> bool:
-    """The call names `func` itself: a module-level name bound once, not rebound in the calling function."""
+    """The call names `func` itself: a module-level name bound once, not rebound in the calling function
+    (a static method: `self.<name>(...)`, where the walk saw no other method run)."""
+    if is_static(func):
+        return is_self_attr(call.func) and call.func.attrname == func.name
     if not isinstance(call.func, nodes.Name):
         return False
     scope, found = call.func.lookup(call.func.name)
@@ -148,7 +161,7 @@ class Lifter:
         return self._homes[id(module)]
 
     # ------------------------------------------------------------------ plan
-    def plan(self, site: OpSite, suggestion: str) -> Plan:
+    def plan(self, site: OpSite, suggestion: str, note: str = _NO_MODULE) -> Plan:
         from pylint_distiller.analysis.plans import Plan
 
         reasons = []
@@ -162,9 +175,9 @@ class Lifter:
                 return Plan(suggestion, self._fix(record), "")
             reasons.append(why)
         if reasons:
-            return Plan(suggestion, None, f"{_NO_MODULE}, and it cannot be lifted into a module class: "
+            return Plan(suggestion, None, f"{note}, and it cannot be lifted into a module class: "
                                           f"{reasons[0]} (manual)")
-        return Plan(suggestion, None, f"{_NO_MODULE} (manual)")
+        return Plan(suggestion, None, f"{note} (manual)")
 
     def across(self, settings) -> list[tuple[Fix, OpSite]]:
         """Lifts of helpers of other project files that this file's classes call (`fixer/together.py`).
@@ -205,6 +218,8 @@ class Lifter:
         why = unliftable(func)
         if why:
             return why
+        if record.varies:
+            return f"the call at line {call.lineno} runs different methods in different classes"
         runs = self.walk.multiplicity.get(self.walk.forward_owner(record.forward_class), 1) \
             if record.forward_class is not None else 1
         if record.multi or runs > 1:
@@ -272,7 +287,7 @@ class Lifter:
             applicability=Applicability.SAFE,
             span=self.p.pos.span(call.func),
             template="self.{m}",
-            member=Member(func.name, f"{name}()"),
+            member=Member(func.name.lstrip("_") or func.name, f"{name}()"),
             imports=imports,
             class_lines=(home.node.lineno,),
             classes=tuple(classes),
@@ -285,9 +300,9 @@ class Lifter:
             module = home.module
             taken = set(module.locals) | {n.name for n in module.nodes_of_class(nodes.Name)}
             out = {}
-            for stmt in module.body:
-                if not isinstance(stmt, nodes.FunctionDef):
-                    continue
+            funcs = [s for s in module.body if isinstance(s, nodes.FunctionDef)]
+            funcs += [m for c in module.body if isinstance(c, nodes.ClassDef) for m in c.mymethods() if is_static(m)]
+            for stmt in funcs:
                 existing = _existing(stmt)
                 if existing:
                     out[stmt] = existing
@@ -322,25 +337,27 @@ class Lifter:
                 n += 1
             used.add(member)
             nested.append(_Nested(call, member, callee))
-        classes.append(NewClass(func.end_lineno, name, ()))  # placeholder: keeps nested names unique
+        after = func.parent.end_lineno if is_static(func) else func.end_lineno  # (after its class)
+        classes.append(NewClass(after, name, ()))  # placeholder: keeps nested names unique
         index = len(classes) - 1
         members = [(n.member, self._class_for(n.func, classes, stack)) for n in nested]
         base, imports = home.imports.render("torch.nn.Module")
         lines = self._class_lines(home, func, name, base, nested, members)
-        classes[index] = NewClass(func.end_lineno, name, lines, imports, home.path)
+        classes[index] = NewClass(after, name, lines, imports, home.path)
         return name
 
     # ------------------------------------------------------------------ text
     @staticmethod
     def _class_lines(home: _Home, func: nodes.FunctionDef, name: str, base: str, nested: list[_Nested],
                      members: list[tuple[str, str]]) -> tuple[str, ...]:
-        unit = _unit(home.pos.text, func)
         body, def_line = _forward_text(home.pos.text, func, {n.call: n.member for n in nested}, home.pos)
-        lines = [f"class {name}({base}):", f'{unit}"""{marker(func.name)}"""', "",
+        # a static method is already indented as a method: its text moves as it is
+        unit = body[:len(body) - len(body.lstrip(" \t"))] if is_static(func) else _unit(home.pos.text, func)
+        lines = [f"class {name}({base}):", f'{unit}"""{marker(func)}"""', "",
                  f"{unit}def __init__(self):", f"{unit}{unit}super().__init__()"]
         lines += [f"{unit}{unit}self.{member} = {cls}()" for member, cls in members]
         lines.append("")
-        lines += _indented(body, def_line, func, unit)
+        lines += _indented(body, def_line, func, "" if is_static(func) else unit)
         return tuple(lines)
 
 
@@ -348,7 +365,7 @@ def _existing(func: nodes.FunctionDef) -> str | None:
     """The name of the class an earlier pass lifted `func` into."""
     for stmt in func.root().body:
         if isinstance(stmt, nodes.ClassDef) and stmt.doc_node is not None and \
-                str(stmt.doc_node.value).startswith(marker(func.name)):
+                str(stmt.doc_node.value).startswith(marker(func)):
             return stmt.name
     return None
 

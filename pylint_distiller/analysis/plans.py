@@ -122,8 +122,10 @@ class Planner:
             site = replace(site, owner=home)
         if site.owner is not None:
             if not _self_reachable(site.node):
-                return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
-                                              "`self`: no member is reachable (manual)")
+                note = "it is in a static method or a method whose first parameter is not `self`: no member is " \
+                       "reachable"
+                return self.lifter.plan(site, suggestion, note) if site.lift_roots else Plan(
+                    suggestion, None, note + " (manual)")
             plan = self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
             if plan.fix is not None and self.target == TORCH_EAGER and not site.multi:  # a per-iteration list stays
                 merged = add_relu_fix(site, plan.fix, self.index, self.pos, self.absorbs_functional_relu)

@@ -108,7 +108,7 @@ class Events:
                 site.callers.add(frame.caller)
             else:
                 site.module_param = ""
-            self.a.lifts.record_op(frame, site)
+        self.a.lifts.record_op(frame, site)
         # a helper that receives its module runs once per calling instance, like a method
         repeated = site.walk_visits > 1 or (site.visits > 1 and frame.owner is None and not site.module_param)
         site.multi = site.multi or self.frame.multi or repeated

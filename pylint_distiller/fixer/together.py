@@ -41,8 +41,12 @@ def lift_across(paths: list[str], project, settings: Settings) -> Lifted:
     out = Lifted()
 
     def text_of(real: str) -> str:
+        """The file's text as the lift left it (read, with its encoding, the first time it is needed)."""
         if real not in out.texts:
             out.sources[real] = read_source(real)
+            entry = project.entry(real)
+            if entry is None or entry.text != out.sources[real].text:
+                raise SourceError(f"{real}: changed while being fixed")
             out.texts[real] = out.sources[real].text
         return out.texts[real]
 
@@ -51,11 +55,10 @@ def lift_across(paths: list[str], project, settings: Settings) -> Lifted:
         for path in paths:
             real = os.path.realpath(path)
             try:
-                text = text_of(real)
-                project.set_text(real, text)
                 fixes = lift_fixes(project, real, settings)
                 if not fixes:
-                    continue
+                    continue  # (files that cannot be read or parsed have none: the per-file pass reports them)
+                text = text_of(real)
                 findings = [_finding(path, fix, site) for fix, site in fixes]
                 new_text, applied = apply_once(text, project.module(real), findings)
                 new = {real: new_text}
