@@ -148,7 +148,8 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "float parameter such as `x + self.pos_embed`) in a float island: a "
                     "DeQuantStub on each activation operand and a QuantStub on the result, "
                     "stubs that are identity modules without state before `prepare` (safe). "
-                    "An op in a module-level helper that receives no module (`rotate_half(x)`, "
+                    "An op in a module-level helper that receives no module, or in a static "
+                    "method (`rotate_half(x)`, "
                     "`apply_rotary_pos_emb(q, k, cos, sin)`) is fixed by lifting the helper into "
                     "a module class next to it, whose forward is the helper's body; the calling "
                     "class holds one instance per call site and the original function stays "
@@ -231,7 +232,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "Safe for stateless functionals whose arguments can be evaluated in "
                     "`__init__`. `F.dropout(x, p)` defaults to training=True, unlike "
                     "`nn.Dropout` in eval mode: unsafe unless `training=self.training` "
-                    "is passed. Weighted functionals: manual."
+                    "is passed. Weighted functionals: manual. In a helper that receives its "
+                    "module (`F.dropout(w, p=dropout, training=module.training)`), a rate that "
+                    "every calling class passes as one `__init__`-time expression while training "
+                    "(`dropout=0.0 if not self.training else self.dropout.p`) becomes "
+                    "`nn.Dropout(p=self.dropout.p)` on each caller (safe: the rate only matters "
+                    "in training mode)."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
