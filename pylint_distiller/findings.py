@@ -19,7 +19,7 @@ from typing import Any
 
 from pylint_distiller.catalogue import RULES, Applicability
 
-__all__ = ["Applicability", "Confidence", "Edit", "Finding", "Fix", "Member", "Span"]
+__all__ = ["Applicability", "Confidence", "Definition", "Edit", "Finding", "Fix", "Member", "Span"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,18 @@ class Method:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """A top-level definition a fix needs in the file (a class its method uses), added once.
+
+    The engine puts `lines` (unindented source, four-space units) before the first top-level
+    statement that holds a class the fix changes, unless the file already binds `name`.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Fix:
     """A fix plan for one finding: data, applied by the rewrite engine.
 
@@ -110,6 +122,7 @@ class Fix:
     class_lines: tuple[int, ...] = ()
     extra_members: tuple[Member, ...] = ()
     method: Method | None = None  # added to (or extending) the class at class_lines[0]
+    definitions: tuple[Definition, ...] = ()  # top-level definitions the method uses
 
     @property
     def applies(self) -> bool:
