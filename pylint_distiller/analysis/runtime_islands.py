@@ -69,7 +69,7 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
     quant, dequant = spell(_QUANT), spell(_DEQUANT)
     lines = (
         f"class {ISLAND_CLASS}({spell('torch.nn.Module')}):",
-        '    """A module eager quantization cannot run on quantized tensors, run in float (by pylint-distiller).',
+        '    """A module eager quantization cannot run on quantized tensors, run in float (added by `fix --target torch-eager`).',
         "",
         "    fuse_model() puts every module whose run-time type needs it here: a type with no quantized",
         "    kernel (float_only), a ConvTranspose without a qconfig of its own, or a subclass of a type",
@@ -162,6 +162,11 @@ def island_kind(info: ClassInfo, qualify) -> str | None:
     return None
 
 
+def _local_class(func: nodes.NodeNG, info: ClassInfo) -> bool:
+    """`Block(...)`: a class of this file (its own walk, or its holder's, reaches what it holds)."""
+    return isinstance(func, nodes.Name) and any(isinstance(d, nodes.ClassDef) for d in info.node.root().locals.get(func.name, ()))
+
+
 def may_hold_islands(info: ClassInfo, qualify) -> str | None:
     """Why a module class may hold a module that needs a run-time island (None: nothing says so).
 
@@ -175,7 +180,8 @@ def may_hold_islands(info: ClassInfo, qualify) -> str | None:
         value = fact.values[0] if len(fact.values) == 1 else None
         if fact.kind == attrs.MODULE and fact.qname in E.RUNTIME_ISLAND_MODULES | E.RUNTIME_ISLAND_UNLESS_CONFIGURED:
             return f"self.{name} is a {fact.qname.replace('torch.nn.', 'nn.')}"
-        if fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.qname and isinstance(value, nodes.Call):
+        if fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.qname and isinstance(value, nodes.Call) \
+                and not (qualify(value.func) or "").startswith("torch.") and not _local_class(value.func, info):
             return f"self.{name} is built by {value.func.as_string()}(...), whose type shows only at run time"
         if fact.kind == attrs.CONTAINER and isinstance(value, nodes.Call) \
                 and any(isinstance(a, nodes.Starred) for a in value.args):
