@@ -229,7 +229,7 @@ class FusionReporter:
                 if not held and loose and any(f.kind == attrs.CONTAINER or (f.kind in (attrs.MODULE, attrs.UNKNOWN)
                                                                            and not f.qname)
                                               for f in info.attrs.values()):
-                    held = sorted(loose)
+                    held = sorted(loose - {info.name})
                 if held:
                     roots[info] = held
                     pool.add(info)
@@ -281,10 +281,9 @@ class FusionReporter:
 
 
 #: what every message offering a walk with run-time islands says about them
-_ISLANDS_WHY = ("After fusing, the walk also puts each module whose run-time type eager mode cannot run on "
-                "quantized tensors (nn.SiLU, nn.Softmax, an unfused nn.BatchNorm1d, a subclass of nn.Conv2d or "
-                "nn.BatchNorm2d, which convert leaves float) into a FloatIsland: DeQuantStub, the module in float, "
-                "QuantStub, so PTQ runs end to end")
+_ISLANDS_WHY = ("After fusing, its walk also runs each module whose run-time type eager cannot run on quantized "
+                "tensors (nn.SiLU, an unfused nn.BatchNorm1d, a subclass of nn.Conv2d that convert leaves float) "
+                "in a FloatIsland (DeQuantStub, module, QuantStub), so PTQ runs end to end")
 
 
 def _scanned_targets(method: nodes.FunctionDef) -> set[str]:
