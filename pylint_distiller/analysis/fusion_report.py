@@ -24,6 +24,7 @@ from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.runtime_islands import (
     definition,
     is_island_class,
+    island_kind,
     island_name,
     may_hold_islands,
     walk_lines,
@@ -221,7 +222,8 @@ class FusionReporter:
             changed = False
             for info in self.index.module_classes():
                 if info in fused or info in roots or FUSE_METHOD in info.methods or is_island_class(info) \
-                        or any(base in fused for base in info.mro()[1:]):
+                        or any(base in fused for base in info.mro()[1:]) \
+                        or self.island and island_kind(info, self.imports.qualify):  # islanded whole
                     continue
                 held = sorted({n.name for n in info.node.nodes_of_class(nodes.Name)
                                if n.name in {i.name for i in pool} and n.name != info.name}

@@ -162,6 +162,10 @@ def island_kind(info: ClassInfo, qualify) -> str | None:
     return None
 
 
+_ISLAND_TYPES = E.RUNTIME_ISLAND_MODULES | E.RUNTIME_ISLAND_UNLESS_CONFIGURED
+_CONTAINERS = frozenset(("Sequential", "ModuleList", "ModuleDict"))
+
+
 def _local_class(func: nodes.NodeNG, info: ClassInfo) -> bool:
     """`Block(...)`: a class of this file (its own walk, or its holder's, reaches what it holds)."""
     return isinstance(func, nodes.Name) and any(isinstance(d, nodes.ClassDef) for d in info.node.root().locals.get(func.name, ()))
@@ -178,12 +182,40 @@ def may_hold_islands(info: ClassInfo, qualify) -> str | None:
         return None
     for name, fact in info.attrs.items():
         value = fact.values[0] if len(fact.values) == 1 else None
-        if fact.kind == attrs.MODULE and fact.qname in E.RUNTIME_ISLAND_MODULES | E.RUNTIME_ISLAND_UNLESS_CONFIGURED:
+        if fact.kind == attrs.MODULE and fact.qname in _ISLAND_TYPES:
             return f"self.{name} is a {fact.qname.replace('torch.nn.', 'nn.')}"
         if fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.qname and isinstance(value, nodes.Call) \
                 and not (qualify(value.func) or "").startswith("torch.") and not _local_class(value.func, info):
             return f"self.{name} is built by {value.func.as_string()}(...), whose type shows only at run time"
-        if fact.kind == attrs.CONTAINER and isinstance(value, nodes.Call) \
-                and any(isinstance(a, nodes.Starred) for a in value.args):
-            return f"self.{name} is a container built from a list"
+        if fact.kind == attrs.CONTAINER and isinstance(value, nodes.Call):
+            why = _container_reason(value, info, qualify)
+            if why is not None:
+                return f"self.{name} is a container {why}"
+    return None
+
+
+def _container_reason(container: nodes.Call, info: ClassInfo, qualify) -> str | None:
+    """Why a container literal may hold an island kind: built from a list, a float-only element, a factory call."""
+    if any(isinstance(a, nodes.Starred) for a in container.args):
+        return "built from a list"
+    elements = []
+    for arg in container.args:
+        if isinstance(arg, (nodes.List, nodes.Tuple)):
+            elements += arg.elts
+        elif isinstance(arg, nodes.ListComp):
+            elements.append(arg.elt)
+        else:
+            elements.append(arg)
+    for call in elements:
+        if not isinstance(call, nodes.Call) or _local_class(call.func, info):
+            continue
+        qname = qualify(call.func) or ""
+        if qname in _ISLAND_TYPES:
+            return f"holding a {qname.replace('torch.nn.', 'nn.')}"
+        if qname.startswith("torch.nn.") and call.args and qname.rsplit(".", 1)[1] in _CONTAINERS:
+            why = _container_reason(call, info, qualify)
+            if why is not None:
+                return why
+        elif not qname.startswith("torch."):
+            return f"holding what {call.func.as_string()}(...) builds, whose type shows only at run time"
     return None
