@@ -237,11 +237,12 @@ class FusionReporter:
                     pool.add(info)
                     changed = True
         for info in seeds:
-            if info not in roots and info.name not in in_classes:
+            if info not in roots and info.name not in in_classes and not any(b in roots for b in info.mro()[1:]):
                 roots[info] = []  # built outside this file's classes (a builder, another file): it may be a root
         for info, held in roots.items():
-            if FUSED_FLAG in info.node.locals:
-                continue
+            body = info.node.body
+            if FUSED_FLAG in info.node.locals or body and body[0].lineno == info.node.lineno:
+                continue  # the flag is taken, or `class X(Base): ...` on one line (no room for a method)
             lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
                      '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
             lines += walk_lines(FUSE_METHOD, self.island)

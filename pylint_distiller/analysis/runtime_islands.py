@@ -180,18 +180,52 @@ def may_hold_islands(info: ClassInfo, qualify) -> str | None:
     """
     if island_kind(info, qualify) is not None:
         return None
+    called = _called_members(info)
+    passed_in = _parameters(info)
     for name, fact in info.attrs.items():
         value = fact.values[0] if len(fact.values) == 1 else None
         if fact.kind == attrs.MODULE and fact.qname in _ISLAND_TYPES:
             return f"self.{name} is a {fact.qname.replace('torch.nn.', 'nn.')}"
-        if fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.qname and isinstance(value, nodes.Call) \
-                and not (qualify(value.func) or "").startswith("torch.") and not _local_class(value.func, info):
-            return f"self.{name} is built by {value.func.as_string()}(...), whose type shows only at run time"
         if fact.kind == attrs.CONTAINER and isinstance(value, nodes.Call):
             why = _container_reason(value, info, qualify)
             if why is not None:
                 return f"self.{name} is a container {why}"
+        if name not in called or fact.kind not in (attrs.MODULE, attrs.UNKNOWN) or fact.qname:
+            continue  # a known type, or not run as a module (`self.head_dim = getattr(config, ...)`)
+        if isinstance(value, nodes.Call) and not (qualify(value.func) or "").startswith("torch.") \
+                and not _local_class(value.func, info):
+            return f"self.{name} is built by {value.func.as_string()}(...), whose type shows only at run time"
+        if name in passed_in:
+            return f"self.{name} is passed in ({passed_in[name]}), so its type shows only at run time"
     return None
+
+
+def _parameters(info: ClassInfo) -> dict[str, str]:
+    """Members `__init__` takes from one of its parameters (`self.backbone = backbone`): attribute -> parameter."""
+    init = info.init()
+    if init is None:
+        return {}
+    params = {a.name for a in [*(init.args.posonlyargs or []), *(init.args.args or []), *(init.args.kwonlyargs or [])]}
+    taken = {}
+    for assign in init.nodes_of_class(nodes.Assign):
+        if isinstance(assign.value, nodes.Name) and assign.value.name in params:
+            for target in assign.targets:
+                if isinstance(target, nodes.AssignAttr) and isinstance(target.expr, nodes.Name) \
+                        and target.expr.name == "self":
+                    taken[target.attrname] = assign.value.name
+    return taken
+
+
+def _called_members(info: ClassInfo) -> set[str]:
+    """Members the class's methods (other than `__init__`) call: `self.<name>(...)`, run as modules."""
+    called = set()
+    for method in info.node.mymethods():
+        if method.name != "__init__":
+            for call in method.nodes_of_class(nodes.Call):
+                func = call.func
+                if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self":
+                    called.add(func.attrname)
+    return called
 
 
 def _container_reason(container: nodes.Call, info: ClassInfo, qualify) -> str | None:
