@@ -174,9 +174,11 @@ def _local_class(func: nodes.NodeNG, info: ClassInfo) -> bool:
 def may_hold_islands(info: ClassInfo, qualify) -> str | None:
     """Why a module class may hold a module that needs a run-time island (None: nothing says so).
 
-    A member of a float-only type, one built by a call whose type the source does not show
-    (a factory, a layer passed in), a Sequential built from a list. A class that is itself an
-    island kind gets no walk of its own: it is put into an island whole.
+    A member run as a module and built by a call whose type the source does not show (a
+    factory, a layer passed in), a container built from a list or holding a float-only type or
+    a factory's product. A direct member of a float-only type (`self.act = nn.SiLU()`) is no
+    reason: its call sites get static islands (`islands.py`). A class that is itself an island
+    kind gets no walk of its own: it is put into an island whole.
     """
     if island_kind(info, qualify) is not None:
         return None
@@ -184,8 +186,6 @@ def may_hold_islands(info: ClassInfo, qualify) -> str | None:
     passed_in = _parameters(info)
     for name, fact in info.attrs.items():
         value = fact.values[0] if len(fact.values) == 1 else None
-        if fact.kind == attrs.MODULE and fact.qname in _ISLAND_TYPES:
-            return f"self.{name} is a {fact.qname.replace('torch.nn.', 'nn.')}"
         if fact.kind == attrs.CONTAINER and isinstance(value, nodes.Call):
             why = _container_reason(value, info, qualify)
             if why is not None:
