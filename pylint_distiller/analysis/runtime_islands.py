@@ -31,8 +31,8 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller import eager_support as E
-from pylint_distiller.analysis import classes as attrs
-from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis import class_facts as attrs
+from pylint_distiller.analysis.class_facts import ClassInfo
 from pylint_distiller.findings import Definition
 
 #: the generated class, and the class attribute that marks it (also in another file's copy)
