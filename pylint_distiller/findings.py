@@ -19,7 +19,7 @@ from typing import Any
 
 from pylint_distiller.catalogue import RULES, Applicability
 
-__all__ = ["Applicability", "Confidence", "Edit", "Finding", "Fix", "Member", "NewClass", "Span"]
+__all__ = ["Applicability", "Confidence", "Definition", "Edit", "Finding", "Fix", "Member", "NewClass", "Span"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,18 @@ class NewClass:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """A top-level definition a fix needs in the file (a class its method uses), added once.
+
+    The engine puts `lines` (unindented source, four-space units) before the first top-level
+    statement that holds a class the fix changes, unless the file already binds `name`.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Fix:
     """A fix plan for one finding: data, applied by the rewrite engine.
 
@@ -128,6 +140,7 @@ class Fix:
     extra_members: tuple[Member, ...] = ()
     method: Method | None = None  # added to (or extending) the class at class_lines[0]
     classes: tuple[NewClass, ...] = ()  # module-level classes the fix adds (`lifting.py`)
+    definitions: tuple[Definition, ...] = ()  # top-level definitions the method uses
 
     @property
     def applies(self) -> bool:

@@ -139,8 +139,10 @@ def comments(text: str) -> Counter:
 
 def assert_only_methods_added(before: str, after: str, result) -> None:
     """The pass that adds methods (it comes last) only inserts whole lines, and only lines of those
-    methods (or blank ones): every line of `before` is kept, in order and byte for byte."""
-    new = {line.strip() for f in result.applied if f.fix.method is not None for line in f.fix.method.lines}
+    methods, of the definitions and imports they need (fuse_model's FloatIsland) or blank ones:
+    every line of `before` is kept, in order and byte for byte."""
+    new = {line.strip() for f in result.applied if f.fix.method is not None
+           for line in (*f.fix.method.lines, *f.fix.imports, *(t for d in f.fix.definitions for t in d.lines))}
     old_lines, new_lines = split_lines(before), split_lines(after)
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():
         if tag == "equal":

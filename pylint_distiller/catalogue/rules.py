@@ -368,7 +368,8 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 number=9,
                 template="%s",
                 summary="A chain of submodules that eager quantization can fuse into one op "
-                        "(conv+bn+relu, linear+relu...), and no `fuse_model()` that fuses it.",
+                        "(conv+bn+relu, linear+relu...), or modules it can run only in float, and "
+                        "no `fuse_model()` that fuses them or puts them into float islands.",
                 why=(
                     "PyTorch eager mode quantizes each module on its own unless the model "
                     "fuses chains first (`torch.ao.quantization.fuse_modules`): an unfused "
@@ -390,7 +391,20 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "makes a second call a no-op. An existing `fuse_model` is extended, "
                     "not doubled; a chain one of whose members it already names counts as "
                     "fused. No fix where the class inherits its `fuse_model` or writes it "
-                    "on one line."
+                    "on one line. After fusing, the generated walk also puts every module "
+                    "whose run-time type eager cannot run on quantized tensors into a "
+                    "`FloatIsland` (DeQuantStub, the module in float, QuantStub): types "
+                    "with no quantized kernel (`nn.SiLU`, `nn.Softmax`, an unfused "
+                    "`nn.BatchNorm1d`...), a ConvTranspose without its own qconfig, and "
+                    "subclasses of `nn.Conv2d`/`nn.BatchNorm2d`/`nn.LayerNorm`... that "
+                    "`convert` leaves float because it swaps modules by exact type. Their "
+                    "types often show only at run time (factory-built activations, layers "
+                    "passed in), so a class that may hold such a module gets the walk too. "
+                    "`FloatIsland` is plain torch code added once per file; its stubs hold "
+                    "no state, and an island that gets a float input after convert returns "
+                    "float (so it nests inside static islands). The wrapped modules' "
+                    "state_dict keys gain `.module` once `fuse_model()` has run, as fusion "
+                    "renames keys: call it after loading the checkpoint."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"

@@ -18,7 +18,7 @@ from pylint_distiller.analysis import analyze_in_project, analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
-from pylint_distiller.findings import Applicability, Edit, Finding, Member, Method, NewClass
+from pylint_distiller.findings import Applicability, Definition, Edit, Finding, Member, Method, NewClass
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -152,6 +152,7 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
     methods: dict[tuple[int, str], object] = {}
     new_classes: dict[tuple[int, str], NewClass] = {}
     seen: dict[object, int] = {}
+    definitions: dict[str, tuple[Definition, int]] = {}  # name -> (definition, first class needing it)
     for i, finding in enumerate(findings):
         fix = finding.fix
         if fix.classes:
@@ -169,6 +170,10 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
             methods[key] = fix.method
             by_key[i] = finding
             imports.extend(fix.imports)
+            for definition in fix.definitions:
+                known = definitions.get(definition.name)
+                if known is None or fix.class_lines[0] < known[1]:
+                    definitions[definition.name] = (definition, fix.class_lines[0])
             if fix.span is None:
                 continue
         if fix.member is not None:
@@ -201,6 +206,9 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         edits.append(_member_edit(lines, classes[class_line], new))
     for (class_line, _name), method in methods.items():
         edits.append(method_edit(lines, classes[class_line], method))
+    for definition, class_line in definitions.values():
+        if definition.name not in module.locals:
+            edits.append(definition_edit(lines, module, classes[class_line], definition))
     edits.extend(_import_edits(lines, module, imports, text))
     return edits, list(by_key.values())
 
@@ -409,6 +417,18 @@ def method_edit(lines: LineIndex, cls: nodes.ClassDef, method: Method):
     indent = _indent(lines, cls.body[0])
     at, nl = lines.line_end(end_line), lines.terminator(end_line)
     return at, at, nl + "".join(nl + indent + _reindent(text, indent) for text in method.lines)
+
+
+def definition_edit(lines: LineIndex, module: nodes.Module, cls: nodes.ClassDef, definition: Definition):
+    """A top-level definition, before the top-level statement holding `cls` (above its decorators and comments)."""
+    stmt = cls
+    while stmt.parent is not module:
+        stmt = stmt.parent.statement()
+    first = min([stmt.lineno] + [d.lineno for d in getattr(getattr(stmt, "decorators", None), "nodes", [])])
+    line = _above_comments(lines, first)
+    at, nl = lines.line_start(line), lines.terminator(line)
+    indent = _indent(lines, cls.body[0]) if cls.body else ""
+    return at, at, "".join(_reindent(text, indent) + nl if text else nl for text in definition.lines) + nl + nl
 
 
 def _reindent(text: str, indent: str) -> str:
