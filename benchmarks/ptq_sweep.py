@@ -373,10 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.merge:
         merged: dict[str, dict] = {}
-        cpu = 0.0
         for path in args.merge:
             with open(path, encoding="utf-8") as stream:
-                merged.update({r["name"]: r for r in json.load(stream)["rows"]})
+                rows = [json.loads(line) for line in stream] if path.endswith(".jsonl") else json.load(stream)["rows"]
+            merged.update({r["name"]: r for r in rows})
         rows = list(merged.values())
         cpu = round(sum(r.get("cpu_seconds", 0) for r in rows))
         return _report(rows, args, cpu)
@@ -397,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     for i, members in enumerate(groups.values(), 1):
         for row in _run_group(members, args):
             rows.append(row)
-            status = row.get("skipped") or row.get("worker_error") or " ".join(
+            if args.json:  # as it comes: a run stopped early keeps what it measured
+                with open(args.json + "l", "a", encoding="utf-8") as stream:
+                    stream.write(json.dumps(row) + "\n")
+            status = row.get("skipped") or row.get("worker_error") or row.get("error_before") or " ".join(
                 f"{v}:{rec['sqnr_db'] if rec.get('ok') else 'FAIL ' + rec.get('class', '')[:60]}"
                 for v, rec in row["variants"].items())
             print(f"[{i}/{len(groups)} {time.time() - start:5.0f}s] {row['name']:32s} {status[:220]}", flush=True)
