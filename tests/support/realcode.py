@@ -152,6 +152,23 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
                 if new is not None and new is not value:
                     undo.append((module, attr, value))
                     setattr(module, attr, new)
+                elif isinstance(value, (dict, set)):
+                    patch_registry(module, attr, value, mapping)
+
+    def patch_registry(module, attr, value, mapping: dict[int, Any]) -> None:
+        """A module-level table of classes (timm's `_NORM_ACT_MAP`, `_NORM_ACT_TYPES`): the siblings
+        are added beside the originals (sets) or replace them (dict values), so a lookup by the
+        sibling class still finds its entry. The original table object comes back on exit."""
+        if isinstance(value, dict):
+            items = {k: mapping[id(v)] for k, v in value.items() if id(v) in mapping and mapping[id(v)] is not v}
+            if items:
+                undo.append((module, attr, value))
+                setattr(module, attr, {**value, **items})
+        else:
+            added = {mapping[id(v)] for v in value if id(v) in mapping}
+            if added - value:
+                undo.append((module, attr, value))
+                setattr(module, attr, value | added)
 
     try:
         with stub_distiller_on_path(), _registries_off():
