@@ -353,6 +353,18 @@ CASES = {
                 attn = attn.softmax(dim=-1)
                 return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
         """,
+    "unfold_module": """
+        class Net(nn.Module):  # timm tnt / volo: patches cut by nn.Unfold (no quantized im2col)
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                self.unfold = nn.Unfold(kernel_size=2, stride=2)
+                self.fc = nn.Linear(dim * 4, 8)
+
+            def forward(self, x):
+                x = self.unfold(self.conv(x))
+                return self.fc(x.transpose(1, 2))
+        """,
 }
 
 INPUTS = {"module_fed_a_buffer_continuous_position_bias": "torch.randn(2, 5, 8)", "layer_norm_functional": "torch.randn(2, 5, 8)",
