@@ -372,11 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         worker(json.loads(args.worker), args)
         return 0
     if args.merge:
-        merged: dict[str, dict] = {}
+        merged: dict[tuple[str, str], dict] = {}
         for path in args.merge:
             with open(path, encoding="utf-8") as stream:
                 rows = [json.loads(line) for line in stream] if path.endswith(".jsonl") else json.load(stream)["rows"]
-            merged.update({r["name"]: r for r in rows})
+            merged.update({(r["package"], r["name"]): r for r in rows})
         rows = list(merged.values())
         cpu = round(sum(r.get("cpu_seconds", 0) for r in rows))
         return _report(rows, args, cpu)
