@@ -59,7 +59,8 @@ TV_PICK = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", 
            "convnext_tiny", "vit_b_16", "swin_t", "swin_v2_t", "maxvit_t", "alexnet", "vgg11_bn", "wide_resnet50_2",
            "quantizable_resnet18", "quantizable_mobilenet_v3_large", "quantizable_shufflenet_v2_x0_5",
            "fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
-           "fasterrcnn_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn", "ssdlite320_mobilenet_v3_large",
+           "fasterrcnn_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn",
+           "ssdlite320_mobilenet_v3_large",
            "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn")
 #: transformers vision models: (modeling module, config class, model class, config kwargs, pixels)
 HF_MODELS = [
@@ -297,7 +298,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     both = [r for r in measured if _ok(r, "prepared") and _ok(r, "fx")]
     finite = [r for r in both if all(abs(_sqnr(r, v)) != float("inf") for v in ("prepared", "fx"))]
     out: dict[str, Any] = dict(models=len(rows), measured=len(measured),
-                               not_measured=[f"{r['name']}: {r.get('skipped') or r.get('worker_error') or r.get('error_before')}"
+                               not_measured=[f"{r['name']}: "
+                                             f"{r.get('skipped') or r.get('worker_error') or r.get('error_before')}"
                                              for r in rows if not r.get("variants")],
                                runs={v: len([r for r in measured if _ok(r, v)]) for v in VARIANTS},
                                both=len(both))
