@@ -53,7 +53,7 @@ QUANTIZED_OPS = frozenset((
 FLOAT_ONLY_MODULES = frozenset((
     "torch.nn.BatchNorm1d", "torch.nn.CELU", "torch.nn.ConvTranspose1d", "torch.nn.ConvTranspose2d",
     "torch.nn.GLU", "torch.nn.LogSoftmax", "torch.nn.Mish", "torch.nn.PReLU", "torch.nn.SELU",
-    "torch.nn.SiLU", "torch.nn.Softmax", "torch.nn.Softplus",
+    "torch.nn.SiLU", "torch.nn.Softmax", "torch.nn.Softplus", "torch.nn.Unfold",
 ))
 
 #: torch.nn modules that go through eager PTQ and run (swapped for a quantized module by convert,

@@ -327,9 +327,47 @@ CASES = {
             def forward(self, x):
                 return self.out(self.norm(self.fc(x)))
         """,
+    "module_fed_a_buffer_continuous_position_bias": """
+        import math
+
+
+        class Net(nn.Module):  # timm / torchvision SwinV2 attention: an MLP over a coordinates buffer
+            def __init__(self, dim):
+                super().__init__()
+                self.qkv = nn.Linear(8, 24)
+                self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((2, 1, 1))))
+                self.cpb_mlp = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, 2, bias=False))
+                self.register_buffer("coords_table", torch.randn(5, 5, 2))
+                self.proj = nn.Linear(8, 8)
+
+            def forward(self, x):
+                b, n, c = x.shape
+                q, k, v = self.qkv(x).reshape(b, n, 3, 2, 4).permute(2, 0, 3, 1, 4).unbind(0)
+                attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+                logit_scale = torch.clamp(self.logit_scale, max=math.log(1. / 0.01)).exp()
+                attn = attn * logit_scale
+                bias = self.cpb_mlp(self.coords_table).view(-1, 2)
+                bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous()
+                bias = 16 * torch.sigmoid(bias)
+                attn = attn + bias.unsqueeze(0)
+                attn = attn.softmax(dim=-1)
+                return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+        """,
+    "unfold_module": """
+        class Net(nn.Module):  # timm tnt / volo: patches cut by nn.Unfold (no quantized im2col)
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                self.unfold = nn.Unfold(kernel_size=2, stride=2)
+                self.fc = nn.Linear(dim * 4, 8)
+
+            def forward(self, x):
+                x = self.unfold(self.conv(x))
+                return self.fc(x.transpose(1, 2))
+        """,
 }
 
-INPUTS = {"layer_norm_functional": "torch.randn(2, 5, 8)",
+INPUTS = {"module_fed_a_buffer_continuous_position_bias": "torch.randn(2, 5, 8)", "layer_norm_functional": "torch.randn(2, 5, 8)",
           "layer_norm_subclass_with_a_fast_path_in_the_other_branch": "torch.randn(2, 5, 8)", "batchnorm1d_after_a_nonlinearity": "torch.randn(2, 5, 8)",
           "leaf_module_rmsnorm": "torch.randn(2, 5, 8)", "weight_read_in_forward": "torch.randn(2, 5, 8)"}
 

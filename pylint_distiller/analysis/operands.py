@@ -102,7 +102,8 @@ def _float_list(name: nodes.Name, owner: ClassInfo, depth: int) -> bool:
     return True
 
 
-def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0) -> bool:
+def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0,
+                    _names: frozenset = frozenset()) -> bool:
     """A parameter or buffer of the module (or a view of one): float at run time, never quantized.
 
     A local name counts when every binding of it in the function is such a value
@@ -112,8 +113,10 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
     if owner is None or _depth > 12:
         return False
     if isinstance(node, nodes.Name):
+        if node.name in _names:
+            return True  # `bias = bias.view(n, n, -1)`: the name's other bindings decide
         values = _bindings(node)
-        if values and all(float_parameter(v, owner, _depth + 1) for v in values):
+        if values and all(float_parameter(v, owner, _depth + 1, _names | {node.name}) for v in values):
             return True
         return _float_list(node, owner, _depth)
     while True:
@@ -126,13 +129,15 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
             break
     if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
         sides = [side for side in (node.left, node.right) if not constant(side, owner)]
-        return bool(sides) and all(float_parameter(side, owner, _depth + 1) for side in sides)
+        return bool(sides) and all(float_parameter(side, owner, _depth + 1, _names) for side in sides)
     if isinstance(node, nodes.UnaryOp):
-        return float_parameter(node.operand, owner, _depth + 1)
+        return float_parameter(node.operand, owner, _depth + 1, _names)
     if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
             and all(constant(a, owner) for a in node.args) \
             and all(constant(kw.value, owner) for kw in node.keywords or ()):
-        return float_parameter(node.func.expr, owner, _depth + 1)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
+        return float_parameter(node.func.expr, owner, _depth + 1, _names)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
+    if isinstance(node, nodes.Call) and parameters_in(node, owner, _depth, _names):
+        return True  # `torch.clamp(self.logit_scale, max=4.6)`, `self.cpb_mlp(self.coords_table)`
     if not isinstance(node, nodes.Attribute):
         return False
     expr = node.expr
@@ -144,6 +149,50 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
         fact = owner.attrs.get(expr.attrname)
         return fact is not None and fact.kind == attrs.MODULE
     return False
+
+
+def parameters_in(call: nodes.Call, owner: ClassInfo, _depth: int = 0, _names: frozenset = frozenset()) -> bool:
+    """A call that computes on float parameters and constants only, so its result is float too.
+
+    * a torch function (`torch.sigmoid(self.bias_table)`, `F.normalize(self.w)`): not a
+      method of a local and not of `self`;
+    * a member module fed only parameters (`self.cpb_mlp(self.relative_coords_table)`):
+      `qconfig_findings` keeps such a member float (`qconfig = None`), as a quantized module
+      cannot take a float tensor.
+    """
+    args = list(call.args) + [kw.value for kw in call.keywords or ()]
+    if not args or any(isinstance(a, nodes.Starred) for a in call.args) \
+            or any(kw.arg is None for kw in call.keywords or ()):
+        return False
+    func = call.func
+    if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self":
+        fact = owner.attrs.get(func.attrname)
+        if fact is None or fact.kind not in (attrs.MODULE, attrs.CONTAINER):
+            return False
+    elif not (isinstance(func, nodes.Attribute) and _module_name(func.expr)):
+        return False
+    tensors = [a for a in args if not constant(a, owner) and not _constant_call(a, owner)]
+    return bool(tensors) and all(float_parameter(a, owner, _depth + 1, _names) for a in tensors)
+
+
+def _constant_call(node: nodes.NodeNG, owner: ClassInfo, _depth: int = 0) -> bool:
+    """`math.log(1. / 0.01)`, `2 ** -0.5`: numbers, and module functions of numbers."""
+    if _depth > 8:
+        return False
+    if isinstance(node, nodes.BinOp):
+        return all(constant(side, owner) or _constant_call(side, owner, _depth + 1) for side in (node.left, node.right))
+    return isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) and _module_name(node.func.expr) \
+        and not node.keywords and all(constant(a, owner) or _constant_call(a, owner, _depth + 1) for a in node.args)
+
+
+def _module_name(node: nodes.NodeNG) -> bool:
+    """`torch`, `F`, `torch.nn.functional`: a name bound by an import, not a local or a parameter."""
+    while isinstance(node, nodes.Attribute):
+        node = node.expr
+    if not isinstance(node, nodes.Name) or node.name == "self":
+        return False
+    _, bindings = node.lookup(node.name)
+    return bool(bindings) and all(isinstance(b, (nodes.Import, nodes.ImportFrom)) for b in bindings)
 
 
 def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:

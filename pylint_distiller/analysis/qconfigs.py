@@ -22,9 +22,26 @@ from astroid import nodes
 from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.operands import parameters_in
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, Planner, init_of
 from pylint_distiller.catalogue import STATELESS_MODULES
 from pylint_distiller.findings import Applicability, Fix, Member
+
+
+def parameter_fed(info: ClassInfo) -> dict[str, nodes.Call]:
+    """Member modules every call of which (outside `__init__`) takes float parameters only:
+    `self.cpb_mlp(self.relative_coords_table)` (SwinV2's continuous position bias). One call each."""
+    calls: dict[str, list[nodes.Call]] = {}
+    for method in info.node.mymethods():
+        if method.name == "__init__":
+            continue
+        for call in method.nodes_of_class(nodes.Call):
+            func = call.func
+            if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self" \
+                    and func.attrname in info.attrs:
+                calls.setdefault(func.attrname, []).append(call)
+    return {attr: found[0] for attr, found in calls.items()
+            if info.attrs[attr].kind in (attrs.MODULE, attrs.CONTAINER) and all(parameters_in(c, info) for c in found)}
 
 
 class QConfigPlanner:
@@ -50,6 +67,7 @@ class QConfigPlanner:
                        if n.attrname == "qconfig" and isinstance(n.expr, nodes.Subscript)
                        and isinstance(n.expr.value, nodes.Attribute)}
         weights_read, called = self._weight_reads(info)
+        fed_parameters = parameter_fed(info)
         for attr, fact in info.attrs.items():
             if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
                 continue
@@ -59,7 +77,10 @@ class QConfigPlanner:
                 out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
                                                      attr in called))
                 continue
-            elif fact.kind == attrs.MODULE:
+            if attr in fed_parameters and fact.qname not in STATELESS_MODULES:
+                out.append(self._parameter_fed_finding(info, init, attr, ctor, fed_parameters[attr]))
+                continue
+            if fact.kind == attrs.MODULE:
                 elements = [(f"self.{attr}", attr, ctor)]
             elif fact.kind == attrs.CONTAINER and fact.qname == "torch.nn.Sequential" and not ctor.keywords:
                 elements = [(f"self.{attr}[{i}]", f"{attr}[{i}]", arg) for i, arg in enumerate(ctor.args)
@@ -91,6 +112,13 @@ class QConfigPlanner:
                         and isinstance(node.expr.expr, nodes.Name) and node.expr.expr.name == "self":
                     reads.setdefault(node.expr.attrname, node)
         return reads, called
+
+    def _parameter_fed_finding(self, info, init, attr, ctor, call):
+        message = (f"self.{attr} is called on float parameters or buffers only ({call.as_string()[:60]}): after "
+                   f"convert a quantized module cannot take a float tensor; keep self.{attr} float "
+                   "(qconfig = None), its result stays a float tensor")
+        return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
+                                  message)
 
     def _weight_read_finding(self, info, init, attr, fact, ctor, read, called: bool):
         short = (fact.qname or "").replace("torch.nn.", "nn.")

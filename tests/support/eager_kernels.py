@@ -168,6 +168,7 @@ _MODULES: dict[str, Callable[[], nn.Module]] = {
     "BatchNorm1d": lambda: nn.BatchNorm1d(4),
     "BatchNorm2d": lambda: nn.BatchNorm2d(4), "LayerNorm": lambda: nn.LayerNorm(6),
     "GroupNorm": lambda: nn.GroupNorm(2, 4), "InstanceNorm2d": lambda: nn.InstanceNorm2d(4),
+    "Unfold": lambda: nn.Unfold(kernel_size=2),
     "Embedding": None,  # takes indices, not activations: not measured here
 }
 _THREE_D = frozenset(("BatchNorm1d", "Conv1d", "ConvTranspose1d"))

@@ -104,6 +104,37 @@ def _own_objects(module: ModuleType) -> dict[str, Any]:
             if (inspect.isclass(v) or inspect.isfunction(v)) and getattr(v, "__module__", None) == module.__name__}
 
 
+def import_order(names) -> list[str]:
+    """`names` with every module after the ones of the set it imports from (else in the given order).
+
+    A file's module-level bindings are fixed when it runs: a default argument
+    `se_layer=partial(SElayer, ...)` (torchvision mobilenetv3) keeps the class it saw, which
+    no later rebinding of module attributes reaches. So a file imported FROM is loaded first,
+    and the importing file binds its sibling. What a module imports is read from the installed
+    module's globals (classes and functions defined in another module of the set)."""
+    names = list(names)
+    wanted = set(names)
+    deps = {}
+    for name in names:
+        module = importlib.import_module(name)
+        deps[name] = {getattr(v, "__module__", None) for v in vars(module).values()
+                      if inspect.isclass(v) or inspect.isfunction(v)} & wanted - {name}
+    out: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in out or name in visiting:
+            return  # loaded already, or an import cycle: keep the given order
+        visiting.add(name)
+        for dep in (n for n in names if n in deps[name]):
+            visit(dep)
+        out.append(name)
+
+    for name in names:
+        visit(name)
+    return out
+
+
 @contextlib.contextmanager
 def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> Iterator[Loaded]:
     """Load `texts` ({module name: source}, bases' files first) as siblings and, while
@@ -121,10 +152,28 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
                 if new is not None and new is not value:
                     undo.append((module, attr, value))
                     setattr(module, attr, new)
+                elif isinstance(value, (dict, set)):
+                    patch_registry(module, attr, value, mapping)
+
+    def patch_registry(module, attr, value, mapping: dict[int, Any]) -> None:
+        """A module-level table of classes (timm's `_NORM_ACT_MAP`, `_NORM_ACT_TYPES`): the siblings
+        are added beside the originals (sets) or replace them (dict values), so a lookup by the
+        sibling class still finds its entry. The original table object comes back on exit."""
+        if isinstance(value, dict):
+            items = {k: mapping[id(v)] for k, v in value.items() if id(v) in mapping and mapping[id(v)] is not v}
+            if items:
+                undo.append((module, attr, value))
+                setattr(module, attr, {**value, **items})
+        else:
+            added = {mapping[id(v)] for v in value if id(v) in mapping}
+            if added - value:
+                undo.append((module, attr, value))
+                setattr(module, attr, value | added)
 
     try:
         with stub_distiller_on_path(), _registries_off():
-            for module_name, text in texts.items():
+            for module_name in import_order(texts):
+                text = texts[module_name]
                 original = importlib.import_module(module_name)
                 package, _, stem = module_name.rpartition(".")
                 sibling, path = load_sibling(package, stem, text, folder)
