@@ -141,7 +141,7 @@ class FusionReporter:
         else:
             message += f"; {'extend' if existing is not None else 'add'} {FUSE_METHOD}() to fuse them for eager " \
                        f"quantization"
-            if existing is None and self.island:
+            if existing is None and self._island_for(info):
                 message += f". {_ISLANDS_WHY}"
         first = chains[0].nodes
         span = (*self.pos.span(first[0])[:2], *self.pos.span(first[-1])[2:])
@@ -190,18 +190,27 @@ class FusionReporter:
                  "        return  # fused already (by an earlier call or a parent's fuse_model)"]
         lines += ["    " + line for line in fuse_lines]
         lines.append(f"    self.{FUSED_FLAG} = True")
-        lines += walk_lines(FUSE_METHOD, self.island)
-        definitions, more = self._definitions()
-        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s){self._islands_title()}",
+        island = self._island_for(info)
+        lines += walk_lines(FUSE_METHOD, island)
+        definitions, more = self._definitions(island)
+        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s){_islands_title(island)}",
                   Applicability.SAFE, method=Method(FUSE_METHOD, tuple(lines)),
                   imports=tuple(dict.fromkeys(imports + more)), class_lines=class_lines, definitions=definitions)
         return fix, ""
 
-    def _definitions(self):
-        return definition(self.index.module, self.imports.render) if self.island else ((), ())
+    def _island_for(self, info: ClassInfo) -> str | None:
+        """The island class `info`'s walk uses: only where it may hold a module that needs one.
 
-    def _islands_title(self) -> str:
-        return f" and putting what eager cannot run into {self.island}s" if self.island else ""
+        A class whose members all have types the source shows (BasicModule: Conv2d, BatchNorm2d,
+        ReLU) gets the plain walk and no FloatIsland class: nothing it holds could need one, and
+        its blocks' own fuse_model() handle theirs.
+        """
+        if self.island is None:
+            return None
+        return self.island if may_hold_islands(info, self.imports.qualify) is not None else None
+
+    def _definitions(self, island: str | None):
+        return definition(self.index.module, self.imports.render) if island else ((), ())
 
     # ------------------------------------------------------------------ roots
     def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
@@ -245,12 +254,13 @@ class FusionReporter:
                 continue  # the flag is taken, or `class X(Base): ...` on one line (no room for a method)
             lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
                      '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
-            lines += walk_lines(FUSE_METHOD, self.island)
-            definitions, imports = self._definitions()
-            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules{self._islands_title()}",
+            island = self.island if info in seeds else self._island_for(info)
+            lines += walk_lines(FUSE_METHOD, island)
+            definitions, imports = self._definitions(island)
+            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules{_islands_title(island)}",
                       Applicability.SAFE, method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,),
                       imports=imports, definitions=definitions)
-            if held and not self.island:
+            if held and not island:
                 message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot fuse the chains of "
                            f"its submodules ({', '.join(held)}); add one that reaches them")
             elif held:
@@ -281,6 +291,10 @@ class FusionReporter:
             if why is not None:
                 out[info] = why
         return out
+
+
+def _islands_title(island: str | None) -> str:
+    return f" and putting what eager cannot run into {island}s" if island else ""
 
 
 #: what every message offering a walk with run-time islands says about them

@@ -174,14 +174,20 @@ def _local_class(func: nodes.NodeNG, info: ClassInfo) -> bool:
 def may_hold_islands(info: ClassInfo, qualify) -> str | None:
     """Why a module class may hold a module that needs a run-time island (None: nothing says so).
 
-    A member run as a module and built by a call whose type the source does not show (a
-    factory, a layer passed in), a container built from a list or holding a float-only type or
+    A container subclass (its children are whatever its constructor passes on), a member run
+    as a module and built by a call whose type the source does not show (a factory, a layer
+    passed in), a container built from a list or holding a float-only type or
     a factory's product. A direct member of a float-only type (`self.act = nn.SiLU()`) is no
     reason: its call sites get static islands (`islands.py`). A class that is itself an island
     kind gets no walk of its own: it is put into an island whole.
     """
     if island_kind(info, qualify) is not None:
         return None
+    for klass in info.mro():
+        for base in klass.node.bases:
+            qname = qualify(base) if isinstance(base, (nodes.Name, nodes.Attribute)) else None
+            if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1] in _CONTAINERS:
+                return f"it is an {qname.replace('torch.nn.', 'nn.')} whose children its constructor chooses"
     called = _called_members(info)
     passed_in = _parameters(info)
     for name, fact in info.attrs.items():
