@@ -30,9 +30,10 @@ class _Table:
         order: list[nodes.NodeNG] = []
         end: list[int] = []
         by_type: dict[type, list[int]] = {}
+        position: dict[int, int] = {}
 
         def visit(node: nodes.NodeNG) -> None:
-            i = len(order)
+            i = position[id(node)] = len(order)
             order.append(node)
             end.append(0)
             found = by_type.get(node.__class__)
@@ -45,8 +46,7 @@ class _Table:
             end[i] = len(order)
 
         visit(root)
-        self.order, self.end, self.by_type = order, end, by_type
-        self.position = {id(node): i for i, node in enumerate(order)}
+        self.order, self.end, self.by_type, self.position = order, end, by_type, position
         self.by_kinds: dict[object, list[int]] = {}
 
     def indexes(self, kinds) -> list[int]:
