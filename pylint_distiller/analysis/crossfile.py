@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 
 from astroid import nodes
 
-from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.project import ProjectIndex
 from pylint_distiller.analysis.report import Reporter
@@ -83,11 +82,7 @@ def analyze_in_project(project: ProjectIndex, path: str, settings: Settings | No
     reached, runs = found.sites, found.runs
     if not index.module_classes() and not reached and not found.forwards:
         return []
-    if runs:
-        walk = ForwardAnalysis(index, entry.module, project=project, seed_runs=runs)
-        walk.run()
-    else:
-        walk = project.walk(path)
+    walk = project.seeded_walk(path, runs) if runs else project.walk(path)
     own = {node for node in walk.ops if node.root() is entry.module}
     for i, site in enumerate(reached):
         if site.node in own and not (walk.ops[site.node].owner is None and walk.ops[site.node].module_param):
