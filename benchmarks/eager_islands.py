@@ -5,9 +5,10 @@ same-package layer files it builds from) are read from site-packages, fixed with
 `pylint_distiller` is importable, imported as siblings of the installed modules (relative
 imports resolve) and rebound to each other, so the model is built only from rewritten code.
 Then: same float output as the installed model from the same seed and a strict state_dict
-load, and eager post-training static quantization (QuantStub/DeQuantStub around the model,
-x86 qconfig, prepare, calibrate on 4 batches, convert, run): does it run, and the SQNR of
-the quantized output against the float one.
+load, then `fuse_model()` where the fix added one (fusion and run-time float islands, as the
+README recipe; the float output must stay the same), and eager post-training static
+quantization (QuantStub/DeQuantStub around the model, x86 qconfig, prepare, calibrate on 4
+batches, convert, run): does it run, and the SQNR of the quantized output against the float one.
 
 Run it once with the code before a change and once after, e.g.:
 
@@ -183,6 +184,10 @@ def run(case: Case) -> dict:
         with torch.no_grad():
             reference = model(x)
             out["same_float"] = bool(torch.allclose(reference, reference_model(x), atol=1e-5))
+        if hasattr(model, "fuse_model"):  # as the README recipe: fusion, then the run-time float islands
+            with torch.no_grad():
+                model.fuse_model()
+                out["same_after_fuse_model"] = bool(torch.allclose(reference, model(x), atol=1e-4))
         calibration = [torch.randn(*case.shape) for _ in range(4)]
         quantized = eager_ptq(model, calibration)
         with torch.no_grad():
@@ -210,7 +215,8 @@ def main() -> None:
     results = [run(case) for case in CASES if not args.k or args.k in case.name]
     for r in results:
         status = f"PTQ runs, SQNR {r['sqnr_db']} dB" if r.get("ptq_runs") else f"fails: {r.get('error')}"
-        print(f"{r['model']:40s} same float: {r.get('same_float')!s:5s} {status} ({r['cpu_s']} s)")
+        fused = "" if "same_after_fuse_model" not in r else f" after fuse_model(): {r['same_after_fuse_model']!s:5s}"
+        print(f"{r['model']:40s} same float: {r.get('same_float')!s:5s}{fused} {status} ({r['cpu_s']} s)")
     print(f"PTQ runs on {sum(bool(r.get('ptq_runs')) for r in results)} of {len(results)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as stream:

@@ -266,12 +266,31 @@ def run_fix(args, out=None, err=None) -> int:
     paths, errors = _collect(args, settings, err, "fix")
     project = project_for(args.paths, paths, settings)
     _tune_gc()
+    lifted = None
+    if project is not None:
+        from pylint_distiller.fixer.together import lift_across, write_together
+        from pylint_distiller.sources import SourceError
+
+        lifted = lift_across(paths, project, settings)
+        for message in lifted.errors:
+            errors += 1
+            err.write(f"error: {message}\n")
+        if write and lifted.texts:
+            try:
+                write_together([(lifted.sources[real], text) for real, text in lifted.texts.items()])
+            except SourceError as exc:
+                errors += 1
+                err.write(f"error: {exc}\n")
+                lifted.texts.clear()
+                lifted.applied.clear()
+            for real in lifted.sources:
+                project.set_text(real, None)  # on disk now (or left as it was)
     progress = Progress(len(paths), err)
     changed = applied = 0
     remaining: list[Finding] = []
     for i, path in enumerate(paths, 1):
         progress.step(i, path)
-        outcome = fix_file(path, settings, args.unsafe_fixes, write, project)
+        outcome = fix_file(path, settings, args.unsafe_fixes, write, project, lifted)
         if outcome.error:
             errors += 1
             progress.clear()

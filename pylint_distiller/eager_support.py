@@ -76,6 +76,23 @@ MAPPED_FLOAT_ONLY_MODULES = frozenset(("torch.nn.PReLU",))
 #: observes weights per channel, which their convert rejects).
 PER_TENSOR_WEIGHT_MODULES = frozenset(("torch.nn.ConvTranspose1d", "torch.nn.ConvTranspose2d"))
 
+#: torch.nn types whose float forward fails on quantized input and that eager `convert` swaps by
+#: EXACT type only (`type(m) in mapping`), or not at all (BatchNorm1d): a strict subclass (timm's
+#: `Conv2dSame`, `BatchNormAct2d`, `LayerNorm2d`), with or without its own forward, is left float
+#: by convert and then runs float code on quantized tensors (measured: `tests/test_eager_support.py`).
+SUBCLASS_ISLAND_BASES = frozenset((
+    "torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.Conv1d", "torch.nn.Conv2d",
+    "torch.nn.ConvTranspose1d", "torch.nn.ConvTranspose2d", "torch.nn.ELU", "torch.nn.GroupNorm",
+    "torch.nn.Hardswish", "torch.nn.InstanceNorm2d", "torch.nn.LayerNorm", "torch.nn.Linear", "torch.nn.PReLU",
+))
+
+#: What `fuse_model()` puts into a float island at run time, by the module's actual type (a type a
+#: factory or a caller chose, which the source does not show). Exact types: the float-only modules,
+#: except those a qconfig of their own makes quantizable, which get an island only when they carry
+#: none (`RUNTIME_ISLAND_UNLESS_CONFIGURED`); subclasses: of `SUBCLASS_ISLAND_BASES`.
+RUNTIME_ISLAND_MODULES = FLOAT_ONLY_MODULES - PER_TENSOR_WEIGHT_MODULES
+RUNTIME_ISLAND_UNLESS_CONFIGURED = PER_TENSOR_WEIGHT_MODULES
+
 #: ``x.view(n, -1)`` on the output of a quantized conv runs (x86 returns it channels_last: it fails).
 VIEW_AFTER_QUANTIZED_CONV = False
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pylint_distiller.catalogue import RULES, Applicability
 
-__all__ = ["Applicability", "Confidence", "Edit", "Finding", "Fix", "Member", "Span"]
+__all__ = ["Applicability", "Confidence", "Definition", "Edit", "Finding", "Fix", "Member", "NewClass", "Span"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,35 @@ class Method:
 
 
 @dataclass(frozen=True)
+class NewClass:
+    """A module-level class a fix adds after line `after_line` (a helper lifted into a module class).
+
+    `lines` are the class's source lines, indented in the file's own unit; fixes that
+    add the same class (several call sites of one helper) add it once. A class for
+    another file (`path`) is added there by the caller of the engine, in the same
+    all-or-nothing write as this file (`fixer/together.py`).
+    """
+
+    after_line: int
+    name: str
+    lines: tuple[str, ...]
+    imports: tuple[str, ...] = ()  # import lines the class needs in its file
+    path: str = ""  # the project file it goes into ("" for the file being fixed)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A top-level definition a fix needs in the file (a class its method uses), added once.
+
+    The engine puts `lines` (unindented source, four-space units) before the first top-level
+    statement that holds a class the fix changes, unless the file already binds `name`.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Fix:
     """A fix plan for one finding: data, applied by the rewrite engine.
 
@@ -110,6 +139,8 @@ class Fix:
     class_lines: tuple[int, ...] = ()
     extra_members: tuple[Member, ...] = ()
     method: Method | None = None  # added to (or extending) the class at class_lines[0]
+    classes: tuple[NewClass, ...] = ()  # module-level classes the fix adds (`lifting.py`)
+    definitions: tuple[Definition, ...] = ()  # top-level definitions the method uses
 
     @property
     def applies(self) -> bool:
@@ -125,6 +156,7 @@ class Fix:
                   "guard": list(self.member.guard)},
             "imports": list(self.imports),
             "method": None if self.method is None else {"name": self.method.name, "extend": self.method.extend},
+            "classes": [c.name for c in self.classes],
         }
 
 

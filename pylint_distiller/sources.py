@@ -111,6 +111,20 @@ def write_atomic(source: Source, text: str) -> None:
     Writes through symlinks to the real file (the link stays a link). Raises
     SourceError, leaving the file as it was, when it cannot.
     """
+    real, tmp = stage(source, text)
+    try:
+        os.replace(tmp, real)
+    except OSError as exc:
+        unstage(tmp)
+        raise SourceError(f"{source.path}: cannot write: {exc.strerror or exc}; not written") from None
+
+
+def stage(source: Source, text: str, check: bool = True) -> tuple[str, str]:
+    """Write `text` (encoded as the file was) to a temporary file next to the real file, with its mode.
+
+    Returns (real path, temporary path); `os.replace` of the two commits it. With
+    `check`, refuses (SourceError) a read-only file or one changed on disk since it was read.
+    """
     real = os.path.realpath(source.path)
     folder = os.path.dirname(real) or "."
     try:
@@ -125,9 +139,9 @@ def write_atomic(source: Source, text: str) -> None:
     except OSError as exc:
         raise SourceError(f"{source.path}: cannot write: {exc.strerror or exc}") from None
     mode = stat.S_IMODE(st.st_mode)
-    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(real, os.W_OK):
+    if check and (not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(real, os.W_OK)):
         raise SourceError(f"{source.path}: read-only file; not written")
-    if source.stamp is not None and _stamp(st) != source.stamp:
+    if check and source.stamp is not None and _stamp(st) != source.stamp:
         raise SourceError(f"{source.path}: changed on disk while being fixed; not written")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".pylint-distiller-", suffix=".tmp", dir=folder)
@@ -144,10 +158,17 @@ def write_atomic(source: Source, text: str) -> None:
                 os.chown(tmp, st.st_uid, st.st_gid)
             except OSError:
                 pass  # not allowed to give it away: the content and mode are what matter
-        os.replace(tmp, real)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        unstage(tmp)
         raise SourceError(f"{source.path}: cannot write: {exc.strerror or exc}; not written") from None
+    return real, tmp
+
+
+def unstage(*tmps: str) -> None:
+    """Remove staged temporary files (those not committed)."""
+    for tmp in tmps:
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -51,6 +51,26 @@ def test_per_tensor_weight_modules_quantize_with_their_own_qconfig():
     assert all(not ok for k, ok in ek.measure_modules().items() if k in E.PER_TENSOR_WEIGHT_MODULES)
 
 
+@pytest.mark.parametrize("name", sorted(E.SUBCLASS_ISLAND_BASES))
+def test_subclasses_of_exact_type_converted_modules_fail_and_run_in_an_island(name):
+    """convert matches exact types: a subclass stays float and fails on quantized input, own forward or not."""
+    assert name in E.QUANTIZED_MODULES | E.FLOAT_ONLY_MODULES, name  # measured as a type of its own too
+    assert not ek.subclass_runs(name), name
+    assert not ek.subclass_runs(name, own_forward=True), name
+    assert ek.subclass_island_runs(name), name
+
+
+def test_subclass_island_bases_are_the_mapped_types_whose_subclasses_fail():
+    from torch.ao.quantization.quantization_mappings import get_default_static_quant_module_mappings
+
+    mapped = {f"torch.nn.{k.__name__}" for k in get_default_static_quant_module_mappings()
+              if k.__module__.startswith("torch.nn.modules.")}
+    assert E.SUBCLASS_ISLAND_BASES <= mapped | E.FLOAT_ONLY_MODULES
+    # the other measured mapped types run a float forward that copes with quantized input
+    for name in sorted(mapped & E.QUANTIZED_MODULES - E.SUBCLASS_ISLAND_BASES):
+        assert ek.subclass_runs(name), name
+
+
 def test_view_after_a_quantized_conv():
     assert ek.view_after_quantized_conv() is E.VIEW_AFTER_QUANTIZED_CONV
 

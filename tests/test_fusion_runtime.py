@@ -679,7 +679,7 @@ def test_a_member_type_taken_from_a_default_is_fused_only_when_it_is_that_type(a
 
 @pytest.mark.parametrize("norm, activation, expected", [
     ("nn.BatchNorm2d", "nn.ReLU", [nni.ConvReLU2d, nn.Identity, nn.Identity]),
-    ("nn.BatchNorm2d", "nn.SiLU", [nn.Conv2d, nn.Identity, nn.SiLU]),
+    ("nn.BatchNorm2d", "nn.SiLU", [nn.Conv2d, nn.Identity, "FloatIsland"]),  # SiLU: a run-time float island
     ("None", "nn.ReLU", [nni.ConvReLU2d, nn.Identity]),
     ("None", "None", [nn.Conv2d]),
     ("lambda c: nn.GroupNorm(2, c)", "nn.ReLU", [nn.Conv2d, nn.GroupNorm, nn.ReLU]),
@@ -696,6 +696,8 @@ def test_a_list_built_sequential_fuses_only_runs_of_exactly_a_chains_types(norm,
         reference = block(x)
         block.fuse_model()
         assert _close(reference, block(x))
+    expected = [getattr(prepared_mod, e) if isinstance(e, str) else e for e in expected]
     assert [type(m) for m in block] == expected
     block.fuse_model()
     assert [type(m) for m in block] == expected
+    assert all(type(m.module) is nn.SiLU for m in block if type(m) is prepared_mod.FloatIsland)

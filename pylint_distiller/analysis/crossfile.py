@@ -21,11 +21,13 @@ from dataclasses import dataclass, field, replace
 
 from astroid import nodes
 
+from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.project import ProjectIndex
 from pylint_distiller.analysis.report import Reporter
 from pylint_distiller.analysis.sites import OpSite
-from pylint_distiller.findings import Finding
+from pylint_distiller.analysis.plans import Planner
+from pylint_distiller.findings import Finding, Fix
 from pylint_distiller.settings import Settings
 
 
@@ -71,6 +73,24 @@ def reached_in(project: ProjectIndex, path: str) -> Reached:
     return out
 
 
+def _walk(project: ProjectIndex, path: str, runs) -> ForwardAnalysis:
+    """The file's walk, seeded with the runs other files give its classes (both cached by the project)."""
+    return project.seeded_walk(path, runs) if runs else project.walk(path)
+
+
+def lift_fixes(project: ProjectIndex, path: str, settings: Settings) -> list[tuple[Fix, OpSite]]:
+    """Fixes of `path` that lift a helper of another project file into a class there (`lifting.py`),
+    each with the first op site (in the helper's file) it gives a module."""
+    entry = project.entry(path)
+    index = project.index(path)
+    if entry is None or index is None or not index.module_classes():
+        return []
+    walk = _walk(project, path, reached_in(project, path).runs)
+    if all(root.func.root() is entry.module for root in walk.lifts.roots.values()):
+        return []
+    return Planner(index, walk, Positions(entry.text), settings.target).lifter.across(settings)
+
+
 def analyze_in_project(project: ProjectIndex, path: str, settings: Settings | None = None) -> list[Finding]:
     """Findings of one project file, reported under `path` as given (an empty list when it does not parse)."""
     settings = settings or project.settings
@@ -82,7 +102,7 @@ def analyze_in_project(project: ProjectIndex, path: str, settings: Settings | No
     reached, runs = found.sites, found.runs
     if not index.module_classes() and not reached and not found.forwards:
         return []
-    walk = project.seeded_walk(path, runs) if runs else project.walk(path)
+    walk = _walk(project, path, runs)
     own = {node for node in walk.ops if node.root() is entry.module}
     for i, site in enumerate(reached):
         if site.node in own and not (walk.ops[site.node].owner is None and walk.ops[site.node].module_param):

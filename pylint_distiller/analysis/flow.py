@@ -18,7 +18,7 @@ from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.frames import Element, Frame
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.paths import Paths, cmax, empty, plus, times
-from pylint_distiller.analysis.syntax import is_self_attr
+from pylint_distiller.analysis.syntax import is_self_attr, is_staticmethod
 from pylint_distiller.analysis.values import Evaluator
 
 _NO_GRAD = frozenset(("torch.no_grad", "torch.inference_mode"))
@@ -360,6 +360,9 @@ class FlowWalk:
         if isinstance(func.parent, nodes.Module):
             sub.module_param = self._module_param(func, call, frame)
             sub.caller = (frame.owner or frame.caller) if sub.module_param else None
+            sub.lift = self.lifts.enter(self, frame, sub, call)
+        elif is_staticmethod(func) and not sub.foreign:
+            sub.lift = self.lifts.enter(self, frame, sub, call)  # no `self` either: lifted like a helper
         self._stack.append(func)
         try:
             paths = self.walk_block(func.body, sub)

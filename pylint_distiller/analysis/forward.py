@@ -37,6 +37,7 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.flow import FlowWalk
 from pylint_distiller.analysis.frames import Frame, Scope
+from pylint_distiller.analysis.lift_records import LiftRecords
 from pylint_distiller.analysis.multiplicity import Multiplicity
 from pylint_distiller.analysis.params import ParamKinds, SiteKinds
 from pylint_distiller.analysis.paths import cmax, empty
@@ -84,6 +85,7 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         self._forward_ops: dict[ClassInfo, set[nodes.NodeNG]] = {}
         self._referenced: set[nodes.FunctionDef] = set()
         self.walk_id = 0
+        self.lifts = LiftRecords()
 
     # ------------------------------------------------------------------ entry
     def run(self) -> None:

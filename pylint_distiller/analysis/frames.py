@@ -53,3 +53,6 @@ class Frame:
     module_param: str | None = None  # the parameter holding that module
     caller: ClassInfo | None = None  # the module class that passed itself
     scope: Scope | None = None  # set by every walk that creates a frame
+    #: in a module-level helper that receives no module: the calls from a module class's method
+    #: down to this frame (`lifting.py` lifts the helper into a module class at the first one)
+    lift: tuple[nodes.Call, ...] | None = None

@@ -21,6 +21,14 @@ from pylint_distiller.analysis.conditions import guards
 from pylint_distiller.analysis.fusion import Chain, FusionAnalysis
 from pylint_distiller.analysis.fusion_lists import ListChains, scan_lines
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.runtime_islands import (
+    definition,
+    is_island_class,
+    island_kind,
+    island_name,
+    may_hold_islands,
+    walk_lines,
+)
 from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSE_FUNCTIONS, FUSE_METHOD
 from pylint_distiller.findings import Applicability, Confidence, Finding, Fix, Method
@@ -47,6 +55,8 @@ class FusionReporter:
         self.path = path
         self.analysis = analysis
         self.lists = ListChains(self.analysis)
+        #: the run-time island class the walks use (None: the file binds its name to something else)
+        self.island = island_name(self.index.module)
 
     # ---------------------------------------------------------------- findings
     def findings(self) -> list[Finding]:
@@ -54,6 +64,8 @@ class FusionReporter:
         fusing: set[ClassInfo] = set()
         pending: list[tuple[ClassInfo, list[Chain]]] = []
         for info in self.index.module_classes():
+            if is_island_class(info):
+                continue  # the generated FloatIsland: prepared, and reached by no walk
             chains = self.analysis.chains(info) + self.lists.chains(info)
             existing = info.methods.get(FUSE_METHOD)
             if existing is not None:
@@ -129,6 +141,8 @@ class FusionReporter:
         else:
             message += f"; {'extend' if existing is not None else 'add'} {FUSE_METHOD}() to fuse them for eager " \
                        f"quantization"
+            if existing is None and self.island:
+                message += f". {_ISLANDS_WHY}"
         first = chains[0].nodes
         span = (*self.pos.span(first[0])[:2], *self.pos.span(first[-1])[2:])
         if span[:2] > span[2:]:
@@ -176,15 +190,27 @@ class FusionReporter:
                  "        return  # fused already (by an earlier call or a parent's fuse_model)"]
         lines += ["    " + line for line in fuse_lines]
         lines.append(f"    self.{FUSED_FLAG} = True")
-        lines += _walk_lines()
-        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s)", Applicability.SAFE,
-                  method=Method(FUSE_METHOD, tuple(lines)), imports=imports, class_lines=class_lines)
+        lines += walk_lines(FUSE_METHOD, self.island)
+        definitions, more = self._definitions()
+        fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s){self._islands_title()}",
+                  Applicability.SAFE, method=Method(FUSE_METHOD, tuple(lines)),
+                  imports=tuple(dict.fromkeys(imports + more)), class_lines=class_lines, definitions=definitions)
         return fix, ""
+
+    def _definitions(self):
+        return definition(self.index.module, self.imports.render) if self.island else ((), ())
+
+    def _islands_title(self) -> str:
+        return f" and putting what eager cannot run into {self.island}s" if self.island else ""
 
     # ------------------------------------------------------------------ roots
     def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
-        """Classes with no chains of their own that may hold fusable blocks get the walk alone."""
-        names = {info.name for info in fusing}
+        """Classes with no chains of their own that may hold fusable blocks, or modules that need a run-time
+        island, get the walk alone: one call on the root model then reaches every block."""
+        fused = set(fusing)
+        seeds = self._island_seeds(fused)
+        pool = fused | set(seeds)  # classes a walk must reach
+        names = {info.name for info in pool}
         in_classes = set()
         for info in self.index.classes.values():
             in_classes |= {n.name for n in info.node.nodes_of_class(nodes.Name) if n.name in names} - {info.name}
@@ -195,30 +221,46 @@ class FusionReporter:
         while changed:
             changed = False
             for info in self.index.module_classes():
-                if info in fusing or info in roots or FUSE_METHOD in info.methods \
-                        or any(base in fusing for base in info.mro()[1:]):
+                if info in fused or info in roots or FUSE_METHOD in info.methods or is_island_class(info) \
+                        or any(base in fused for base in info.mro()[1:]) \
+                        or self.island and island_kind(info, self.imports.qualify):  # islanded whole
                     continue
                 held = sorted({n.name for n in info.node.nodes_of_class(nodes.Name)
-                               if n.name in {i.name for i in fusing} and n.name != info.name}
+                               if n.name in {i.name for i in pool} and n.name != info.name}
                               | self.analysis.known_built(info))
                 if not held and loose and any(f.kind == attrs.CONTAINER or (f.kind in (attrs.MODULE, attrs.UNKNOWN)
                                                                            and not f.qname)
                                               for f in info.attrs.values()):
-                    held = sorted(loose)
+                    held = sorted(loose - {info.name})
                 if held:
                     roots[info] = held
-                    fusing.add(info)
+                    pool.add(info)
                     changed = True
+        for info in seeds:
+            if info not in roots and info.name not in in_classes and not any(b in roots for b in info.mro()[1:]):
+                roots[info] = []  # built outside this file's classes (a builder, another file): it may be a root
         for info, held in roots.items():
-            if FUSED_FLAG in info.node.locals:
-                continue
+            body = info.node.body
+            if FUSED_FLAG in info.node.locals or body and body[0].lineno == info.node.lineno:
+                continue  # the flag is taken, or `class X(Base): ...` on one line (no room for a method)
             lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
                      '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
-            lines += _walk_lines()
-            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules' chains", Applicability.SAFE,
-                      method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,))
-            message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot fuse the chains of "
-                       f"its submodules ({', '.join(held)}); add one that reaches them")
+            lines += walk_lines(FUSE_METHOD, self.island)
+            definitions, imports = self._definitions()
+            fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules{self._islands_title()}",
+                      Applicability.SAFE, method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,),
+                      imports=imports, definitions=definitions)
+            if held and not self.island:
+                message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot fuse the chains of "
+                           f"its submodules ({', '.join(held)}); add one that reaches them")
+            elif held:
+                message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot reach its "
+                           f"submodules ({', '.join(held)}) to fuse their chains and put what eager cannot run "
+                           f"into float islands; add one that reaches them. {_ISLANDS_WHY}")
+            else:
+                message = (f"{info.name} has no {FUSE_METHOD}(), so one call on the model cannot put the modules it "
+                           f"holds that eager cannot run into float islands ({seeds[info]}); add one that reaches "
+                           f"them. {_ISLANDS_WHY}")
             line, col = info.node.lineno, self.pos.col(info.node.lineno, info.node.col_offset)
             out.append(Finding(symbol="unfused-modules", path=self.path, line=line, col=col, end_line=line,
                                end_col=col + len("class ") + len(info.name), args=(message,), message=message,
@@ -226,6 +268,25 @@ class FusionReporter:
                                node=info.node))
         return out
 
+    def _island_seeds(self, fused: set[ClassInfo]) -> dict[ClassInfo, str]:
+        """Module classes without a fuse_model that may hold a module needing a run-time island, and why."""
+        if self.island is None:
+            return {}
+        out = {}
+        for info in self.index.module_classes():
+            if info in fused or FUSE_METHOD in info.methods or is_island_class(info) \
+                    or any(base in fused for base in info.mro()[1:]):
+                continue
+            why = may_hold_islands(info, self.imports.qualify)
+            if why is not None:
+                out[info] = why
+        return out
+
+
+#: what every message offering a walk with run-time islands says about them
+_ISLANDS_WHY = ("After fusing, its walk also runs each module whose run-time type eager cannot run on quantized "
+                "tensors (nn.SiLU, an unfused nn.BatchNorm1d, a subclass of nn.Conv2d that convert leaves float) "
+                "in a FloatIsland (DeQuantStub, module, QuantStub), so PTQ runs end to end")
 
 
 def _scanned_targets(method: nodes.FunctionDef) -> set[str]:
@@ -247,16 +308,6 @@ def _member_expr(path: str) -> str:
     for part in path.split("."):
         out += f"[{part}]" if part.isdigit() else f".{part}"
     return out
-
-
-def _walk_lines() -> list[str]:
-    return ["    todo = list(self.children())",
-            "    while todo:  # blocks fuse their own chains; containers are walked through",
-            "        module = todo.pop()",
-            f'        if callable(getattr(module, "{FUSE_METHOD}", None)):',
-            f"            module.{FUSE_METHOD}(is_qat)",
-            "        else:",
-            "            todo.extend(module.children())"]
 
 
 def fusion_findings(analysis: FusionAnalysis, positions: Positions, path: str) -> list[Finding]:

@@ -290,6 +290,9 @@ class IslandPlanner:
             lines: tuple[int, ...] = (site.owner.node.lineno,)
             receiver = "self"
         elif site.module_param and site.callers:
+            stray = self.p.stray_note(site)
+            if stray:
+                return stray
             lines = tuple(sorted({c.node.lineno for c in site.callers}))
             receiver = site.module_param
         else:

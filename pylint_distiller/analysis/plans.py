@@ -20,9 +20,12 @@ from pylint_distiller.analysis.conditions import guards, self_attrs
 from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.lifting import Lifter
 from pylint_distiller.analysis.loops import Slot, per_iteration
+from pylint_distiller.analysis.module_callers import stray_reference
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis.training_args import training_value
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Fix, Member
 
@@ -54,6 +57,7 @@ class Planner:
         #: relu call -> the add_relu plan of the add that feeds it (the relu's own finding shares it)
         self.relu_merges: dict[nodes.Call, Plan] = {}
         self.absorbs_functional_relu = True
+        self.lifter = Lifter(self)
 
     # ----------------------------------------------------------- evaluability
     def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
@@ -119,8 +123,10 @@ class Planner:
             site = replace(site, owner=home)
         if site.owner is not None:
             if not _self_reachable(site.node):
-                return Plan(suggestion, None, "it is in a static method or a method whose first parameter is not "
-                                              "`self`: no member is reachable (manual)")
+                note = "it is in a static method or a method whose first parameter is not `self`: no member is " \
+                       "reachable"
+                return self.lifter.plan(site, suggestion, note) if site.lift_roots else Plan(
+                    suggestion, None, note + " (manual)")
             plan = self._op_fix(site, spec, rep, suggestion, "self", (site.owner.node.lineno,))
             if plan.fix is not None and self.target == TORCH_EAGER and not site.multi:  # a per-iteration list stays
                 merged = add_relu_fix(site, plan.fix, self.index, self.pos, self.absorbs_functional_relu)
@@ -132,9 +138,23 @@ class Planner:
         if param and callers:
             # a module-level helper that receives the calling module (`eager_attention_forward(self, ...)`):
             # every calling class gets the member, the helper reaches it through that argument
+            stray = self.stray_note(site)
+            if stray:
+                return Plan(suggestion, None, stray)
             lines = tuple(sorted({c.node.lineno for c in callers}))
             return self._op_fix(site, spec, rep, suggestion, param, lines)
-        return Plan(suggestion, None, "it is outside any module class and receives no module to hold it (manual)")
+        return self.lifter.plan(site, suggestion)
+
+    def stray_note(self, site: OpSite) -> str | None:
+        """Why members reached through the helper's module argument could be missing at some call, or None."""
+        helper = site.node.scope()
+        while not isinstance(helper.parent, nodes.Module):
+            helper = helper.parent.scope()
+        stray = stray_reference(helper, site.callers) if isinstance(helper, nodes.FunctionDef) else None
+        if stray is None:
+            return None
+        return (f"{helper.name}() is also used at line {stray.lineno}, where the module it receives may lack "
+                f"the member (manual)")
 
     def _op_fix(self, site: OpSite, spec: OpSpec, rep: Replacement, suggestion: str, receiver: str,
                 class_lines: tuple[int, ...]) -> Plan:
@@ -145,11 +165,15 @@ class Planner:
         if in_init:
             return Plan(suggestion, None, in_init)
         bound = site.bound
+        if receiver != "self" and "training" in rep.droppable:
+            bound = self._training_bound(site, rep, bound, receiver)
         allowed = set(rep.ctor) | set(rep.forward) | set(rep.droppable) | {rep.cast}
         extra = [p for p in bound if p not in allowed]
         if extra:
             return Plan(suggestion, None, f"argument '{extra[0]}' has no equivalent in the module")
         for param in rep.ctor:
+            if param in bound and bound[param] is not site.bound.get(param):
+                continue  # every caller's training-time rate, checked against each caller (`_training_bound`)
             if param in bound and not self.init_evaluable(bound[param], site.owner):
                 return Plan(suggestion, None, f"argument '{param}' depends on forward-time values")
         missing = [p for p in rep.forward if p not in bound and p != "dim"]
@@ -240,6 +264,26 @@ class Planner:
             class_lines=class_lines,
         )
         return Plan(suggestion, fix, "; ".join(reasons))
+
+    def _training_bound(self, site: OpSite, rep: Replacement, bound: dict, receiver: str) -> dict:
+        """`F.dropout(x, p=dropout, training=module.training)` in a helper: the rate every caller
+        passes while training (`training_args.py`) stands for the helper's parameter."""
+        training = bound.get("training")
+        helper = site.node.frame()
+        if not (isinstance(training, nodes.Attribute) and training.attrname == "training"
+                and isinstance(training.expr, nodes.Name) and training.expr.name == receiver
+                and isinstance(helper, nodes.FunctionDef) and isinstance(helper.parent, nodes.Module)):
+            return bound
+        params = {a.name for a in helper.args.arguments}
+        out = dict(bound)
+        for param in rep.ctor:
+            value = bound.get(param)
+            if isinstance(value, nodes.Name) and value.name in params:
+                found = training_value(helper, value.name, site.callers, lambda expr, caller: self.init_evaluable(
+                    expr, caller) and not guards(caller, self_attrs(expr)))
+                if found is not None:
+                    out[param] = found
+        return out
 
     # ----------------------------------------------------------- reused module
     def plan_reuse(self, owner: ClassInfo, attr: str, node: nodes.Call, stateful: bool | None,

@@ -129,6 +129,10 @@ class ProjectIndex:
                 return  # the content it was built from (an editor re-linting an unchanged buffer)
         self.invalidate(real)
 
+    def buffer(self, path: str) -> str | None:
+        """The text `set_text` gave `path` (None: the file on disk)."""
+        return self._texts.get(os.path.realpath(path))
+
     def invalidate(self, path: str) -> None:
         """`path` may have changed: re-read it, and rebuild what was derived through it."""
         real = os.path.realpath(path)

@@ -56,6 +56,8 @@ class Reporter:
         self.fusion = FusionAnalysis(index, walk) if settings.target == TORCH_EAGER else None
         self.islands = IslandPlanner(self.planner, self.fusion) if self.fusion is not None else None
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        if self.islands is not None:
+            self.planner.lifter.in_float = self._helper_island
         self.findings: list[Finding] = []
         self.float_leaves: dict = {}
         self._view_cache: dict = {}  # function -> last line that writes a tensor in place
@@ -113,9 +115,10 @@ class Reporter:
                 else None
             if helper and self.islands.helper_in_island(site):
                 continue  # its helper runs in float between stubs at its calls
-            if helper:
+            if helper and not self.planner.lifter.lifts(site):
                 planned.append((site, self.islands.plan_helper(site, helper)))
                 continue
+            # (lifted into a module class instead, where each op gets its own fix or island)
             if spec.data_movement and not settings.flag_data_movement and not island:
                 continue
             if spec.replacement(settings.target) == NATIVE and not island:
@@ -148,6 +151,12 @@ class Reporter:
                 site.elsewhere[0] if site.elsewhere else (owner.name if owner else None))
             self._add(site.spec.rule, site.node, message, plan, confidence, klass=klass, op=site.spec.key)
 
+    def _helper_island(self, site) -> bool:
+        """A helper op that runs in float between stubs at the helper's call (a whole-helper island)."""
+        reason = self.islands.helper_reason(site)
+        return bool(reason) and (self.islands.helper_in_island(site)
+                                 or self.islands.plan_helper(site, reason).fix is not None)
+
     def _sites(self):
         """This file's op sites: those of its own walk and those other files' forwards reach."""
         own = {node: site for node, site in self.walk.ops.items() if node.root() is self.module}
@@ -162,7 +171,11 @@ class Reporter:
 
     def _plan_elsewhere(self, site) -> Plan:
         """An op that forward code of another file runs: named, fixed by hand."""
-        plan = self.planner.plan_op(replace(site, owner=None, callers=set(), module_param=""))
+        plan = self.planner.plan_op(replace(site, owner=None, callers=set(), module_param="", lift_roots=set()))
+        if site.lift_roots:  # a helper that receives no module: `fixer/together.py` lifts it into a class here
+            return Plan(plan.suggestion, None, f"it runs in the forward of {', '.join(site.elsewhere)} in another "
+                                               "file: `fix` on the package lifts its helper into a module class "
+                                               "in this file where that call allows it, else manual")
         return Plan(plan.suggestion, None, f"it runs in the forward of {', '.join(site.elsewhere)} in another "
                                            "file, so a member would go into that file's classes (manual)")
 

@@ -46,6 +46,8 @@ class OpSite:
     reached_by: set = field(default_factory=set)
     #: names of module classes of other files whose forward runs it (set when reported there)
     elsewhere: tuple[str, ...] = ()
+    #: calls, in module classes' methods, of the module-level helpers that run it (`lifting.py`)
+    lift_roots: set = field(default_factory=set)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Events:
                 site.callers.add(frame.caller)
             else:
                 site.module_param = ""
+        self.a.lifts.record_op(frame, site)
         # a helper that receives its module runs once per calling instance, like a method
         repeated = site.walk_visits > 1 or (site.visits > 1 and frame.owner is None and not site.module_param)
         site.multi = site.multi or self.frame.multi or repeated

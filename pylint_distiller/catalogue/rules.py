@@ -147,7 +147,17 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "op it has no quantized kernel for (`-`, `/`, `**`, an operand that is a "
                     "float parameter such as `x + self.pos_embed`) in a float island: a "
                     "DeQuantStub on each activation operand and a QuantStub on the result, "
-                    "stubs that are identity modules without state before `prepare` (safe)."
+                    "stubs that are identity modules without state before `prepare` (safe). "
+                    "An op in a module-level helper that receives no module, or in a static "
+                    "method (`rotate_half(x)`, "
+                    "`apply_rotary_pos_emb(q, k, cos, sin)`) is fixed by lifting the helper into "
+                    "a module class next to it, whose forward is the helper's body; the calling "
+                    "class holds one instance per call site and the original function stays "
+                    "(safe: the class holds no parameters). A helper in another file of the "
+                    "checked package gets its class in that file, and both files are written "
+                    "together or not at all. No lift where the call runs several times per "
+                    "pass, or the helper is decorated, recursive, a generator, or declares "
+                    "`global`/`nonlocal` names: the message says which."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
@@ -222,7 +232,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "Safe for stateless functionals whose arguments can be evaluated in "
                     "`__init__`. `F.dropout(x, p)` defaults to training=True, unlike "
                     "`nn.Dropout` in eval mode: unsafe unless `training=self.training` "
-                    "is passed. Weighted functionals: manual."
+                    "is passed. Weighted functionals: manual. In a helper that receives its "
+                    "module (`F.dropout(w, p=dropout, training=module.training)`), a rate that "
+                    "every calling class passes as one `__init__`-time expression while training "
+                    "(`dropout=0.0 if not self.training else self.dropout.p`) becomes "
+                    "`nn.Dropout(p=self.dropout.p)` on each caller (safe: the rate only matters "
+                    "in training mode)."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
@@ -353,7 +368,8 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 number=9,
                 template="%s",
                 summary="A chain of submodules that eager quantization can fuse into one op "
-                        "(conv+bn+relu, linear+relu...), and no `fuse_model()` that fuses it.",
+                        "(conv+bn+relu, linear+relu...), or modules it can run only in float, and "
+                        "no `fuse_model()` that fuses them or puts them into float islands.",
                 why=(
                     "PyTorch eager mode quantizes each module on its own unless the model "
                     "fuses chains first (`torch.ao.quantization.fuse_modules`): an unfused "
@@ -375,7 +391,20 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "makes a second call a no-op. An existing `fuse_model` is extended, "
                     "not doubled; a chain one of whose members it already names counts as "
                     "fused. No fix where the class inherits its `fuse_model` or writes it "
-                    "on one line."
+                    "on one line. After fusing, the generated walk also puts every module "
+                    "whose run-time type eager cannot run on quantized tensors into a "
+                    "`FloatIsland` (DeQuantStub, the module in float, QuantStub): types "
+                    "with no quantized kernel (`nn.SiLU`, `nn.Softmax`, an unfused "
+                    "`nn.BatchNorm1d`...), a ConvTranspose without its own qconfig, and "
+                    "subclasses of `nn.Conv2d`/`nn.BatchNorm2d`/`nn.LayerNorm`... that "
+                    "`convert` leaves float because it swaps modules by exact type. Their "
+                    "types often show only at run time (factory-built activations, layers "
+                    "passed in), so a class that may hold such a module gets the walk too. "
+                    "`FloatIsland` is plain torch code added once per file; its stubs hold "
+                    "no state, and an island that gets a float input after convert returns "
+                    "float (so it nests inside static islands). The wrapped modules' "
+                    "state_dict keys gain `.module` once `fuse_model()` has run, as fusion "
+                    "renames keys: call it after loading the checkpoint."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"

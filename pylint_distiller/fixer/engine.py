@@ -18,7 +18,7 @@ from pylint_distiller.analysis import analyze_in_project, analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
-from pylint_distiller.findings import Applicability, Edit, Finding, Member, Method
+from pylint_distiller.findings import Applicability, Definition, Edit, Finding, Member, Method, NewClass
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -37,16 +37,25 @@ class FixResult:
     remaining: list[Finding] = field(default_factory=list)  # what is still reported after fixing
     passes: int = 0
 
+    #: the text fixing started from already differs from the file (fixes across files, `together.py`)
+    started_changed: bool = False
+
     @property
     def changed(self) -> bool:
-        return bool(self.applied)
+        return bool(self.applied) or self.started_changed
 
 
 def allowed(finding: Finding, unsafe: bool) -> bool:
+    """May the fix be applied here? Not one that adds a class to another file: `fixer/together.py`
+    applies those, writing both files together."""
     fix = finding.fix
-    if fix is None or not fix.applies:
+    if fix is None or not fix.applies or crosses_files(fix):
         return False
     return fix.applicability is Applicability.SAFE or (unsafe and fix.applicability is Applicability.UNSAFE)
+
+
+def crosses_files(fix) -> bool:
+    return any(c.path for c in fix.classes)
 
 
 def fix_source(text: str, path: str = "<string>", settings: Settings | None = None, unsafe: bool = False,
@@ -60,10 +69,11 @@ def fix_source(text: str, path: str = "<string>", settings: Settings | None = No
     """
     settings = settings or Settings()
     if project is not None:
+        buffer = project.buffer(path)
         try:
             return _fix_passes(text, path, settings, unsafe, select, project)
         finally:
-            project.set_text(path, None)
+            project.set_text(path, buffer)
     return _fix_passes(text, path, settings, unsafe, select, None)
 
 
@@ -121,8 +131,8 @@ def apply_once(text: str, module: nodes.Module, findings: list[Finding]) -> tupl
 
 def edits_for(text: str, module: nodes.Module, finding: Finding) -> list[Edit]:
     """The text edits of one finding's fix, as line/column spans (JSON output, LSP)."""
-    if finding.fix is None or not finding.fix.applies:
-        return []
+    if finding.fix is None or not finding.fix.applies or crosses_files(finding.fix):
+        return []  # (a fix that edits two files is applied by `fix` only)
     edits, applied = plan_edits(text, module, [finding])
     if not applied:
         return []
@@ -140,8 +150,17 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
     imports: list[str] = []
     by_key = {}
     methods: dict[tuple[int, str], object] = {}
+    new_classes: dict[tuple[int, str], NewClass] = {}
+    seen: dict[object, int] = {}
+    definitions: dict[str, tuple[Definition, int]] = {}  # name -> (definition, first class needing it)
     for i, finding in enumerate(findings):
         fix = finding.fix
+        if fix.classes:
+            # every op of a lifted helper carries the lift of its first call: one edit for all of them
+            if fix in seen:
+                by_key[i] = finding
+                continue
+            seen[fix] = i
         names = {}
         if fix.method is not None:
             cls = classes.get(fix.class_lines[0]) if fix.class_lines else None
@@ -151,6 +170,10 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
             methods[key] = fix.method
             by_key[i] = finding
             imports.extend(fix.imports)
+            for definition in fix.definitions:
+                known = definitions.get(definition.name)
+                if known is None or fix.class_lines[0] < known[1]:
+                    definitions[definition.name] = (definition, fix.class_lines[0])
             if fix.span is None:
                 continue
         if fix.member is not None:
@@ -167,15 +190,25 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         replacements.append(Replacement(start, end, fix.template, holes, names, key=i))
         by_key[i] = finding
         imports.extend(fix.imports)
+        for new_class in fix.classes:
+            if not new_class.path:  # (a class for another file: `together.py` adds it there)
+                new_classes.setdefault((new_class.after_line, new_class.name), new_class)
+                imports.extend(new_class.imports)
     edits, dropped = compose(text, replacements)
     if dropped:
         # members of dropped fixes must not be added: plan again with the kept ones
         drop = set(dropped)
-        return plan_edits(text, module, [f for i, f in by_key.items() if i not in drop])
+        return plan_edits(text, module, [f for i, f in by_key.items()
+                                         if i not in drop and seen.get(f.fix, i) not in drop])
+    for new_class in new_classes.values():
+        edits.append(_class_edit(lines, new_class))
     for class_line, new in members.items():
         edits.append(_member_edit(lines, classes[class_line], new))
     for (class_line, _name), method in methods.items():
         edits.append(method_edit(lines, classes[class_line], method))
+    for definition, class_line in definitions.values():
+        if definition.name not in module.locals:
+            edits.append(definition_edit(lines, module, classes[class_line], definition))
     edits.extend(_import_edits(lines, module, imports, text))
     return edits, list(by_key.values())
 
@@ -340,6 +373,27 @@ class _Namer:
         return name
 
 
+# ------------------------------------------------------------------- classes
+def add_classes(text: str, path: str, classes: list[NewClass]) -> str:
+    """`text` with lifted classes (and the imports they need) added where their fixes say."""
+    module = parse(text, path)
+    lines = LineIndex(text)
+    edits = [_class_edit(lines, c) for c in {(c.after_line, c.name): c for c in classes}.values()]
+    edits.extend(_import_edits(lines, module, [imp for c in classes for imp in c.imports], text))
+    new_text = splice(text, edits)
+    try:
+        compile(new_text, "<fixed>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise FixError(f"the lifted classes do not parse ({exc.msg}, line {exc.lineno}); nothing written") from None
+    return new_text
+
+
+def _class_edit(lines: LineIndex, new_class: NewClass):
+    """One insertion: a module-level class two blank lines after line `after_line`."""
+    at, nl = lines.line_end(new_class.after_line), lines.terminator(new_class.after_line)
+    return at, at, nl + nl + "".join(nl + line if line else nl for line in new_class.lines)
+
+
 # ------------------------------------------------------------------- methods
 def method_edit(lines: LineIndex, cls: nodes.ClassDef, method: Method):
     """One insertion: a new method after the class's last statement, or lines at the start of
@@ -363,6 +417,18 @@ def method_edit(lines: LineIndex, cls: nodes.ClassDef, method: Method):
     indent = _indent(lines, cls.body[0])
     at, nl = lines.line_end(end_line), lines.terminator(end_line)
     return at, at, nl + "".join(nl + indent + _reindent(text, indent) for text in method.lines)
+
+
+def definition_edit(lines: LineIndex, module: nodes.Module, cls: nodes.ClassDef, definition: Definition):
+    """A top-level definition, before the top-level statement holding `cls` (above its decorators and comments)."""
+    stmt = cls
+    while stmt.parent is not module:
+        stmt = stmt.parent.statement()
+    first = min([stmt.lineno] + [d.lineno for d in getattr(getattr(stmt, "decorators", None), "nodes", [])])
+    line = _above_comments(lines, first)
+    at, nl = lines.line_start(line), lines.terminator(line)
+    indent = _indent(lines, cls.body[0]) if cls.body else ""
+    return at, at, "".join(_reindent(text, indent) + nl if text else nl for text in definition.lines) + nl + nl
 
 
 def _reindent(text: str, indent: str) -> str:

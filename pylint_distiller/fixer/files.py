@@ -241,12 +241,18 @@ def check_file(path: str, settings: Settings, project=None) -> FileOutcome:
     return _guarded(path, outcome, work)
 
 
-def fix_file(path: str, settings: Settings, unsafe: bool, write: bool, project=None) -> FileOutcome:
+def fix_file(path: str, settings: Settings, unsafe: bool, write: bool, project=None, lifted=None) -> FileOutcome:
+    """Fix one file; `lifted` (`together.Lifted`) holds the text fixes across files left for it, if any."""
     outcome = FileOutcome(path)
+    real = os.path.realpath(path)
 
     def work() -> None:
         outcome.source = _load(path)
-        result = fix_source(outcome.source.text, path, settings, unsafe=unsafe, project=project)
+        start = lifted.texts.get(real, outcome.source.text) if lifted is not None else outcome.source.text
+        result = fix_source(start, path, settings, unsafe=unsafe, project=project)
+        if lifted is not None:
+            result.applied[:0] = lifted.applied.get(real, [])
+            result.started_changed = start != outcome.source.text
         outcome.result = result
         outcome.findings = result.remaining
 

@@ -265,6 +265,30 @@ def island_runs(name: str, without_qconfig: bool = False) -> bool:
     return eager_ptq_runs(island, shape)
 
 
+def subclass_of(name: str, own_forward: bool = False) -> nn.Module:
+    """An instance of a strict subclass of ``torch.nn.<Name>`` (timm's `Conv2dSame`, `BatchNormAct2d`)."""
+    short = name.rsplit(".", 1)[1]
+    base = getattr(nn, short)
+    body = {"forward": lambda self, x: base.forward(self, x)} if own_forward else {}
+    module = _MODULES[short]()
+    module.__class__ = type(f"Sub{short}", (base,), body)
+    return module
+
+
+def subclass_runs(name: str, own_forward: bool = False) -> bool:
+    """Does a subclass of ``torch.nn.<Name>`` go through eager PTQ (x86 default qconfig) and run?"""
+    shape = (2, 4, 6) if name.rsplit(".", 1)[1] in _THREE_D else (2, 4, 6, 6)
+    return eager_ptq_runs(subclass_of(name, own_forward), shape)
+
+
+def subclass_island_runs(name: str) -> bool:
+    """... and in a float island, with ``qconfig = None`` on it (what `fuse_model()` builds at run time)?"""
+    module = subclass_of(name, own_forward=True)
+    module.qconfig = None
+    shape = (2, 4, 6) if name.rsplit(".", 1)[1] in _THREE_D else (2, 4, 6, 6)
+    return eager_ptq_runs(nn.Sequential(tq.DeQuantStub(), module, tq.QuantStub()), shape)
+
+
 def main() -> None:  # pragma: no cover - a report for humans
     ops, modules = measure_ops(), measure_modules()
     print("ops that fail on quantized tensors:")

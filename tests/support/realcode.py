@@ -350,7 +350,23 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
     out.newly_reused = newly_reused(original.reused, prepared.reused)
     if out.newly_reused:
         out.failures.append(f"modules newly called more than once per pass: {sorted(out.newly_reused)}")
+    if callable(getattr(prepared.model, "fuse_model", None)) and not out.declared:
+        _check_fused(prepared.model, case, original.outputs, out.failures)
     return out
+
+
+def _check_fused(model: nn.Module, case: Case, expected: list[torch.Tensor], failures: list[str]) -> None:
+    """`fuse_model()` (fusion, run-time float islands) in eval mode keeps the outputs, up to BN-folding rounding."""
+    try:
+        with torch.no_grad():
+            model.fuse_model()
+            actual = tensors(model(*case.inputs()))
+    except Exception as exc:  # pylint: disable=broad-except
+        failures.append(f"fuse_model() broke the model: {type(exc).__name__}: {exc}"[:600])
+        return
+    for i, (a, b) in enumerate(zip(expected, actual)):
+        if a.shape != b.shape or a.numel() and (a - b).abs().max().item() > 1e-4 * max(1.0, a.abs().max().item()):
+            failures.append(f"output {i} changed after fuse_model()")
 
 
 def run_original(case: Case, files: list[str], folder: str, seed: int = 0) -> _Pass:
