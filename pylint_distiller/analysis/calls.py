@@ -13,6 +13,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.paths import cmax, empty, plus
 from pylint_distiller.analysis.sites import Events, InlineModule, bind_arguments
 from pylint_distiller.analysis.syntax import dtype_word, is_property, is_self_attr, is_staticmethod, keyword
@@ -270,7 +271,7 @@ class CallKinds(Events):
             if word == "float" or K.TENSOR in arg_kinds:
                 return K.TENSOR
             if qname in ("torch.tensor", "torch.as_tensor", "torch.arange", "torch.range") and any(
-                    isinstance(c, nodes.Const) and isinstance(c.value, float) for c in call.nodes_of_class(nodes.Const)):
+                    isinstance(c, nodes.Const) and isinstance(c.value, float) for c in nodes_in(call, nodes.Const)):
                 return K.TENSOR  # torch.tensor(0.5), torch.arange(0, 1, 0.1)
             return K.INDEX
         return K.INDEX if word == "int" else K.TENSOR

@@ -19,6 +19,7 @@ from pylint_distiller.analysis.imports import ImportMap
 from pylint_distiller.analysis.injection import SharedInjection
 from pylint_distiller.analysis.member_classes import MemberClasses
 from pylint_distiller.analysis.module_bases import ModuleDiscovery, class_defs
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.catalogue import STATELESS_MODULES
 
 __all__ = ["CONST", "CONTAINER", "FUNCTION", "MODULE", "TENSOR", "UNKNOWN", "AttrFact", "ClassInfo", "ModuleIndex"]
@@ -64,7 +65,7 @@ class ModuleIndex(ModuleDiscovery, AttributeFacts, MemberClasses, SharedInjectio
         found = self._statements.get(func)
         if found is None:
             found = self._statements[func] = list(
-                func.nodes_of_class((nodes.Assign, nodes.AnnAssign, nodes.AugAssign, nodes.Call)))
+                nodes_in(func, (nodes.Assign, nodes.AnnAssign, nodes.AugAssign, nodes.Call)))
         return found
 
     # ----------------------------------------------------------------- state

@@ -23,6 +23,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 
 _REGISTRATION = frozenset(("add_module", "register_module", "register_buffer", "register_parameter"))
 
@@ -53,7 +54,7 @@ def self_attrs(*exprs: nodes.NodeNG | None) -> list[str]:
     for expr in exprs:
         if expr is None:
             continue
-        for node in [expr, *expr.nodes_of_class(nodes.Attribute)]:
+        for node in [expr, *nodes_in(expr, nodes.Attribute)]:
             if isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self" \
                     and node.attrname not in out:
                 out.append(node.attrname)

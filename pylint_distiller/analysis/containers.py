@@ -22,6 +22,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import MODULE, AttrFact, ClassInfo, ModuleIndex
+from pylint_distiller.analysis.node_tables import nodes_in
 
 _CONTAINERS = {"Sequential": "layers", "ModuleList": "elements", "ModuleDict": "items"}
 #: methods of nn.Module that enumerate the module's own children
@@ -103,7 +104,7 @@ class ChildViews:
         found: dict[str, str] = {}
         for owner in self.index.classes.values():
             for method in owner.node.mymethods():
-                for node in method.nodes_of_class(nodes.Attribute):
+                for node in nodes_in(method, nodes.Attribute):
                     view = _child_view_of(node)
                     # `.modules()` outside forward is weight init over isinstance filters: harmless
                     if view is None or view in ("modules", "named_modules") or _is_self(node.expr):
@@ -120,7 +121,7 @@ class ChildViews:
             fact = owner.attrs.get(expr.attrname)
             return self.index.module_classes_of(fact) if fact is not None else []
         if isinstance(expr, nodes.Name):
-            values = [a.parent.value for a in method.nodes_of_class(nodes.AssignName)
+            values = [a.parent.value for a in nodes_in(method, nodes.AssignName)
                       if a.name == expr.name and isinstance(a.parent, nodes.Assign)]
             return self.index.module_classes_of(AttrFact(expr.name, MODULE, values=values))
         return []
@@ -170,7 +171,7 @@ class ChildViews:
                 continue
             seen.add(func)
             out.append((where, func))
-            for call in func.nodes_of_class(nodes.Call):
+            for call in nodes_in(func, nodes.Call):
                 callee = call.func
                 if isinstance(callee, nodes.Attribute) and _is_self(callee.expr) and callee.attrname in info.methods \
                         and callee.attrname != "__init__":
@@ -182,7 +183,7 @@ class ChildViews:
         """How forward code reads the container itself: iterates self, self.items(), self[i], len(self)."""
         uses = []
         for where, func in functions:
-            for node in func.nodes_of_class((nodes.Call, nodes.Subscript, nodes.For, nodes.Comprehension)):
+            for node in nodes_in(func, (nodes.Call, nodes.Subscript, nodes.For, nodes.Comprehension)):
                 text = _self_use(node)
                 if text and (where, text) not in uses:
                     uses.append((where, text))
@@ -219,7 +220,7 @@ def _child_view_of(node: nodes.Attribute) -> str | None:
 
 def _child_view(func: nodes.FunctionDef) -> str | None:
     """`self.children()`, `self.named_modules()`, `self._modules` in a function, as text."""
-    for node in func.nodes_of_class(nodes.Attribute):
+    for node in nodes_in(func, nodes.Attribute):
         view = _child_view_of(node)
         if view and _is_self(node.expr):
             return f"self.{view}" + ("()" if view != "_modules" else "")

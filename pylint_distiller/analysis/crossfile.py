@@ -73,12 +73,9 @@ def reached_in(project: ProjectIndex, path: str) -> Reached:
     return out
 
 
-def _walk(project: ProjectIndex, path: str, entry, index, runs) -> ForwardAnalysis:
-    if runs:
-        walk = ForwardAnalysis(index, entry.module, project=project, seed_runs=runs)
-        walk.run()
-        return walk
-    return project.walk(path)
+def _walk(project: ProjectIndex, path: str, runs) -> ForwardAnalysis:
+    """The file's walk, seeded with the runs other files give its classes (both cached by the project)."""
+    return project.seeded_walk(path, runs) if runs else project.walk(path)
 
 
 def lift_fixes(project: ProjectIndex, path: str, settings: Settings) -> list[tuple[Fix, OpSite]]:
@@ -88,7 +85,7 @@ def lift_fixes(project: ProjectIndex, path: str, settings: Settings) -> list[tup
     index = project.index(path)
     if entry is None or index is None or not index.module_classes():
         return []
-    walk = _walk(project, path, entry, index, reached_in(project, path).runs)
+    walk = _walk(project, path, reached_in(project, path).runs)
     if all(root.func.root() is entry.module for root in walk.lifts.roots.values()):
         return []
     return Planner(index, walk, Positions(entry.text), settings.target).lifter.across(settings)
@@ -105,7 +102,7 @@ def analyze_in_project(project: ProjectIndex, path: str, settings: Settings | No
     reached, runs = found.sites, found.runs
     if not index.module_classes() and not reached and not found.forwards:
         return []
-    walk = _walk(project, path, entry, index, runs)
+    walk = _walk(project, path, runs)
     own = {node for node in walk.ops if node.root() is entry.module}
     for i, site in enumerate(reached):
         if site.node in own and not (walk.ops[site.node].owner is None and walk.ops[site.node].module_param):

@@ -16,6 +16,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.frames import Element, Frame
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.paths import Paths, cmax, empty, plus, times
 from pylint_distiller.analysis.syntax import is_self_attr, is_staticmethod
 from pylint_distiller.analysis.values import Evaluator
@@ -220,10 +221,10 @@ class FlowWalk:
     def _many_to_one(expr: nodes.NodeNG, frame: Frame) -> bool:
         if isinstance(expr, nodes.Name):
             return expr.name in frame.shared_index
-        for binop in expr.nodes_of_class(nodes.BinOp):
+        for binop in nodes_in(expr, nodes.BinOp):
             if binop.op in ("/", "//", "%") and any(
                     n.name in frame.counters or n.name in frame.shared_index
-                    for n in binop.nodes_of_class(nodes.Name)):
+                    for n in nodes_in(binop, nodes.Name)):
                 return True
         return False
 

@@ -103,6 +103,7 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         """Classes ordered so that each comes after the classes whose forward calls it."""
         callees = self._edges
         indegree = {info: 0 for info in classes}
+        rank = {info: i for i, info in enumerate(classes)}
         for caller, targets in callees.items():
             for target in targets:
                 if target in indegree and target is not caller:
@@ -116,8 +117,9 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
                 continue
             seen.add(info)
             order.append(info)
-            for target in callees.get(info, ()):
-                if target in indegree and target is not info and target not in seen:
+            # file order, not the set's (ids): the order decides which class first reaches a shared op
+            for target in sorted((t for t in callees.get(info, ()) if t in indegree), key=rank.get):
+                if target is not info and target not in seen:
                     indegree[target] -= 1
                     if indegree[target] == 0:
                         ready.append(target)

@@ -70,11 +70,22 @@ class ImportMap:
                         continue
                     self.aliases[alias or name] = normalize(f"{base}.{name}" if base else name)
         self._reverse: dict[str, str] = {}
+        self._qualified: dict[nodes.NodeNG, str | None] = {}
         for alias, qname in self.aliases.items():
             self._reverse.setdefault(qname, alias)  # the first spelling the file uses
 
     def qualify(self, node: nodes.NodeNG) -> str | None:
-        """Qualified name of a Name/Attribute chain rooted at an import, else None."""
+        """Qualified name of a Name/Attribute chain rooted at an import, else None.
+
+        Cached per node: both walks of forward code and the plans ask about the same callees.
+        """
+        try:
+            return self._qualified[node]
+        except KeyError:
+            found = self._qualified[node] = self._qualify(node)
+            return found
+
+    def _qualify(self, node: nodes.NodeNG) -> str | None:
         parts = []
         while isinstance(node, nodes.Attribute):
             parts.append(node.attrname)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from astroid import nodes
 
+from pylint_distiller.analysis.node_tables import nodes_in
+
 
 def init_reached_methods(cls: nodes.ClassDef) -> frozenset[str]:
     """Names of the class's own methods that its `__init__` reaches through `self.<name>`."""
@@ -22,7 +24,7 @@ def init_reached_methods(cls: nodes.ClassDef) -> frozenset[str]:
     seen: set[str] = set()
     todo = [init]
     while todo:
-        for attr in todo.pop().nodes_of_class(nodes.Attribute):
+        for attr in nodes_in(todo.pop(), nodes.Attribute):
             name = attr.attrname
             if (isinstance(attr.expr, nodes.Name) and attr.expr.name == "self" and name in methods
                     and name not in seen and name != "__init__"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.class_facts import CONTAINER, MODULE, ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.syntax import in_loop
 
 
@@ -106,8 +107,8 @@ class SharedInjection:
                 break
         for info, params in shared.items():
             for method in info.node.mymethods():
-                for assign in method.nodes_of_class(nodes.Assign):
-                    names = {n.name for n in assign.value.nodes_of_class(nodes.Name)} if not isinstance(
+                for assign in nodes_in(method, nodes.Assign):
+                    names = {n.name for n in nodes_in(assign.value, nodes.Name)} if not isinstance(
                         assign.value, nodes.Call) else set()
                     hit = names & set(params)
                     if not hit:
@@ -128,7 +129,7 @@ class SharedInjection:
 
 def _calls_self_attr(info: ClassInfo, attr: str) -> bool:
     for method in info.node.mymethods():
-        for call in method.nodes_of_class(nodes.Call):
+        for call in nodes_in(method, nodes.Call):
             func = call.func
             if isinstance(func, nodes.Attribute) and func.attrname == attr and isinstance(func.expr, nodes.Name) \
                     and func.expr.name == "self":

@@ -28,6 +28,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 
 _CONTAINER_VIEWS = frozenset(("values", "items", "keys"))
 
@@ -90,7 +91,7 @@ def _once_per_pass(func: nodes.FunctionDef, owner: ClassInfo, walk, depth: int) 
         return None
     calls = []
     for method in {m for m in owner.methods.values() if m is not func}:
-        for call in method.nodes_of_class(nodes.Call):
+        for call in nodes_in(method, nodes.Call):
             callee = call.func
             if isinstance(callee, nodes.Attribute) and callee.attrname == func.name and \
                     isinstance(callee.expr, nodes.Name) and callee.expr.name == "self":
@@ -103,7 +104,7 @@ def _once_per_pass(func: nodes.FunctionDef, owner: ClassInfo, walk, depth: int) 
 
 def _called_explicitly(func: nodes.FunctionDef, walkers: list[ClassInfo], index) -> bool:
     """A class running this forward calls `self.forward(...)` or `super().forward(...)`: maybe several times."""
-    for node in func.root().nodes_of_class(nodes.Attribute):
+    for node in nodes_in(func.root(), nodes.Attribute):
         if node.attrname != func.name or not isinstance(node.parent, nodes.Call) or node.parent.func is not node:
             continue
         expr = node.expr
@@ -173,9 +174,9 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
         position = target.elts[0].name
     else:
         return dynamic
-    own = {id(n) for n in [target, *target.nodes_of_class(nodes.AssignName)]}
+    own = {id(n) for n in [target, *nodes_in(target, nodes.AssignName)]}
     for stmt in body:
-        for assigned in stmt.nodes_of_class(nodes.AssignName):
+        for assigned in nodes_in(stmt, nodes.AssignName):
             if assigned.name == position and id(assigned) not in own:
                 return f"the loop rebinds its position {position}"
     return Slot(position, trip, reads)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.class_facts import AttrFact, ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 
 
 class MemberClasses:
@@ -29,7 +30,7 @@ class MemberClasses:
         out: list[ClassInfo] = []
         self._foreign_targets[id(fact)] = out
         for value in [*fact.values, *fact.elements]:
-            for call in [value, *value.nodes_of_class(nodes.Call)] if isinstance(value, nodes.NodeNG) else ():
+            for call in [value, *nodes_in(value, nodes.Call)] if isinstance(value, nodes.NodeNG) else ():
                 if isinstance(call, nodes.Call):
                     info = self._project_class(call.func)
                     if info is not None and info.is_module and info not in out:
@@ -40,7 +41,7 @@ class MemberClasses:
         """Names of same-file module classes constructed in `value` (resolving local names once)."""
         out: list[str] = []
         scope = value.scope() if depth == 0 else None
-        for node in [value, *value.nodes_of_class((nodes.Call, nodes.Name))]:
+        for node in [value, *nodes_in(value, (nodes.Call, nodes.Name))]:
             if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name):
                 info = self.by_name.get(node.func.name)
                 if info is not None and info.is_module and node.func.name not in self.imports.aliases:

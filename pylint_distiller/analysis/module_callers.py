@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from astroid import nodes
 
+from pylint_distiller.analysis.node_tables import nodes_in
+
 
 def stray_reference(helper: nodes.FunctionDef, callers) -> nodes.Name | None:
     """A reference to `helper` through which it may receive a module that is not one of `callers`."""
@@ -28,7 +30,7 @@ def _stray(func: nodes.FunctionDef, classes: set, seen: set) -> nodes.Name | Non
     if func in seen:
         return None
     seen.add(func)
-    for name in func.root().nodes_of_class(nodes.Name):
+    for name in nodes_in(func.root(), nodes.Name):
         if name.name != func.name or func not in name.lookup(name.name)[1]:
             continue
         method, outer = _enclosing(name)

@@ -13,6 +13,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.sites import OpSite
 
 QUANT_STUB = "torch.ao.quantization.QuantStub"
@@ -79,7 +80,7 @@ def _float_list(name: nodes.Name, owner: ClassInfo, depth: int) -> bool:
             not isinstance(e, nodes.Starred) and float_parameter(e, owner, depth + 1) for e in v.elts)
             for v in values):
         return False
-    for use in name.frame().nodes_of_class(nodes.Name):
+    for use in nodes_in(name.frame(), nodes.Name):
         if use.name != name.name:
             continue
         if use.scope() is not name.frame():

@@ -19,6 +19,13 @@ def empty() -> Counter:
     return Counter.__new__(Counter)
 
 
+def _copy(a: Counter) -> Counter:
+    """`Counter(a)` without its Python-level __init__/update (a plain dict copy of the counts)."""
+    out = Counter.__new__(Counter)
+    dict.update(out, a)
+    return out
+
+
 @dataclass
 class Paths:
     """Submodule call counts of the paths through a block."""
@@ -32,9 +39,10 @@ def cmax(a: Counter | None, b: Counter | None) -> Counter | None:
         return b
     if b is None:
         return a
-    out = Counter(a)
+    out = _copy(a)
+    get = out.get
     for key, value in b.items():
-        if value > out[key]:
+        if value > get(key, 0):
             out[key] = value
     return out
 
@@ -43,14 +51,18 @@ def plus(a: Counter, b: Counter) -> Counter:
     if not b:
         return a
     if not a:
-        return Counter(b)
-    out = Counter(a)
-    out.update(b)
+        return _copy(b)
+    out = _copy(a)
+    get = out.get
+    for key, value in b.items():
+        out[key] = get(key, 0) + value
     return out
 
 
 def times(a: Counter, n: int) -> Counter:
-    return Counter({k: v * n for k, v in a.items()})
+    out = Counter.__new__(Counter)
+    dict.update(out, {k: v * n for k, v in a.items()})
+    return out
 
 
 def _conditions(node: nodes.NodeNG) -> dict[str, bool]:

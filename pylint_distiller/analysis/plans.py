@@ -23,6 +23,7 @@ from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.lifting import Lifter
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.module_callers import stray_reference
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.training_args import training_value
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
@@ -62,7 +63,7 @@ class Planner:
     def init_evaluable(self, expr: nodes.NodeNG, owner: ClassInfo | None) -> bool:
         """Can `expr` be evaluated at the end of the owner's `__init__`?"""
         assigned = self.walk.forward_assigned.get(owner, set()) if owner else set()
-        for node in expr.nodes_of_class((nodes.Name, nodes.Lambda, nodes.Yield, nodes.Await)):
+        for node in nodes_in(expr, (nodes.Name, nodes.Lambda, nodes.Yield, nodes.Await)):
             if not isinstance(node, nodes.Name):
                 return False
             if node.name == "self":
@@ -340,9 +341,9 @@ class Planner:
         init = owner.init()
         if init is None or ctor.frame() is not init:
             return self.init_evaluable(ctor, owner)
-        rebound = {n.name for n in init.nodes_of_class(nodes.AssignName)}
+        rebound = {n.name for n in nodes_in(init, nodes.AssignName)}
         params = _param_names(init)
-        for name in ctor.nodes_of_class(nodes.Name):
+        for name in nodes_in(ctor, nodes.Name):
             if name.name in params and name.name not in rebound:
                 continue
             if name.name == "self" or name.name in self.imports.module_names or name.name in _BUILTIN_NAMES:
@@ -352,7 +353,7 @@ class Planner:
 
     def init_evaluable_attrs(self, expr: nodes.NodeNG, owner: ClassInfo) -> bool:
         assigned = self.walk.forward_assigned.get(owner, set())
-        for attr in expr.nodes_of_class(nodes.Attribute):
+        for attr in nodes_in(expr, nodes.Attribute):
             if isinstance(attr.expr, nodes.Name) and attr.expr.name == "self":
                 if attr.attrname not in owner.attrs or attr.attrname in assigned:
                     return False
@@ -486,7 +487,7 @@ def can_extend_init(cls: nodes.ClassDef) -> bool:
     init = init_of(cls)
     if init is None:
         return bool(cls.body) and cls.body[0].lineno > cls.lineno or cls.doc_node is not None
-    return not any(ret.frame() is init for ret in init.nodes_of_class(nodes.Return))
+    return not any(ret.frame() is init for ret in nodes_in(init, nodes.Return))
 
 
 def _unconditional(ctor: nodes.Call, owner: ClassInfo) -> bool:
@@ -530,14 +531,14 @@ def fresh_name(func, name: str, at: nodes.NodeNG) -> bool:
     if not isinstance(func, nodes.FunctionDef):
         return False
     aug = at
-    before = [a for a in func.nodes_of_class(nodes.AssignName)
+    before = [a for a in nodes_in(func, nodes.AssignName)
               if a.name == name and (a.lineno, a.col_offset) < (aug.lineno, aug.col_offset)]
     if not before:
         return False  # still the parameter (or something bound elsewhere)
     last = max(before, key=lambda a: (a.lineno, a.col_offset))
     if not (isinstance(last.parent, nodes.Assign) and isinstance(last.parent.value, (nodes.Call, nodes.BinOp))):
         return False
-    for use in func.nodes_of_class(nodes.Name):
+    for use in nodes_in(func, nodes.Name):
         if use.name != name or not last.lineno <= use.lineno <= aug.lineno or use.parent is last.parent:
             continue
         parent = use.parent

@@ -59,6 +59,8 @@ class Entry:
     scope: Scope | None = None
     index: ModuleIndex | None = None
     walk: object = None  # ForwardAnalysis, built by `ProjectIndex.walk`
+    #: walks seeded with the runs per pass other files give this file's classes (`ProjectIndex.seeded_walk`)
+    seeded: dict = field(default_factory=dict)
     #: files whose content the index / walk read (they are rebuilt when one changes)
     deps: set[str] = field(default_factory=set)
     targets: set[str] | None = None  # project files this file's imports resolve to
@@ -122,6 +124,9 @@ class ProjectIndex:
             self._texts.pop(real, None)
         else:
             self._texts[real] = text
+            known = self._entries.get(real)
+            if known is not None and known.text == text:
+                return  # the content it was built from (an editor re-linting an unchanged buffer)
         self.invalidate(real)
 
     def buffer(self, path: str) -> str | None:
@@ -136,6 +141,7 @@ class ProjectIndex:
         for entry in self._entries.values():
             if real in entry.deps or entry.path == real:
                 entry.index = entry.walk = None
+                entry.seeded = {}
                 entry.deps = set()
                 entry.targets = None
 
@@ -361,6 +367,30 @@ class ProjectIndex:
             finally:
                 entry.deps |= self._building.pop()
         return entry.walk
+
+    def seeded_walk(self, path: str, runs: dict[nodes.ClassDef, int]):
+        """The walk of a file whose classes other files run several times per pass (cached per runs).
+
+        The runs come from the dependents' cached walks, so an unchanged file linted again
+        (the language server after an edit elsewhere) reuses its walk instead of walking again.
+        """
+        from pylint_distiller.analysis.forward import ForwardAnalysis
+
+        entry = self.entry(path)
+        index = self.index(path)
+        if index is None:
+            return None
+        key = tuple(sorted(((node.lineno or 0, node.col_offset or 0, count) for node, count in runs.items())))
+        walk = entry.seeded.get(key)
+        if walk is None:
+            self._building.append(set())
+            try:
+                walk = ForwardAnalysis(index, entry.module, project=self, seed_runs=runs)
+                walk.run()
+                entry.seeded[key] = walk
+            finally:
+                entry.deps |= self._building.pop()
+        return walk
 
     def targets(self, path: str) -> set[str]:
         """Project files the imports of `path` resolve to (through re-exports)."""
