@@ -33,6 +33,7 @@ function. Nested helper calls inside a loop stay plain calls.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -145,6 +146,7 @@ class Lifter:
         self._homes: dict[int, _Home] = {id(self.module): _Home(self.module, planner.pos, planner.imports)}
         self._useful_roots: dict[nodes.Call, bool] = {}
         self._refusals: dict[nodes.Call, str | None] = {}
+        self._fixes: dict[nodes.Call, Fix] = {}  # every op site of a root call carries the same fix
         #: torch-eager: does an op run in a float island around its helper's call? (set by the Reporter)
         self.in_float: Callable[[OpSite], bool] | None = None
 
@@ -274,6 +276,11 @@ class Lifter:
 
     # ------------------------------------------------------------------- fix
     def _fix(self, record) -> Fix:
+        if record.call not in self._fixes:
+            self._fixes[record.call] = self._build_fix(record)
+        return self._fixes[record.call]
+
+    def _build_fix(self, record) -> Fix:
         func, call = record.func, record.call
         home = self.p._class_of(call)  # pylint: disable=protected-access
         classes: list[NewClass] = []
@@ -386,11 +393,26 @@ def _imported_from(call: nodes.Call, func: nodes.FunctionDef) -> nodes.ImportFro
 def _unit(text: str | None, func: nodes.FunctionDef) -> str:
     """The file's indentation unit, as the helper's body uses it."""
     if text is not None and func.body:
-        line = re.split(r"\r\n|\r|\n", text)[func.body[0].lineno - 1]
+        line = _lines(text)[func.body[0].lineno - 1].rstrip("\r\n")
         indent = line[:len(line) - len(line.lstrip())]
         if indent and func.body[0].lineno != func.lineno:
             return indent
     return "    "
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(text: str) -> list[str]:
+    """The file's lines, each with its own line ending (split once per file, not once per lifted helper)."""
+    return re.split(r"(?<=\n)|(?<=\r)(?!\n)", text)
+
+
+@functools.lru_cache(maxsize=8)
+def _starts(text: str) -> list[int]:
+    """The offset of each line's first character (and of the end of the text)."""
+    starts = [0]
+    for line in _lines(text):
+        starts.append(starts[-1] + len(line))
+    return starts
 
 
 def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos) -> tuple[str, int]:
@@ -398,10 +420,7 @@ def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos)
     and the line its `def` is on."""
     if text is None:  # (the pylint plugin on an ASCII file: messages only, no fix is applied)
         return func.as_string().replace(f"def {func.name}(", "def forward(self, ", 1), func.lineno
-    lines = re.split(r"(?<=\n)|(?<=\r)(?!\n)", text)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    lines, starts = _lines(text), _starts(text)
 
     def offset(line: int, col: int) -> int:
         return starts[line - 1] + col
