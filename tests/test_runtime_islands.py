@@ -150,6 +150,25 @@ CASES = {
             def forward(self, x):
                 return self.up(self.conv(x))
         """, "torch.randn(2, 4, 8, 8)"),
+    # timm's BN_Linear/RepViT heads: an nn.Sequential subclass filled by add_module, built by
+    # another class of the file (whose walk must island what it walks into)
+    "sequential_subclass_filled_by_add_module": ("""
+        class BNLinear(nn.Sequential):
+            def __init__(self, a, b):
+                super().__init__()
+                self.add_module("bn", nn.BatchNorm1d(a))
+                self.add_module("l", nn.Linear(a, b))
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3)
+                self.head = BNLinear(dim, 4)
+
+            def forward(self, x):
+                return self.head(torch.flatten(self.conv(x).mean((2, 3), keepdim=True), 1))
+        """, "torch.randn(4, 4, 8, 8)"),
 }
 
 

@@ -20,6 +20,7 @@ from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.conditions import guards
 from pylint_distiller.analysis.fusion import Chain, FusionAnalysis
 from pylint_distiller.analysis.fusion_lists import ListChains, scan_lines
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.runtime_islands import (
     definition,
@@ -57,6 +58,7 @@ class FusionReporter:
         self.lists = ListChains(self.analysis)
         #: the run-time island class the walks use (None: the file binds its name to something else)
         self.island = island_name(self.index.module)
+        self._holders: dict[ClassInfo, bool] = {}  # may a class hold a module that needs a run-time island?
 
     # ---------------------------------------------------------------- findings
     def findings(self) -> list[Finding]:
@@ -199,15 +201,31 @@ class FusionReporter:
         return fix, ""
 
     def _island_for(self, info: ClassInfo) -> str | None:
-        """The island class `info`'s walk uses: only where it may hold a module that needs one.
+        """The island class `info`'s walk uses: only where it may reach a module that needs one.
 
         A class whose members all have types the source shows (BasicModule: Conv2d, BatchNorm2d,
         ReLU) gets the plain walk and no FloatIsland class: nothing it holds could need one, and
-        its blocks' own fuse_model() handle theirs.
+        its blocks' own fuse_model() handle theirs. A class that builds a same-file class which
+        may hold one and has no fuse_model() of its own (an nn.Sequential subclass filled by
+        `add_module`) walks into it, so it islands too.
         """
         if self.island is None:
             return None
-        return self.island if may_hold_islands(info, self.imports.qualify) is not None else None
+        if self._may_hold(info):
+            return self.island
+        names = {n.name for n in nodes_in(info.node, nodes.Name)} - {info.name}
+        held = any(other.name in names and self._may_hold(other) and not self._fuses_itself(other)
+                   for other in self.index.module_classes())
+        return self.island if held else None
+
+    def _fuses_itself(self, info: ClassInfo) -> bool:
+        """It has (or gets, for its chains) a fuse_model() of its own, whose walk islands what it holds."""
+        return FUSE_METHOD in info.methods or bool(self.analysis.chains(info) or self.lists.chains(info))
+
+    def _may_hold(self, info: ClassInfo) -> bool:
+        if info not in self._holders:
+            self._holders[info] = may_hold_islands(info, self.imports.qualify) is not None
+        return self._holders[info]
 
     def _definitions(self, island: str | None):
         return definition(self.index.module, self.imports.render) if island else ((), ())
