@@ -49,7 +49,7 @@ def _listed_names(method: nodes.FunctionDef) -> set[str]:
 
 
 class FusionReporter:
-    def __init__(self, analysis: FusionAnalysis, positions: Positions, path: str) -> None:
+    def __init__(self, analysis: FusionAnalysis, positions: Positions, path: str, container_kind) -> None:
         self.index = analysis.index
         self.imports = analysis.index.imports
         self.pos = positions
@@ -58,6 +58,7 @@ class FusionReporter:
         self.lists = ListChains(self.analysis)
         #: the run-time island class the walks use (None: the file binds its name to something else)
         self.island = island_name(self.index.module)
+        self.container_kind = container_kind  # ClassInfo -> "Sequential"/... (the planner's ChildViews)
         self._holders: dict[ClassInfo, bool] = {}  # may a class hold a module that needs a run-time island?
 
     # ---------------------------------------------------------------- findings
@@ -224,7 +225,7 @@ class FusionReporter:
 
     def _may_hold(self, info: ClassInfo) -> bool:
         if info not in self._holders:
-            self._holders[info] = may_hold_islands(info, self.imports.qualify) is not None
+            self._holders[info] = may_hold_islands(info, self.imports.qualify, self.container_kind) is not None
         return self._holders[info]
 
     def _definitions(self, island: str | None):
@@ -305,7 +306,7 @@ class FusionReporter:
             if info in fused or FUSE_METHOD in info.methods or is_island_class(info) \
                     or any(base in fused for base in info.mro()[1:]):
                 continue
-            why = may_hold_islands(info, self.imports.qualify)
+            why = may_hold_islands(info, self.imports.qualify, self.container_kind)
             if why is not None:
                 out[info] = why
         return out
@@ -342,8 +343,8 @@ def _member_expr(path: str) -> str:
     return out
 
 
-def fusion_findings(analysis: FusionAnalysis, positions: Positions, path: str) -> list[Finding]:
-    return FusionReporter(analysis, positions, path).findings()
+def fusion_findings(analysis: FusionAnalysis, positions: Positions, path: str, container_kind) -> list[Finding]:
+    return FusionReporter(analysis, positions, path, container_kind).findings()
 
 
 def _if_members_exist(info: ClassInfo, chain: Chain) -> Chain:

@@ -42,6 +42,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis.imports import ImportMap
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.syntax import in_loop, is_self_attr, is_staticmethod
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES, NATIVE, UNSUPPORTED
@@ -93,7 +94,7 @@ def unliftable(func: nodes.FunctionDef) -> str | None:
     params = {a.name for a in func.args.arguments} | {func.args.vararg, func.args.kwarg}
     if "self" in params:
         return f"{func.name}() has a parameter named self"
-    for node in func.nodes_of_class((nodes.Global, nodes.Nonlocal, nodes.Name, nodes.AssignName)):
+    for node in nodes_in(func, (nodes.Global, nodes.Nonlocal, nodes.Name, nodes.AssignName)):
         if isinstance(node, (nodes.Global, nodes.Nonlocal)):
             return f"{func.name}() declares {'global' if isinstance(node, nodes.Global) else 'nonlocal'} names"
         if node.name in ("self", "super", "__class__"):
@@ -305,7 +306,7 @@ class Lifter:
         """A class name per module-level function, unique in the file (deterministic for every plan)."""
         if home.class_names is None:
             module = home.module
-            taken = set(module.locals) | {n.name for n in module.nodes_of_class(nodes.Name)}
+            taken = set(module.locals) | {n.name for n in nodes_in(module, nodes.Name)}
             out = {}
             funcs = [s for s in module.body if isinstance(s, nodes.FunctionDef)]
             funcs += [m for c in module.body if isinstance(c, nodes.ClassDef) for m in c.mymethods() if is_static(m)]
@@ -332,7 +333,7 @@ class Lifter:
         stack = stack + [func]
         nested = []
         used = set(MODULE_ATTRIBUTES)
-        for call in sorted(func.nodes_of_class(nodes.Call), key=lambda c: (c.lineno, c.col_offset)):
+        for call in sorted(nodes_in(func, nodes.Call), key=lambda c: (c.lineno, c.col_offset)):
             callee = self.walk.lifts.callee.get(call)
             if callee is None or call not in self.walk.lifts.useful or callee in stack or \
                     callee.root() is not func.root() or unliftable(callee) or not _resolves_to(call, callee) or \
@@ -455,7 +456,7 @@ def _forward_text(text: str | None, func: nodes.FunctionDef, renames: dict, pos)
 def _indented(body: str, def_line: int, func: nodes.FunctionDef, unit: str) -> list[str]:
     """The function text one level deeper, except lines inside multi-line strings (their value would change)."""
     keep = set()
-    for node in func.nodes_of_class((nodes.Const, nodes.JoinedStr)):
+    for node in nodes_in(func, (nodes.Const, nodes.JoinedStr)):
         if node is func.doc_node or node.end_lineno is None or node.end_lineno == node.lineno:
             continue
         if isinstance(node, nodes.JoinedStr) or isinstance(node.value, (str, bytes)):

@@ -71,7 +71,7 @@ class Reporter:
             self._float_modules()
         if self.fusion is not None and self.settings.target in RULES["unfused-modules"].targets \
                 and self.settings.reports("unfused-modules"):
-            self.findings += fusion_findings(self.fusion, self.pos, self.path)
+            self.findings += fusion_findings(self.fusion, self.pos, self.path, self.planner.views.container_kind)
         self.findings.sort(key=lambda f: (f.line, f.col, f.symbol))
         return self.findings
 

@@ -33,6 +33,7 @@ from astroid import nodes
 from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import class_facts as attrs
 from pylint_distiller.analysis.class_facts import ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.findings import Definition
 
 #: the generated class, and the class attribute that marks it (also in another file's copy)
@@ -171,7 +172,7 @@ def _local_class(func: nodes.NodeNG, info: ClassInfo) -> bool:
     return isinstance(func, nodes.Name) and any(isinstance(d, nodes.ClassDef) for d in info.node.root().locals.get(func.name, ()))
 
 
-def may_hold_islands(info: ClassInfo, qualify) -> str | None:
+def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
     """Why a module class may hold a module that needs a run-time island (None: nothing says so).
 
     A container subclass (its children are whatever its constructor passes on), a member run
@@ -183,11 +184,9 @@ def may_hold_islands(info: ClassInfo, qualify) -> str | None:
     """
     if island_kind(info, qualify) is not None:
         return None
-    for klass in info.mro():
-        for base in klass.node.bases:
-            qname = qualify(base) if isinstance(base, (nodes.Name, nodes.Attribute)) else None
-            if qname and qname.startswith("torch.nn.") and qname.rsplit(".", 1)[1] in _CONTAINERS:
-                return f"it is an {qname.replace('torch.nn.', 'nn.')} whose children its constructor chooses"
+    kind = container_kind(info)
+    if kind:
+        return f"it is an nn.{kind} whose children its constructor chooses"
     called = _called_members(info)
     passed_in = _parameters(info)
     for name, fact in info.attrs.items():
@@ -213,7 +212,7 @@ def _parameters(info: ClassInfo) -> dict[str, str]:
         return {}
     params = {a.name for a in [*(init.args.posonlyargs or []), *(init.args.args or []), *(init.args.kwonlyargs or [])]}
     taken = {}
-    for assign in init.nodes_of_class(nodes.Assign):
+    for assign in nodes_in(init, nodes.Assign):
         if isinstance(assign.value, nodes.Name) and assign.value.name in params:
             for target in assign.targets:
                 if isinstance(target, nodes.AssignAttr) and isinstance(target.expr, nodes.Name) \
@@ -227,7 +226,7 @@ def _called_members(info: ClassInfo) -> set[str]:
     called = set()
     for method in info.node.mymethods():
         if method.name != "__init__":
-            for call in method.nodes_of_class(nodes.Call):
+            for call in nodes_in(method, nodes.Call):
                 func = call.func
                 if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self":
                     called.add(func.attrname)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from astroid import nodes
 
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.syntax import is_self_attr
 
 
@@ -32,7 +33,7 @@ def training_value(helper: nodes.FunctionDef, param: str, callers, evaluable) ->
     None when the helper rebinds the parameter, a caller's call passes it in any
     other form (or not at all), or the callers pass different expressions.
     """
-    if any(n.name == param for n in helper.nodes_of_class(nodes.AssignName) if n.parent is not helper.args):
+    if any(n.name == param for n in nodes_in(helper, nodes.AssignName) if n.parent is not helper.args):
         return None
     found: list[nodes.NodeNG] = []
     for caller in callers:
@@ -54,13 +55,13 @@ def _calls(helper: nodes.FunctionDef, cls: nodes.ClassDef) -> list[nodes.Call]:
     out = []
     for method in cls.mymethods():
         handles = {helper.name} if not method.locals.get(helper.name) else set()
-        for assign in method.nodes_of_class((nodes.Assign, nodes.AnnAssign)):
+        for assign in nodes_in(method, (nodes.Assign, nodes.AnnAssign)):
             value = assign.value
             targets = assign.targets if isinstance(assign, nodes.Assign) else [assign.target]
             if value is not None and any(isinstance(n, nodes.Name) and n.name == helper.name
-                                         for n in value.nodes_of_class(nodes.Name)):
+                                         for n in nodes_in(value, nodes.Name)):
                 handles |= {t.name for t in targets if isinstance(t, nodes.AssignName)}
-        for call in method.nodes_of_class(nodes.Call):
+        for call in nodes_in(method, nodes.Call):
             if isinstance(call.func, nodes.Name) and call.func.name in handles and call.args and \
                     isinstance(call.args[0], nodes.Name) and call.args[0].name == "self":
                 out.append(call)
