@@ -152,7 +152,10 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
                 if new is not None and new is not value:
                     undo.append((module, attr, value))
                     setattr(module, attr, new)
-                elif isinstance(value, (dict, set)):
+                elif type(value) in (dict, set):  # pylint: disable=unidiomatic-typecheck
+                    # plain tables only: a lazy mapping (transformers' `_LazyAutoMapping`, an
+                    # OrderedDict subclass) imports every model it names when iterated, and
+                    # raises on a name the installed release lists but does not define
                     patch_registry(module, attr, value, mapping)
 
     def patch_registry(module, attr, value, mapping: dict[int, Any]) -> None:
