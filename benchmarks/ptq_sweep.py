@@ -105,7 +105,7 @@ def _case(spec: dict[str, Any], size: int):
         return getattr(importlib.import_module(spec["group"]), spec["name"])(config)
 
     return Case(build, lambda: (torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0)),),
-                ("transformers.models.",))
+                ("transformers.models.", "transformers.activations"))  # the activation classes' file too
 
 
 class _Flat:  # a factory, so that torch is imported only in the worker

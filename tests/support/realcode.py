@@ -21,7 +21,9 @@ Tests and benchmarks only: this module imports torch, which the linter never doe
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
 import functools
 import importlib.util
 import inspect
@@ -99,6 +101,14 @@ class Loaded:
         return set(self.paths.values())
 
 
+def _eager_items(table: dict) -> bool:
+    """A dict whose `items()` is the stored items (timm's `_NORM_ACT_MAP`, transformers' `ACT2FN`).
+
+    Not a lazy mapping: transformers' `_LazyAutoMapping` overrides `items()` to import every
+    model it names, and raises on a name the installed release lists but does not define."""
+    return type(table).items in (dict.items, collections.OrderedDict.items)
+
+
 def _own_objects(module: ModuleType) -> dict[str, Any]:
     return {k: v for k, v in vars(module).items()
             if (inspect.isclass(v) or inspect.isfunction(v)) and getattr(v, "__module__", None) == module.__name__}
@@ -152,10 +162,7 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
                 if new is not None and new is not value:
                     undo.append((module, attr, value))
                     setattr(module, attr, new)
-                elif type(value) in (dict, set):  # pylint: disable=unidiomatic-typecheck
-                    # plain tables only: a lazy mapping (transformers' `_LazyAutoMapping`, an
-                    # OrderedDict subclass) imports every model it names when iterated, and
-                    # raises on a name the installed release lists but does not define
+                elif isinstance(value, set) or isinstance(value, dict) and _eager_items(value):
                     patch_registry(module, attr, value, mapping)
 
     def patch_registry(module, attr, value, mapping: dict[int, Any]) -> None:
@@ -166,7 +173,9 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
             items = {k: mapping[id(v)] for k, v in value.items() if id(v) in mapping and mapping[id(v)] is not v}
             if items:
                 undo.append((module, attr, value))
-                setattr(module, attr, {**value, **items})
+                table = copy.copy(value)  # its own type: transformers' ACT2FN instantiates on lookup
+                table.update(items)
+                setattr(module, attr, table)
         else:
             added = {mapping[id(v)] for v in value if id(v) in mapping}
             if added - value:
