@@ -24,6 +24,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.operands import parameters_in
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, Planner, init_of
+from pylint_distiller.analysis.weight_reads import metadata_read
 from pylint_distiller.catalogue import STATELESS_MODULES
 from pylint_distiller.findings import Applicability, Fix, Member
 
@@ -109,7 +110,8 @@ class QConfigPlanner:
                             and func.expr.name == "self":
                         called.add(func.attrname)
                 elif node.attrname in ("weight", "bias") and isinstance(node.expr, nodes.Attribute) \
-                        and isinstance(node.expr.expr, nodes.Name) and node.expr.expr.name == "self":
+                        and isinstance(node.expr.expr, nodes.Name) and node.expr.expr.name == "self" \
+                        and not metadata_read(node):  # `.weight.dtype`: `weight_reads.py` moves the read
                     reads.setdefault(node.expr.attrname, node)
         return reads, called
 

@@ -14,6 +14,7 @@ from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.fusion_report import fusion_findings
 from pylint_distiller.analysis.islands import IslandPlanner
 from pylint_distiller.analysis.qconfigs import QConfigPlanner
+from pylint_distiller.analysis.weight_reads import WeightReadPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.reshape import VIEWS, plan_view
@@ -56,6 +57,7 @@ class Reporter:
         self.fusion = FusionAnalysis(index, walk) if settings.target == TORCH_EAGER else None
         self.islands = IslandPlanner(self.planner, self.fusion) if self.fusion is not None else None
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        self.weight_reads = WeightReadPlanner(self.planner) if settings.target == TORCH_EAGER else None
         if self.islands is not None:
             self.planner.lifter.in_float = self._helper_island
         self.findings: list[Finding] = []
@@ -302,6 +304,9 @@ class Reporter:
             for node, message, plan in self.qconfigs.qconfig_findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
                           op=self.index.imports.qualify(node.func))
+            for node, message, plan in self.weight_reads.findings(info):
+                self._add("unquantizable-module", node, f"{message}; use {plan.suggestion}{self._tail(plan)}", plan,
+                          klass=info.name, op=plan.suggestion)
 
     # ------------------------------------------------- module-level facts
     def _module_facts(self) -> None:

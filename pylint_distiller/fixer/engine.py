@@ -18,7 +18,7 @@ from pylint_distiller.analysis import analyze_in_project, analyze_module
 from pylint_distiller.analysis.plans import can_extend_init, init_of
 from pylint_distiller.api import parse
 from pylint_distiller.catalogue import MODULE_ATTRIBUTES
-from pylint_distiller.findings import Applicability, Definition, Edit, Finding, Member, Method, NewClass
+from pylint_distiller.findings import Applicability, Definition, Edit, Finding, Fix, Member, Method, NewClass
 from pylint_distiller.fixer.text import LineIndex, Replacement, compose, splice
 from pylint_distiller.pragmas import visible
 from pylint_distiller.settings import Settings
@@ -170,10 +170,7 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
             methods[key] = fix.method
             by_key[i] = finding
             imports.extend(fix.imports)
-            for definition in fix.definitions:
-                known = definitions.get(definition.name)
-                if known is None or fix.class_lines[0] < known[1]:
-                    definitions[definition.name] = (definition, fix.class_lines[0])
+            _want_definitions(definitions, fix)
             if fix.span is None:
                 continue
         if fix.member is not None:
@@ -190,6 +187,8 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
         replacements.append(Replacement(start, end, fix.template, holes, names, key=i))
         by_key[i] = finding
         imports.extend(fix.imports)
+        if fix.method is None and fix.class_lines and fix.class_lines[0] in classes:
+            _want_definitions(definitions, fix)  # (a method fix's went in above)
         for new_class in fix.classes:
             if not new_class.path:  # (a class for another file: `together.py` adds it there)
                 new_classes.setdefault((new_class.after_line, new_class.name), new_class)
@@ -211,6 +210,14 @@ def plan_edits(text: str, module: nodes.Module, findings: list[Finding]):
             edits.append(definition_edit(lines, module, classes[class_line], definition))
     edits.extend(_import_edits(lines, module, imports, text))
     return edits, list(by_key.values())
+
+
+def _want_definitions(definitions: dict[str, tuple[Definition, int]], fix: Fix) -> None:
+    """Each top-level definition `fix` uses, placed before the first class (by line) that needs it."""
+    for definition in fix.definitions:
+        known = definitions.get(definition.name)
+        if known is None or fix.class_lines[0] < known[1]:
+            definitions[definition.name] = (definition, fix.class_lines[0])
 
 
 # ------------------------------------------------------------------- members
