@@ -305,7 +305,7 @@ class Reporter:
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
                           op=self.index.imports.qualify(node.func))
             for node, message, plan in self.weight_reads.findings(info):
-                self._add("unquantizable-module", node, f"{message}; use {plan.suggestion}{self._tail(plan)}", plan,
+                self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan,
                           klass=info.name, op=plan.suggestion)
 
     # ------------------------------------------------- module-level facts

@@ -351,7 +351,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "weights nor float outputs: a float island around calls of modules "
                     "without a quantized kernel (`nn.SiLU`, `nn.Softmax`, a leaf module with "
                     "float-only ops), a per-tensor weight qconfig on `nn.ConvTranspose2d`, "
-                    "`qconfig = None` on `nn.PReLU` and on a module whose `.weight` forward reads."
+                    "`qconfig = None` on `nn.PReLU` and on a module whose `.weight` values forward reads. "
+                    "A read of a member's weight metadata (`.weight.dtype`, `.weight.device`, "
+                    "`.weight.shape`) goes through a generated `float_parameter()`, and a cast of an "
+                    "activation to that dtype through `cast_unless_quantized()`: in float both return "
+                    "exactly what the original expression did; after convert they answer from the "
+                    "dequantized weight and leave a quantized activation as it is."
                 ),
                 bad=(
                     "class LM(nn.Module):\n"
