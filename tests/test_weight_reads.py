@@ -1,5 +1,6 @@
-"""Metadata reads of a member's weight (`.weight.dtype`, `.weight.device`), the casts they feed, and
-activation classes with a float-only forward (`analysis/weight_reads.py`), executed.
+"""Metadata reads of a member's weight (`.weight.dtype`, `.weight.device`), the casts they feed
+(`analysis/weight_reads.py`), activation classes with a float-only forward, and same-file subclasses
+of nn.LayerNorm held by other classes (`runtime_islands.py`), executed.
 
 transformers' CLIP and ViT read `patch_embedding.weight.dtype` and cast the pixels to it; timm's
 edgenext and xcit read `token_projection.weight.device`. After eager convert a quantized module's
@@ -117,6 +118,33 @@ CASES = {
 
             def forward(self, x):
                 return self.out(self.activation(self.conv(x)))
+        """, "torch.randn(2, 3, 8, 8)"),
+    # transformers ConvNextLayerNorm: an nn.LayerNorm subclass with its own forward (convert swaps
+    # nn.LayerNorm by exact type only), a direct member and an element of an nn.Sequential literal
+    "layernorm_subclass_member_and_element": ("""
+        class ChannelsFirstLayerNorm(nn.LayerNorm):
+            def forward(self, x):
+                return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+        class Stage(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.down = nn.Sequential(ChannelsFirstLayerNorm(dim), nn.Conv2d(dim, dim, 2, stride=2))
+
+            def forward(self, x):
+                return self.down(x)
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.stem = nn.Conv2d(3, dim, 3, padding=1)
+                self.norm = ChannelsFirstLayerNorm(dim)
+                self.stage = Stage(dim)
+
+            def forward(self, x):
+                return self.stage(self.norm(self.stem(x)))
         """, "torch.randn(2, 3, 8, 8)"),
 }
 

@@ -172,6 +172,22 @@ def _local_class(func: nodes.NodeNG, info: ClassInfo) -> bool:
     return isinstance(func, nodes.Name) and any(isinstance(d, nodes.ClassDef) for d in info.node.root().locals.get(func.name, ()))
 
 
+def _local_island_base(func: nodes.NodeNG, info: ClassInfo, qualify, depth: int = 0) -> str | None:
+    """`ConvNextLayerNorm(...)`: a class of this file subclassing (directly or through classes of this
+    file) a type convert swaps by exact type only, so the holder's walk must island it."""
+    if not isinstance(func, nodes.Name) or depth > 8:
+        return None
+    for klass in info.node.root().locals.get(func.name, ()):
+        if not isinstance(klass, nodes.ClassDef):
+            continue
+        for base in klass.bases:
+            qname = qualify(base) if isinstance(base, (nodes.Name, nodes.Attribute)) else None
+            found = qname if qname in E.SUBCLASS_ISLAND_BASES else _local_island_base(base, info, qualify, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
     """Why a module class may hold a module that needs a run-time island (None: nothing says so).
 
@@ -195,6 +211,10 @@ def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
             why = _container_reason(value, info, qualify)
             if why is not None:
                 return f"self.{name} is a container {why}"
+        base = _local_island_base(value.func, info, qualify) if isinstance(value, nodes.Call) else None
+        if base is not None and name in called:
+            return (f"self.{name} is a {value.func.as_string()}, a subclass of {base.replace('torch.nn.', 'nn.')} "
+                    "that convert leaves float")
         if name not in called or fact.kind not in (attrs.MODULE, attrs.UNKNOWN) or fact.qname:
             continue  # a known type, or not run as a module (`self.head_dim = getattr(config, ...)`)
         if isinstance(value, nodes.Call) and not (qualify(value.func) or "").startswith("torch.") \
@@ -246,7 +266,12 @@ def _container_reason(container: nodes.Call, info: ClassInfo, qualify) -> str | 
         else:
             elements.append(arg)
     for call in elements:
-        if not isinstance(call, nodes.Call) or _local_class(call.func, info):
+        if not isinstance(call, nodes.Call):
+            continue
+        base = _local_island_base(call.func, info, qualify)
+        if base is not None:
+            return f"holding a {call.func.as_string()}, a subclass of {base.replace('torch.nn.', 'nn.')}"
+        if _local_class(call.func, info):
             continue
         qname = qualify(call.func) or ""
         if qname in _ISLAND_TYPES:
