@@ -13,6 +13,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.float_built import forward_built, plain_argument
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.sites import OpSite
 
@@ -29,6 +30,15 @@ def _stub_qname(qname: str | None, stub: str) -> bool:
     """`torch.ao.quantization.QuantStub`, also spelled through `torch.quantization` or `.stubs`."""
     name = stub.rsplit(".", 1)[1]
     return bool(qname) and qname.startswith("torch.") and qname.rsplit(".", 1)[-1] == name
+
+
+def is_quant_stub(fact) -> bool:
+    """A member built as a QuantStub (`QuantStub()`, `tq.QuantStub()`): fed float on purpose, and its
+    result is a quantized activation after convert."""
+    name = QUANT_STUB.rsplit(".", 1)[1]
+    return bool(fact.values) and all(
+        isinstance(v, nodes.Call) and (v.func.name if isinstance(v.func, nodes.Name) else
+                                       getattr(v.func, "attrname", None)) == name for v in fact.values)
 
 
 def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports) -> bool:
@@ -111,7 +121,7 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
     (`cls = self.cls_token.expand(n, -1, -1)`; `pos_embed = self.pos_embed` on both paths of
     an `if`), or when it is a list that only ever holds such values (`_float_list`).
     """
-    if owner is None or _depth > 12:
+    if owner is None or _depth > 24:
         return False
     if isinstance(node, nodes.Name):
         if node.name in _names:
@@ -128,8 +138,13 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
             node = node.func.expr
         else:
             break
+    if isinstance(node, nodes.Name):  # `y[:, -1:]`, `pos.to(dtype)`: a view of a local
+        return float_parameter(node, owner, _depth + 1, _names)
+    if forward_built(node, _module_name, lambda n: float_parameter(n, owner, _depth + 1, _names), _depth):
+        return True  # `torch.zeros(shape).to(device)`: built from numbers in forward (`float_built.py`)
     if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
-        sides = [side for side in (node.left, node.right) if not constant(side, owner)]
+        sides = [side for side in (node.left, node.right)
+                 if not constant(side, owner) and not plain_argument(side, _module_name)]
         return bool(sides) and all(float_parameter(side, owner, _depth + 1, _names) for side in sides)
     if isinstance(node, nodes.UnaryOp):
         return float_parameter(node.operand, owner, _depth + 1, _names)
@@ -168,8 +183,8 @@ def parameters_in(call: nodes.Call, owner: ClassInfo, _depth: int = 0, _names: f
     func = call.func
     if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self":
         fact = owner.attrs.get(func.attrname)
-        if fact is None or fact.kind not in (attrs.MODULE, attrs.CONTAINER):
-            return False
+        if fact is None or fact.kind not in (attrs.MODULE, attrs.CONTAINER) or is_quant_stub(fact):
+            return False  # (a QuantStub's result is a quantized activation after convert)
     elif not (isinstance(func, nodes.Attribute) and _module_name(func.expr)):
         return False
     tensors = [a for a in args if not constant(a, owner) and not _constant_call(a, owner)]

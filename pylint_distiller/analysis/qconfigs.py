@@ -22,7 +22,8 @@ from astroid import nodes
 from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
-from pylint_distiller.analysis.operands import parameters_in
+from pylint_distiller.analysis.float_built import returned_by_forward
+from pylint_distiller.analysis.operands import QUANT_STUB, is_quant_stub, parameters_in
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, Planner, init_of
 from pylint_distiller.analysis.weight_reads import metadata_read
 from pylint_distiller.catalogue import STATELESS_MODULES
@@ -78,7 +79,7 @@ class QConfigPlanner:
                 out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
                                                      attr in called))
                 continue
-            if attr in fed_parameters and fact.qname not in STATELESS_MODULES:
+            if attr in fed_parameters and fact.qname not in STATELESS_MODULES and not is_quant_stub(fact):
                 out.append(self._parameter_fed_finding(info, init, attr, ctor, fed_parameters[attr]))
                 continue
             if fact.kind == attrs.MODULE:
@@ -116,11 +117,30 @@ class QConfigPlanner:
         return reads, called
 
     def _parameter_fed_finding(self, info, init, attr, ctor, call):
+        if returned_by_forward(call):
+            return self._returned_float_finding(info, attr, call)
         message = (f"self.{attr} is called on float parameters or buffers only ({call.as_string()[:60]}): after "
                    f"convert a quantized module cannot take a float tensor; keep self.{attr} float "
                    "(qconfig = None), its result stays a float tensor")
         return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
                                   message)
+
+    def _returned_float_finding(self, info, attr, call):
+        """The member's result leaves forward, where callers take it for an activation: quantize its input
+        (`self.token_projection(self.token_projection_quant(pos))`) so that it quantizes and returns one."""
+        message = (f"self.{attr} is called on float tensors only ({call.as_string()[:60]}), and forward returns its "
+                   f"result, which a caller takes for a quantized activation: after convert a quantized module "
+                   f"cannot take a float tensor; give its input a QuantStub")
+        if len(call.args) != 1 or call.keywords or isinstance(call.args[0], nodes.Starred):
+            return call, message, Plan("", None, "only a call with one tensor argument gets a QuantStub (manual)")
+        if not self.p._extendable(info.node.lineno):
+            return call, message, Plan("", None, _EARLY_RETURN)
+        stub, imports = self.p.render(QUANT_STUB)
+        arg = self.pos.span(call.args[0])
+        fix = Fix(title=f"Quantize the input of self.{attr}", applicability=Applicability.SAFE, span=arg,
+                  template="self.{m}({0})", holes=(arg,), member=Member(f"{attr}_quant", f"{stub}()"),
+                  imports=imports, class_lines=(info.node.lineno,))
+        return call, message, Plan("QuantStub", fix)
 
     def _weight_read_finding(self, info, init, attr, fact, ctor, read, called: bool):
         short = (fact.qname or "").replace("torch.nn.", "nn.")
