@@ -1,6 +1,7 @@
 """Metadata reads of a member's weight (`.weight.dtype`, `.weight.device`), the casts they feed
-(`analysis/weight_reads.py`), activation classes with a float-only forward, and same-file subclasses
-of nn.LayerNorm held by other classes (`runtime_islands.py`), executed.
+(`analysis/weight_reads.py`), tensors forward builds from factories (`float_built.py`), activation
+classes with a float-only forward, and same-file subclasses of nn.LayerNorm held by other classes
+(`runtime_islands.py`), executed.
 
 transformers' CLIP and ViT read `patch_embedding.weight.dtype` and cast the pixels to it; timm's
 edgenext and xcit read `token_projection.weight.device`. After eager convert a quantized module's
@@ -119,6 +120,50 @@ CASES = {
             def forward(self, x):
                 return self.out(self.activation(self.conv(x)))
         """, "torch.randn(2, 3, 8, 8)"),
+    # timm edgenext/xcit PositionalEncodingFourier: a grid built from shape numbers (no activation in it),
+    # projected by a conv whose weight's device and dtype it reads, returned to a caller that adds it
+    "positional_encoding_from_factories": ("""
+        class PositionalEncodingFourier(nn.Module):
+            def __init__(self, hidden_dim=4, dim=8, temperature=10000.0):
+                super().__init__()
+                self.token_projection = nn.Conv2d(hidden_dim * 2, dim, kernel_size=1)
+                self.scale = 6.283
+                self.temperature = temperature
+                self.hidden_dim = hidden_dim
+
+            def forward(self, shape):
+                device = self.token_projection.weight.device
+                dtype = self.token_projection.weight.dtype
+                inv_mask = ~torch.zeros(shape).to(device=device, dtype=torch.bool)
+                y_embed = inv_mask.cumsum(1, dtype=torch.float32)
+                x_embed = inv_mask.cumsum(2, dtype=torch.float32)
+                eps = 1e-6
+                y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
+                x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
+                dim_t = torch.arange(self.hidden_dim, dtype=torch.int64, device=device).to(torch.float32)
+                dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode='floor') / self.hidden_dim)
+                pos_x = x_embed[:, :, :, None] / dim_t
+                pos_y = y_embed[:, :, :, None] / dim_t
+                pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
+                pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+                pos = torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+                pos = self.token_projection(pos.to(dtype))
+                return pos.reshape(shape[0], -1, shape[1] * shape[2])
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.stem = nn.Conv2d(3, dim, 3, padding=1)
+                self.pos_embd = PositionalEncodingFourier(dim=dim)
+                self.fc = nn.Linear(dim, dim)
+
+            def forward(self, x):
+                x = self.stem(x)
+                B, C, H, W = x.shape
+                x = x.reshape(B, C, H * W) + self.pos_embd((B, H, W))
+                return self.fc(x.permute(0, 2, 1))
+        """, "torch.randn(2, 3, 8, 8)"),
     # transformers ConvNextLayerNorm: an nn.LayerNorm subclass with its own forward (convert swaps
     # nn.LayerNorm by exact type only), a direct member and an element of an nn.Sequential literal
     "layernorm_subclass_member_and_element": ("""
@@ -232,10 +277,23 @@ def test_a_name_the_file_binds_otherwise_gets_no_fix():
     text = _source("weight_device_and_shape").replace("import torch.nn.functional as F\n",
                                                       "import torch.nn.functional as F\nfloat_parameter = None\n")
     found = fix_source(text, "model.py", Settings(target="torch-eager"), unsafe=True)
-    reads = [f for f in found.remaining if "float_parameter()" in f.message]
+    reads = [f for f in found.remaining if f.symbol == "unquantizable-module" and "forward reads" in f.message]
     assert reads and all(f.fix is None or not f.fix.applies for f in reads)
     assert "binds float_parameter to something else" in reads[0].message
     assert "float_parameter(self." not in found.text
+
+
+def test_factory_built_tensors_stay_plain_and_the_returned_projection_quantizes():
+    """No FloatFunctional or island on the grid arithmetic (float after convert too); the projection
+    gets a QuantStub on its input, so the caller's add meets a quantized activation."""
+    result = _fixed(_source("positional_encoding_from_factories"))
+    assert "self.token_projection(self.token_projection_quant(" in result
+    assert "token_projection.qconfig" not in result
+    grid = result.split("    def forward(self, shape):", 1)[1].split("pos = self.token_projection(", 1)[0]
+    assert "self." not in grid.replace('float_parameter(self.token_projection, "weight")', "").replace(
+        "self.scale", "").replace("self.temperature", "").replace("self.hidden_dim", "")
+    assert "self.token_projection(self.token_projection_quant(pos.to(dtype)))" in result
+    assert "self.add.add(x.reshape(B, C, H * W), self.pos_embd((B, H, W)))" in result
 
 
 def test_value_reads_keep_their_qconfig_finding():

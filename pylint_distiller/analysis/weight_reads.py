@@ -115,6 +115,22 @@ def _helper_bound(module: nodes.Module, name: str) -> str:
     return "ours" if ours else "taken"
 
 
+def _reaching(node: nodes.NodeNG) -> nodes.NodeNG:
+    """The value a local name holds at `node` in straight-line code: its last binding before, when that
+    and `node`'s statement are both in the function's own body (`pos = ...; pos.to(d)`); else `node`."""
+    func = node.frame()
+    if not isinstance(node, nodes.Name) or not isinstance(func, nodes.FunctionDef) \
+            or node.statement().parent is not func:
+        return node
+    before = [b for b in func.locals.get(node.name, ()) if b.lineno < node.lineno]
+    last = max(before, key=lambda b: (b.lineno, b.col_offset), default=None)
+    assign = last.parent if last is not None else None
+    if isinstance(assign, nodes.Assign) and assign.targets == [last] and assign.parent is func \
+            and all(b.statement().parent is func for b in before):
+        return assign.value
+    return node
+
+
 class WeightReadPlanner:
     """Findings for metadata reads of members' parameters and the casts to their dtype."""
 
@@ -155,8 +171,8 @@ class WeightReadPlanner:
             return False
         if any(isinstance(a, nodes.Starred) for a in call.args) or any(k.arg is None for k in call.keywords or ()):
             return False
-        if is_float_parameter(func.expr, info):
-            return False  # a parameter is never quantized: the cast runs as it did
+        if is_float_parameter(_reaching(func.expr), info):
+            return False  # a parameter (or a tensor built from numbers) is never quantized: the cast runs as it did
         values = list(call.args) + [k.value for k in call.keywords or () if k.arg == "dtype"]
         return any(self._weight_dtype(v) for v in values)
 
