@@ -28,6 +28,8 @@ FACTORIES = frozenset(("zeros", "ones", "full", "empty", "arange", "linspace", "
                        "randn", "randint", "tensor"))
 #: what a tensor's metadata read gives: a dtype, a device, a shape (an argument, not a tensor)
 _METADATA = frozenset(("dtype", "device", "shape", "ndim"))
+#: builtins that always return a number
+_NUMBER_BUILTINS = frozenset(("int", "float", "len", "round"))
 #: methods that move or view a result without computing (a quantized tensor takes them as it is)
 VIEWS = frozenset(("reshape", "view", "permute", "transpose", "flatten", "repeat", "expand", "contiguous",
                    "unsqueeze", "squeeze"))
@@ -55,7 +57,7 @@ def forward_built(node: nodes.NodeNG, module_name, recurse, depth: int = 0) -> b
 
 def plain_argument(node: nodes.NodeNG, module_name, depth: int = 0) -> bool:
     """An argument that is no tensor: a number, a string, `torch.float32`, a metadata read
-    (`self.proj.weight.device`, `x.shape[1]`), or a local bound only to those."""
+    (`self.proj.weight.device`, `x.shape[1]`), `int(...)`, or a local bound only to those."""
     if depth > 12:
         return False
     if isinstance(node, nodes.Const):
@@ -64,6 +66,8 @@ def plain_argument(node: nodes.NodeNG, module_name, depth: int = 0) -> bool:
         return plain_argument(node.value, module_name, depth + 1)
     if isinstance(node, nodes.Attribute):
         return node.attrname in _METADATA or module_name(node)
+    if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name) and node.func.name in _NUMBER_BUILTINS:
+        return True  # `int(num_patches ** .5)`: a number, whatever its argument
     if isinstance(node, nodes.Name):
         values = _number_bindings(node)
         return values is not None and all(plain_argument(v, module_name, depth + 1) for v in values)

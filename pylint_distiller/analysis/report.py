@@ -103,13 +103,13 @@ class Reporter:
             spec = site.spec
             if site.owner in self.float_leaves:
                 continue  # the whole leaf runs in the island around its calls (_float_modules)
+            if self.islands and self.islands.parameters_only(site):
+                continue  # float in the converted model as well (a view of it never meets a quantized conv)
             if self.islands is not None and spec.key in VIEWS:
                 plan = plan_view(site, self.pos, self._view_cache)
                 if plan is not None:
                     planned.append((site, plan))
                 continue
-            if self.islands and self.islands.parameters_only(site):
-                continue  # float in the converted model as well
             island = self.islands.reason(site) if self.islands else None
             if self.islands and self.islands.in_island(site):
                 continue  # prepared: it runs in float between its stubs (a FloatFunctional there would fail)
