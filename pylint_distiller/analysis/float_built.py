@@ -35,12 +35,12 @@ VIEWS = frozenset(("reshape", "view", "permute", "transpose", "flatten", "repeat
                    "unsqueeze", "squeeze"))
 
 
-def forward_built(node: nodes.NodeNG, module_name, recurse, depth: int = 0) -> bool:
+def forward_built(node: nodes.NodeNG, module_name, bindings, recurse, depth: int = 0) -> bool:
     """A float tensor forward code builds without an activation (`torch.zeros(shape).to(device)`,
     `torch.stack((a.sin(), a.cos()), dim=4)` of such values).
 
     `recurse(node)` is `float_parameter` for the parts; `module_name(expr)` tells an imported
-    module (`torch`) from a local.
+    module (`torch`) from a local; `bindings` is as for `plain_argument`.
     """
     if depth > 12:
         return False
@@ -48,45 +48,32 @@ def forward_built(node: nodes.NodeNG, module_name, recurse, depth: int = 0) -> b
         func = node.func
         if module_name(func.expr):
             return func.attrname in FACTORIES
-        return recurse(func.expr) and all(plain_argument(a, module_name, depth + 1) or recurse(a) for a in node.args) \
-            and all(plain_argument(k.value, module_name, depth + 1) or recurse(k.value) for k in node.keywords or ())
+        plain = [*node.args, *(k.value for k in node.keywords or ())]
+        return recurse(func.expr) and all(plain_argument(a, module_name, bindings, depth + 1) or recurse(a)
+                                          for a in plain)
     if isinstance(node, (nodes.Tuple, nodes.List)):
         return bool(node.elts) and all(not isinstance(e, nodes.Starred) and recurse(e) for e in node.elts)
     return False
 
 
-def plain_argument(node: nodes.NodeNG, module_name, depth: int = 0) -> bool:
+def plain_argument(node: nodes.NodeNG, module_name, bindings, depth: int = 0) -> bool:
     """An argument that is no tensor: a number, a string, `torch.float32`, a metadata read
-    (`self.proj.weight.device`, `x.shape[1]`), `int(...)`, or a local bound only to those."""
+    (`self.proj.weight.device`, `x.shape[1]`), `int(...)`, or a local bound only to those
+    (`bindings(name)`: the values of its bindings, None when one is not a plain assignment)."""
     if depth > 12:
         return False
     if isinstance(node, nodes.Const):
         return True
     if isinstance(node, nodes.Subscript):
-        return plain_argument(node.value, module_name, depth + 1)
+        return plain_argument(node.value, module_name, bindings, depth + 1)
     if isinstance(node, nodes.Attribute):
         return node.attrname in _METADATA or module_name(node)
     if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name) and node.func.name in _NUMBER_BUILTINS:
         return True  # `int(num_patches ** .5)`: a number, whatever its argument
     if isinstance(node, nodes.Name):
-        values = _number_bindings(node)
-        return values is not None and all(plain_argument(v, module_name, depth + 1) for v in values)
+        values = bindings(node) or ()
+        return bool(values) and all(plain_argument(v, module_name, bindings, depth + 1) for v in values)
     return False
-
-
-def _number_bindings(name: nodes.Name) -> list[nodes.NodeNG] | None:
-    """The values of every `name = value` binding in its function (None: a parameter, a tuple target...)."""
-    func = name.frame()
-    if not isinstance(func, nodes.FunctionDef) or name.name in func.argnames():
-        return None
-    values = []
-    for binding in func.locals.get(name.name, ()):
-        assign = binding.parent
-        if not (isinstance(binding, nodes.AssignName) and isinstance(assign, nodes.Assign)
-                and assign.targets == [binding]):
-            return None
-        values.append(assign.value)
-    return values or None
 
 
 def _returned(node: nodes.NodeNG, func: nodes.FunctionDef) -> bool:

@@ -140,11 +140,11 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
             break
     if isinstance(node, nodes.Name):  # `y[:, -1:]`, `pos.to(dtype)`: a view of a local
         return float_parameter(node, owner, _depth + 1, _names)
-    if forward_built(node, _module_name, lambda n: float_parameter(n, owner, _depth + 1, _names), _depth):
+    if forward_built(node, _module_name, _bindings, lambda n: float_parameter(n, owner, _depth + 1, _names), _depth):
         return True  # `torch.zeros(shape).to(device)`: built from numbers in forward (`float_built.py`)
     if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
         sides = [side for side in (node.left, node.right)
-                 if not constant(side, owner) and not plain_argument(side, _module_name)]
+                 if not constant(side, owner) and not plain_argument(side, _module_name, _bindings)]
         return bool(sides) and all(float_parameter(side, owner, _depth + 1, _names) for side in sides)
     if isinstance(node, nodes.UnaryOp):
         return float_parameter(node.operand, owner, _depth + 1, _names)

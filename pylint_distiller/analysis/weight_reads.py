@@ -32,6 +32,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.operands import _bindings
 from pylint_distiller.analysis.operands import float_parameter as is_float_parameter
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.findings import Applicability, Definition, Fix
@@ -185,12 +186,8 @@ class WeightReadPlanner:
             return isinstance(expr, nodes.Call) and isinstance(expr.func, nodes.Name) \
                 and expr.func.name == READ_HELPER and bool(expr.args) and _self_chain(expr.args[0])
         if isinstance(node, nodes.Name) and depth < 4:
-            frame = node.frame()
-            bindings = [n for n in frame.nodes_of_class(nodes.AssignName) if n.name == node.name]
-            values = [b.parent.value for b in bindings if isinstance(b.parent, nodes.Assign)
-                      and b in b.parent.targets]
-            return bool(bindings) and len(values) == len(bindings) \
-                and all(self._weight_dtype(v, depth + 1) for v in values)
+            values = _bindings(node) or ()
+            return bool(values) and all(self._weight_dtype(v, depth + 1) for v in values)
         return False
 
     def _cast(self, info: ClassInfo, call: nodes.Call) -> tuple[nodes.NodeNG, str, Plan]:
