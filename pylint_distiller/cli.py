@@ -370,10 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "check":
-            return run_check(args)
-        if args.command == "fix":
-            return run_fix(args)
+        if args.command in ("check", "fix"):
+            from pylint_distiller.gc_pause import paused_collection
+
+            with paused_collection():  # the run keeps every tree it parses: nothing for the collector
+                return run_check(args) if args.command == "check" else run_fix(args)
         return run_rules(args)
     except ValueError as exc:  # bad settings (e.g. an unknown target in pyproject)
         sys.stderr.write(f"error: {exc}\n")

@@ -69,6 +69,8 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         #: what each module class's forward returns: (kind, tuple element kinds)
         self._class_returns: dict[ClassInfo, tuple[str | None, list[str] | None]] = {}
         self._forward_cache: dict[ClassInfo, nodes.FunctionDef | None] = {}
+        self._owner_cache: dict[ClassInfo, ClassInfo | None] = {}
+        self._declared_kinds: dict[nodes.NodeNG, str | None] = {}  # annotation -> kind (`params.py`)
         self._reset()
 
     def _reset(self) -> None:
@@ -202,10 +204,9 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
 
     def _forward_owner(self, info: ClassInfo) -> ClassInfo | None:
         """The class whose forward walk stands for instances of `info` (itself or a same-file base)."""
-        for klass in info.mro():
-            if self.forward_of(klass) is not None:
-                return klass
-        return None
+        if info not in self._owner_cache:  # asked at every module call of both walks
+            self._owner_cache[info] = next((k for k in info.mro() if self.forward_of(k) is not None), None)
+        return self._owner_cache[info]
 
     def module_result(self, targets: tuple[ClassInfo, ...]) -> tuple[str, list[str] | None]:
         """Kind (and tuple element kinds) a call of a same-file module class returns."""

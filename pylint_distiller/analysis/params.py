@@ -126,7 +126,7 @@ class ParamKinds:
             if i == 0 and is_method and positional and param is positional[0]:
                 env[param.name] = K.MODULE
                 continue
-            kind = K.annotation_kind(self._type_alias(annotation))
+            kind = self._declared_kind(annotation)
             if call_kinds is not None and param.name in call_kinds:
                 given = call_kinds[param.name]
                 if kind is None or given in (K.TENSOR, K.INDEX) or (given in K.PLAIN and kind == K.TENSOR):
@@ -148,6 +148,14 @@ class ParamKinds:
         if args.kwarg:
             env[args.kwarg] = K.OTHER
         return env
+
+    def _declared_kind(self, annotation: nodes.NodeNG | None) -> str | None:
+        """`annotation_kind` of a parameter annotation, once per annotation (helpers are walked at every call)."""
+        if annotation is None:
+            return None
+        if annotation not in self._declared_kinds:
+            self._declared_kinds[annotation] = K.annotation_kind(self._type_alias(annotation))
+        return self._declared_kinds[annotation]
 
     def _type_alias(self, annotation: nodes.NodeNG | None) -> nodes.NodeNG | None:
         """`Size_` where the file says `Size_ = Tuple[int, int]`: the aliased annotation."""

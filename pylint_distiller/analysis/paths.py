@@ -37,7 +37,7 @@ class Paths:
 def cmax(a: Counter | None, b: Counter | None) -> Counter | None:
     if a is None:
         return b
-    if b is None:
+    if not b:  # None or empty: the maximum is `a`, returned uncopied like `plus` does
         return a
     out = _copy(a)
     get = out.get

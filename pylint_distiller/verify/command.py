@@ -308,15 +308,18 @@ def _static_findings(report: Any, static: dict[str, Any]) -> list[Any] | None:
         from pylint_distiller.analysis.project import ProjectIndex  # pylint: disable=import-outside-toplevel
 
         project = ProjectIndex(files)
-    for path in files:
-        try:
-            if project is not None and project.module(path) is not None:
-                findings.extend(analyze_in_project(project, path))
-            else:
-                findings.extend(analyze_file(path))
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            # a file the analysis cannot read: note it and keep going
-            static["errors"].append({"path": path, "error": f"{type(exc).__name__}: {exc}"})
+    from pylint_distiller.gc_pause import paused_collection  # pylint: disable=import-outside-toplevel
+
+    with paused_collection():  # the project keeps every tree it parses: nothing for the collector
+        for path in files:
+            try:
+                if project is not None and project.module(path) is not None:
+                    findings.extend(analyze_in_project(project, path))
+                else:
+                    findings.extend(analyze_file(path))
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # a file the analysis cannot read: note it and keep going
+                static["errors"].append({"path": path, "error": f"{type(exc).__name__}: {exc}"})
     static["ran"] = True
     static["files"] = files
     return findings
