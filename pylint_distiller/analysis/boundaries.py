@@ -257,3 +257,28 @@ def maybe_float(node: nodes.NodeNG, owner: ClassInfo | None, depth: int = 0, see
         values = _returns(found[0]) or []
         return any(maybe_float(v, owner, depth + 1, seen) for v in values)
     return False
+
+
+def float_cache(node: nodes.Attribute, owner: ClassInfo, depth: int) -> bool:
+    """`self.attention_bias_cache`: a dict attribute that only ever holds float parameter values.
+
+    LeViT-style attention keeps `self.attention_biases[:, self.attention_bias_idxs]` per device:
+    every assignment of the attribute is an empty dict and every item stored into it
+    (`self.cache[key] = value`) is such a value, so an item read from it is one too.
+    """
+    if depth > _MAX_DEPTH:
+        return False
+    name, stored = node.attrname, False
+    for info in owner.mro():
+        for assign in nodes_in(info.node, nodes.Assign):
+            for target in assign.targets:
+                if isinstance(target, nodes.AssignAttr) and target.attrname == name:
+                    if not (isinstance(assign.value, nodes.Dict) and not assign.value.items):
+                        return False
+                elif isinstance(target, nodes.Subscript) and isinstance(target.value, nodes.Attribute) \
+                        and target.value.attrname == name and isinstance(target.value.expr, nodes.Name) \
+                        and target.value.expr.name == "self":
+                    if not O.float_parameter(assign.value, owner, depth + 1):
+                        return False
+                    stored = True
+    return stored

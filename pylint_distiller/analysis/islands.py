@@ -35,6 +35,7 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
     _EARLY_RETURN,
@@ -196,14 +197,19 @@ class IslandPlanner:
         if isinstance(where, str):
             return Plan(ISLAND, None, f"{reason}, and {where}")
         receiver, class_lines = where
+        slot = None
         if site.multi:
-            return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass: one QuantStub "
-                                      "would observe every run (manual)")
+            # one pair of stubs per iteration of a loop with a static trip count (`self.add_quants[i]`)
+            slot = per_iteration(site.node, site.owner, self.p.walk) if receiver == "self" and not (
+                children or merged) else "it runs in a helper that receives its module"
+            if isinstance(slot, str):
+                return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass ({slot}): one "
+                                          "QuantStub would observe every run (manual)")
         node = site.node
         operands = Operands(site)
         owner = site.owner
         acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)} - children
-        builder = _Template(self.pos, receiver, acts)
+        builder = _Template(self.pos, receiver, acts, f"[{slot.position}]" if slot else "")
         if isinstance(node, nodes.BinOp):
             body = builder.operand(node.left, node) + f" {node.op} " + builder.operand(node.right, node)
         elif isinstance(node, nodes.UnaryOp):
@@ -223,13 +229,16 @@ class IslandPlanner:
             template = builder.hole(node.target) + " = " + template
         if self.pos.has_comment(self.pos.span(node), builder.holes) and isinstance(node, nodes.Call):
             # comments between the arguments: keep the call's text verbatim around its dequantized activations
-            builder = _Template(self.pos, receiver, acts)
+            builder = _Template(self.pos, receiver, acts, builder.pick)
             body = builder.verbatim(node, [n for n, _ in operands.items if id(n) in acts])
             template = body if merged or body is None else builder.quantized(body)
         if body is None or self.pos.has_comment(self.pos.span(node), builder.holes):
             return Plan(ISLAND, None, f"{reason}, and the expression holds comments the rewrite would drop "
                                       "(manual)")
-        fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged)
+        fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged,
+                        slot=slot, owner=owner)
+        if slot:
+            reason += f"; one pair of stubs per loop iteration, in nn.ModuleLists indexed by {slot.position}"
         return Plan(ISLAND, fix, reason + ("; it joins the island of the op that takes its result" if merged else ""))
 
     # ----------------------------------------- module fixes whose module is float-only
@@ -307,7 +316,8 @@ class IslandPlanner:
         return receiver, lines
 
     def _fix(self, node: nodes.NodeNG, stem: str, builder: "_Template", template: str,
-             class_lines: tuple[int, ...], quant: bool = True) -> Fix:
+             class_lines: tuple[int, ...], quant: bool = True, slot: Slot | None = None,
+             owner: ClassInfo | None = None) -> Fix:
         dequant, imports = self.p.render(DEQUANT_STUB)
         stub, more = self.p.render(QUANT_STUB)
         imports = imports if builder.dequants else ()
@@ -320,6 +330,11 @@ class IslandPlanner:
             members.append(Member(f"{stem}_quant", f"{stub}()"))
         title = f"Run it in a float island: self.<{stem}_dequant> = {dequant}() on its activations, " + (
             f"self.<{stem}_quant> = {stub}() on its result" if quant else "its result goes on in float")
+        if slot is not None:  # nn.ModuleList([QuantStub() for _ in range(<trip>)]), created where the trip count is
+            listed = [self.p._per_iteration(m, slot, imports) for m in members]
+            imports = tuple(dict.fromkeys(imports + tuple(i for _, more_, _ in listed for i in more_)))
+            members = [self.p._guarded(m, owner, slot.reads) for m, _, _ in listed]
+            title += f", one per iteration (indexed by {slot.position})"
         return Fix(
             title=title,
             applicability=Applicability.SAFE,
@@ -485,10 +500,11 @@ class IslandPlanner:
 class _Template:
     """Builds an island's template: holes for the original operands, stub calls around activations."""
 
-    def __init__(self, pos, receiver: str, activations: set[int]) -> None:
+    def __init__(self, pos, receiver: str, activations: set[int], pick: str = "") -> None:
         self.pos = pos
         self.receiver = receiver
         self.activations = activations
+        self.pick = pick  # `[i]`: the members are per-iteration lists
         self.holes: list = []
         self.dequants = 0
 
@@ -497,7 +513,7 @@ class _Template:
         return "{%d}" % (len(self.holes) - 1)
 
     def _member(self, index: int) -> str:
-        return "{m}" if index == 0 else "{m%d}" % index
+        return ("{m}" if index == 0 else "{m%d}" % index) + self.pick
 
     def operand(self, node: nodes.NodeNG, parent_op: nodes.NodeNG | None) -> str:
         if id(node) in self.activations:

@@ -37,11 +37,23 @@ def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports
     if owner is None or not isinstance(node, nodes.Call) or len(node.args) != 1 or node.keywords:
         return False
     func = node.func
+    listed = isinstance(func, nodes.Subscript)  # `self.add_quants[i]`: one stub per loop iteration
+    if listed:
+        func = func.value
     if not (isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self"):
         return False
     fact = owner.attrs.get(func.attrname)
-    return fact is not None and fact.kind == attrs.MODULE and bool(fact.values) and all(
-        isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in fact.values)
+    if fact is None or fact.kind != (attrs.CONTAINER if listed else attrs.MODULE) or not fact.values:
+        return False
+    values = [_listed_element(v) for v in fact.values] if listed else fact.values
+    return all(isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in values)
+
+
+def _listed_element(value: nodes.NodeNG) -> nodes.NodeNG | None:
+    """`QuantStub()` of `nn.ModuleList([QuantStub() for _ in range(n)])`."""
+    if isinstance(value, nodes.Call) and len(value.args) == 1 and isinstance(value.args[0], nodes.ListComp):
+        return value.args[0].elt
+    return None
 
 
 def bindings(name: nodes.Name) -> list[nodes.NodeNG] | None:
@@ -144,7 +156,7 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
         fact = owner.attrs.get(node.attrname)
         if fact is None:
             return boundaries.property_float(node, owner, _depth)
-        return fact.kind == attrs.TENSOR
+        return fact.kind == attrs.TENSOR or fact.kind == attrs.CONST and boundaries.float_cache(node, owner, _depth)
     if node.attrname in ("weight", "bias") and isinstance(expr, nodes.Attribute) \
             and isinstance(expr.expr, nodes.Name) and expr.expr.name == "self":
         fact = owner.attrs.get(expr.attrname)
