@@ -130,6 +130,33 @@ CASES = {
                 y = self.ls(self.conv(x))
                 return self.out(y * alpha[0])
         """, "torch.randn(2, 4, 8, 8)"),
+    # timm EfficientViT (MSRA) / LeViT: biases cached per device, added once per head in a loop
+    "cached_bias_added_in_a_loop": ("""
+        class Net(nn.Module):
+            def __init__(self, dim, heads=2, n=8):
+                super().__init__()
+                self.qkvs = nn.ModuleList([nn.Linear(dim, dim * 3) for _ in range(heads)])
+                self.biases = nn.Parameter(torch.randn(heads, n, n))
+                self.cache = {}
+
+            def get_biases(self, device):
+                if self.training:
+                    return self.biases
+                key = str(device)
+                if key not in self.cache:
+                    self.cache[key] = self.biases[:, :]
+                return self.cache[key]
+
+            def forward(self, x):
+                bias = self.get_biases(x.device)
+                outs = []
+                for i, qkv in enumerate(self.qkvs):
+                    q, k, v = qkv(x).chunk(3, dim=-1)
+                    attn = q @ k.transpose(-2, -1)
+                    attn = attn + bias[i]
+                    outs.append(attn @ v)
+                return torch.cat(outs, dim=-1)
+        """, "torch.randn(2, 8, 4)"),
 }
 
 
@@ -184,6 +211,12 @@ def test_a_buffer_argument_is_dequantized_in_the_island():
     result = _fixed(_source("buffer_passed_as_forward_argument"))
     assert "self.add_dequant_2(mask.unsqueeze(0))" in result.replace("\n", "")
     assert "mask.unsqueeze(0)" in result and "unsqueeze_quant" not in result
+
+
+def test_a_loop_island_gets_one_pair_of_stubs_per_iteration():
+    result = _fixed(_source("cached_bias_added_in_a_loop"))
+    assert "self.add_quants[i](self.add_dequants[i](attn) + bias[i])" in result
+    assert "self.add_quants = nn.ModuleList([QuantStub() for _ in range(len(self.qkvs))])" in result
 
 
 def test_an_activation_argument_keeps_its_floatfunctional():
