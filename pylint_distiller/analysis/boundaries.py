@@ -58,15 +58,16 @@ def _info_of(node: nodes.NodeNG, index) -> ClassInfo | None:
 # ------------------------------------------------------------------ results
 def no_activation(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
     """An argument that cannot carry an activation into a callee: a number, a plain attribute,
-    a float parameter, `x.device`/`x.shape`, or `None`."""
+    a float parameter, `x.device`/`x.shape`, an item of one of them, or `None`."""
     if owner is not None and (O.constant(node, owner) or O.float_parameter(node, owner, 1)):
         return True
     if isinstance(node, nodes.Const):
         return True
     if isinstance(node, nodes.Attribute) and node.attrname in _METADATA:
         return True
-    return isinstance(node, nodes.Subscript) and isinstance(node.value, nodes.Attribute) \
-        and node.value.attrname == "shape"
+    # `self.window_size[0]`, `x.shape[1]`
+    return isinstance(node, nodes.Subscript) and isinstance(node.slice, nodes.Const) \
+        and no_activation(node.value, owner)
 
 
 def _returns(func: nodes.FunctionDef) -> list[nodes.NodeNG] | None:
@@ -162,7 +163,8 @@ def _callers(root: nodes.Module, index) -> dict[nodes.FunctionDef, list[tuple[no
     """function -> (call, the calling class, the function's parameters as that call binds them).
 
     One pass over the file's calls, cached on the tree: member module calls (`self.attn(...)`,
-    `self.blocks[i](...)`) reach the forward of the classes the member may hold; `self.m(...)`
+    `self.blocks[i](...)`) reach the forward of the classes the member may hold or wrap (the
+    first stage of `self.stages = nn.Sequential(*stages)` gets its argument); `self.m(...)`
     reaches `m` as every class inheriting the calling method resolves it; `helper(...)` the
     module-level function it names.
     """
@@ -195,7 +197,11 @@ def _callers(root: nodes.Module, index) -> dict[nodes.FunctionDef, list[tuple[no
             continue
         fact = info.attrs.get(target.attrname)
         if fact is not None and fact.kind in (attrs.MODULE, attrs.CONTAINER):
-            names = index.module_classes_of(fact) if fact.kind == attrs.MODULE else index.element_classes(fact)
+            # the classes built in the member's value, those passed to a wrapper or a Sequential
+            # (subclass) included: the call's arguments reach their forward on some path
+            names = index.element_classes(fact)
+            if fact.kind == attrs.MODULE:
+                names = list(dict.fromkeys(index.module_classes_of(fact) + names))
             for name in names:
                 held = index.by_name.get(name)
                 forward = held.methods.get("forward") if held is not None else None
@@ -225,6 +231,37 @@ def _argument_float(name: nodes.Name, depth: int, seen: set) -> bool:
     return False
 
 
+def _binding_float(name: nodes.Name, owner: ClassInfo | None, depth: int, seen: set) -> bool:
+    """A local name some binding of which is float: `mask = self.attn_mask` on one path, or
+    `x, cls_tokens = x` where some caller passes the parameter `x` as `(x, cls_tokens)` with a
+    float `cls_tokens` (timm PiT's stages in an nn.Sequential)."""
+    func = name.frame()
+    if not isinstance(func, nodes.FunctionDef) or name.name in func.argnames():
+        return False
+    index = _index(func)
+    for binding in func.locals.get(name.name, ()):
+        target = binding.parent
+        if isinstance(binding, nodes.AssignName) and isinstance(target, nodes.Assign) \
+                and target.targets == [binding]:
+            if maybe_float(target.value, owner, depth + 1, seen):
+                return True
+            continue
+        if not (isinstance(binding, nodes.AssignName) and isinstance(target, nodes.Tuple)
+                and isinstance(target.parent, nodes.Assign) and target.parent.targets == [target]):
+            continue
+        value = target.parent.value
+        if index is None or not isinstance(value, nodes.Name) or value.name not in func.argnames():
+            continue
+        position = target.elts.index(binding)
+        for call, info, params in _callers(func.root(), index).get(func, ()):
+            bound = _bound(call, params)
+            arg = bound.get(value.name) if bound else None
+            if isinstance(arg, (nodes.Tuple, nodes.List)) and len(arg.elts) == len(target.elts) \
+                    and maybe_float(arg.elts[position], info, depth + 1, seen):
+                return True
+    return False
+
+
 def maybe_float(node: nodes.NodeNG, owner: ClassInfo | None, depth: int = 0, seen: set | None = None) -> bool:
     """A value that is a float parameter (or computed from parameters only) on some path.
 
@@ -241,10 +278,7 @@ def maybe_float(node: nodes.NodeNG, owner: ClassInfo | None, depth: int = 0, see
         return True
     node = O.strip_views(node)
     if isinstance(node, nodes.Name):
-        values = O.bindings(node)
-        if values is not None:
-            return any(maybe_float(v, owner, depth + 1, seen) for v in values)
-        return _argument_float(node, depth, seen)
+        return _argument_float(node, depth, seen) or _binding_float(node, owner, depth, seen)
     if isinstance(node, nodes.BinOp):
         sides = [s for s in (node.left, node.right) if owner is None or not O.constant(s, owner)]
         return bool(sides) and all(maybe_float(s, owner, depth + 1, seen) for s in sides)
