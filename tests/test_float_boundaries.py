@@ -157,6 +157,31 @@ CASES = {
                     outs.append(attn @ v)
                 return torch.cat(outs, dim=-1)
         """, "torch.randn(2, 8, 4)"),
+    # timm PiT: the class token enters the first stage of an nn.Sequential inside a tuple
+    "parameter_in_a_tuple_through_a_sequential": ("""
+        class Stage(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim)
+
+            def forward(self, x):
+                x, cls_tokens = x
+                x = torch.cat((cls_tokens, x), dim=1)
+                x = self.fc(x)
+                return x[:, 1:], x[:, :1]
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+                self.stages = nn.Sequential(Stage(dim), Stage(dim))
+
+            def forward(self, x):
+                cls_tokens = self.cls_token.expand(x.shape[0], -1, -1)
+                x, cls_tokens = self.stages((x, cls_tokens))
+                return x + cls_tokens
+        """, "torch.randn(2, 8, 4)"),
 }
 
 
