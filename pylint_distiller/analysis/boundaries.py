@@ -137,14 +137,14 @@ def returns_float(call: nodes.Call, owner: ClassInfo | None, depth: int) -> bool
     if bound is None or not all(no_activation(arg, owner) for arg in bound.values()):
         return False
     floats = frozenset(name for name, arg in bound.items() if O.float_parameter(arg, owner, depth + 1))
-    bodies = [func]
+    bodies = [(func, owner)]
     index = _index(owner.node)
     if isinstance(func.parent, nodes.ClassDef) and index is not None:
-        bodies += [info.methods[func.name] for info in index.module_classes()
+        bodies += [(info.methods[func.name], info) for info in index.module_classes()
                    if owner in info.mro() and info.methods.get(func.name) not in (None, func)]
-    for body in bodies:
+    for body, home in bodies:  # an override reads its own class's members
         values = _returns(body)
-        if values is None or not all(O.float_parameter(v, owner, depth + 1, floats) for v in values):
+        if values is None or not all(O.float_parameter(v, home, depth + 1, floats) for v in values):
             return False
     return True
 

@@ -34,6 +34,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.fusion import FusionAnalysis
+from pylint_distiller.analysis.boundaries import no_activation
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
@@ -479,9 +480,10 @@ class IslandPlanner:
         if record.multi:
             return message, Plan(ISLAND, None, "it runs several times per forward pass: one QuantStub would "
                                                "observe every run (manual)")
-        if len(call.args) != 1 or call.keywords or isinstance(call.args[0], nodes.Starred):
-            return message, Plan(ISLAND, None, "only a call with one tensor argument can be put in an island "
-                                               "(manual)")
+        acts = _island_arguments(call, owner)
+        if acts is None:
+            return message, Plan(ISLAND, None, "only a call with one tensor argument (and float parameters or "
+                                               "constants after it) can be put in an island (manual)")
         if not _self_reachable(call):
             return message, Plan(ISLAND, None, "it is in a static method or a method whose first parameter is "
                                                "not `self` (manual)")
@@ -490,11 +492,37 @@ class IslandPlanner:
         in_init = runs_in_init_note(call, self.p._init_reached)
         if in_init:
             return message, Plan(ISLAND, None, in_init)
-        builder = _Template(self.pos, "self", {id(call.args[0])})
-        template = builder.quantized(builder.hole(call.func) + "(" + builder.operand(call.args[0], None) + ")")
+        builder = _Template(self.pos, "self", acts)
+        args = [builder.operand(a, None) for a in call.args] + [
+            f"{kw.arg}=" + builder.operand(kw.value, None) for kw in call.keywords or ()]
+        template = builder.quantized(builder.hole(call.func) + "(" + ", ".join(args) + ")")
         if self.pos.has_comment(self.pos.span(call), builder.holes):
             return message, Plan(ISLAND, None, "the call holds comments the rewrite would drop (manual)")
         return message, Plan(ISLAND, self._fix(call, record.attr, builder, template, (owner.node.lineno,)))
+
+
+def _island_arguments(call: nodes.Call, owner: ClassInfo) -> set[int] | None:
+    """The arguments an island around a module call dequantizes: the first (the activation), and
+    any other that is float on some path only; None when another argument may be an activation
+    (it would reach the float module quantized) or cannot be told apart (`*args`, `**kw`).
+
+    A lifted helper's call passes weights, biases, sizes and flags after its input
+    (`self.attention(x, self.qkv.weight, rel_bias, self.window_size, training=self.training)`):
+    float parameters and constants go in as they are.
+    """
+    if not call.args or isinstance(call.args[0], nodes.Starred):
+        return None
+    acts = {id(call.args[0])}
+    for arg in call.args[1:] + [kw.value for kw in call.keywords or ()]:
+        if isinstance(arg, nodes.Starred) or any(kw.arg is None for kw in call.keywords or ()):
+            return None
+        if no_activation(arg, owner) or isinstance(arg, (nodes.List, nodes.Tuple)) and all(
+                isinstance(e, nodes.Const) for e in arg.elts):
+            continue
+        if not float_on_some_path(arg, owner):
+            return None
+        acts.add(id(arg))
+    return acts
 
 
 class _Template:
