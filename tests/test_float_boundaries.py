@@ -182,6 +182,30 @@ CASES = {
                 x, cls_tokens = self.stages((x, cls_tokens))
                 return x + cls_tokens
         """, "torch.randn(2, 8, 4)"),
+    # torchvision Swin's `shifted_window_attention(x, self.qkv.weight, ..., relative_position_bias, ...)`
+    "helper_taking_weights_and_a_bias": ("""
+        def attention(x, qkv_weight, qkv_bias, bias, heads: int, training: bool = True):
+            qkv = F.linear(x, qkv_weight, qkv_bias)
+            q, k, v = qkv.chunk(3, dim=-1)
+            attn = q @ k.transpose(-2, -1) + bias
+            attn = F.dropout(F.softmax(attn, dim=-1), p=0.0, training=training)
+            return attn @ v
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.qkv = nn.Linear(dim, dim * 3)
+                self.table = nn.Parameter(torch.randn(8, 8))
+                self.proj = nn.Linear(dim, dim)
+
+            def rel_bias(self):
+                return self.table.unsqueeze(0)
+
+            def forward(self, x):
+                bias = self.rel_bias()
+                return self.proj(attention(x, self.qkv.weight, self.qkv.bias, bias, 2, training=self.training))
+        """, "torch.randn(2, 8, 4)"),
 }
 
 
