@@ -36,6 +36,7 @@ from pylint_distiller.analysis.syntax import is_property, is_staticmethod
 
 INDEX_ATTR = "_distiller_index"
 _CALLERS = "_distiller_callers"
+_ARGUMENTS = "_distiller_float_arguments"  # (function, parameter) -> some caller passes a float value
 #: attributes of an activation that are no tensors: `x.device`, `x.shape`
 _METADATA = frozenset(("device", "dtype", "shape", "ndim", "is_cuda", "requires_grad", "layout"))
 _MAX_DEPTH = 10
@@ -96,7 +97,7 @@ def callee(call: nodes.Call, owner: ClassInfo | None) -> tuple[nodes.FunctionDef
             return None
         params = [a.name for a in (method.args.posonlyargs or []) + (method.args.args or [])]
         return method, params if is_staticmethod(method) else params[1:]
-    if isinstance(func, nodes.Name):
+    if isinstance(func, nodes.Name) and func.name in func.root().locals:  # (`len(...)`: no lookup)
         _, bindings = func.lookup(func.name)
         if len(bindings) == 1 and isinstance(bindings[0], nodes.FunctionDef) \
                 and isinstance(bindings[0].parent, nodes.Module):
@@ -183,6 +184,10 @@ def _callers(root: nodes.Module, index) -> dict[nodes.FunctionDef, list[tuple[no
         if entry not in found:
             found.append(entry)
 
+    heirs: dict[ClassInfo, list[ClassInfo]] = {}
+    for klass in index.module_classes():
+        for base in klass.mro():
+            heirs.setdefault(base, []).append(klass)
     for call in nodes_in(root, nodes.Call):
         func = call.func
         info = _info_of(call, index)
@@ -208,9 +213,9 @@ def _callers(root: nodes.Module, index) -> dict[nodes.FunctionDef, list[tuple[no
                 if forward is not None:
                     add(forward, call, info, True)
         elif fact is None and func is target:
-            for klass in index.module_classes():
+            for klass in heirs.get(info, ()):
                 method = klass.methods.get(target.attrname)
-                if info in klass.mro() and method is not None and not is_property(method):
+                if method is not None and not is_property(method):
                     add(method, call, klass, True)
     return table
 
@@ -223,12 +228,14 @@ def _argument_float(name: nodes.Name, depth: int, seen: set) -> bool:
     index = _index(func)
     if index is None:
         return False
-    for call, info, params in _callers(func.root(), index).get(func, ()):
-        bound = _bound(call, params)
-        arg = bound.get(name.name) if bound else None
-        if arg is not None and maybe_float(arg, info, depth + 1, seen):
-            return True
-    return False
+    memo = func.root().__dict__.setdefault(_ARGUMENTS, {})
+    key = (func, name.name)
+    if key not in memo:
+        memo[key] = False  # (a recursive call passes its own parameter on)
+        memo[key] = any(maybe_float(bound[name.name], info, depth + 1, seen)
+                        for call, info, params in _callers(func.root(), index).get(func, ())
+                        if (bound := _bound(call, params)) and name.name in bound)
+    return memo[key]
 
 
 def _binding_float(name: nodes.Name, owner: ClassInfo | None, depth: int, seen: set) -> bool:

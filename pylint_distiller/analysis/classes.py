@@ -58,6 +58,7 @@ class ModuleIndex(ModuleDiscovery, AttributeFacts, MemberClasses, SharedInjectio
         # `boundaries.py` finds the callers of a forward or helper from any node of the tree
         module.__dict__["_distiller_index"] = self
         module.__dict__.pop("_distiller_callers", None)
+        module.__dict__.pop("_distiller_float_arguments", None)
 
     def statements_of(self, func: nodes.FunctionDef) -> list[nodes.NodeNG]:
         """The assignments and calls of a function, in walk order: one astroid walk per function.
