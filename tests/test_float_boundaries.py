@@ -287,3 +287,24 @@ def test_an_activation_argument_keeps_its_floatfunctional():
         """)
     result = _fixed(text)
     assert "self.add.add(x, other)" in result and "DeQuantStub" not in result
+
+
+def test_a_weight_read_in_a_no_grad_method_keeps_the_module_quantized():
+    """timm's `fuse()` (BatchNorm folded into the Linear, `@torch.no_grad`) is no forward code:
+    its `self.linear.weight` read must not keep the Linear float (the head then ran float on
+    quantized input: `mat1 and mat2 must have the same dtype`)."""
+    text = HEADER + textwrap.dedent("""
+        class Head(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm1d(4)
+                self.linear = nn.Linear(4, 2)
+
+            @torch.no_grad()
+            def fuse(self):
+                return self.linear.weight * self.bn.weight[None, :]
+
+            def forward(self, x):
+                return self.linear(self.bn(x))
+        """)
+    assert "self.linear.qconfig" not in _fixed(text)

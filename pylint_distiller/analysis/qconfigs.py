@@ -94,13 +94,15 @@ class QConfigPlanner:
                     out.append(found)
         return out
 
-    @staticmethod
-    def _weight_reads(info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
-        """Members whose `.weight`/`.bias` forward code reads, and members it calls."""
+    def _weight_reads(self, info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
+        """Members whose `.weight`/`.bias` forward code reads, and members it calls.
+
+        A `@torch.no_grad()` method is no forward code (timm's `fuse()` folding a BatchNorm into
+        the Linear after it, run before deployment): its reads keep nothing float."""
         reads: dict[str, nodes.Attribute] = {}
         called: set[str] = set()
         for method in info.node.mymethods():
-            if method.name == "__init__":
+            if method.name == "__init__" or self.p.walk._skipped(method):
                 continue
             for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
                 if isinstance(node, nodes.Call):
