@@ -22,6 +22,7 @@ from astroid import nodes
 from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.operands import parameters_in
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, Planner, init_of
 from pylint_distiller.catalogue import STATELESS_MODULES
@@ -97,12 +98,16 @@ class QConfigPlanner:
     def _weight_reads(self, info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
         """Members whose `.weight`/`.bias` forward code reads, and members it calls.
 
-        A `@torch.no_grad()` method is no forward code (timm's `fuse()` folding a BatchNorm into
-        the Linear after it, run before deployment): its reads keep nothing float."""
+        A `@torch.no_grad()` method that no other method calls is no forward code (timm's
+        `fuse()` folding a BatchNorm into the Linear after it, run before deployment): its reads
+        keep nothing float."""
         reads: dict[str, nodes.Attribute] = {}
         called: set[str] = set()
-        for method in info.node.mymethods():
-            if method.name == "__init__" or self.p.walk._skipped(method):
+        methods = list(info.node.mymethods())
+        used = {n.attrname for m in methods for n in nodes_in(m, nodes.Attribute)
+                if isinstance(n.expr, nodes.Name) and n.expr.name == "self" and n.attrname != m.name}
+        for method in methods:
+            if method.name == "__init__" or self.p.walk._skipped(method) and method.name not in used:
                 continue
             for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
                 if isinstance(node, nodes.Call):
