@@ -73,13 +73,14 @@ class QConfigPlanner:
             if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
                 continue
             ctor = fact.values[0]
+            # (first: a member called on float values only stays float, so its `.weight` stays a tensor too)
+            if attr in fed_parameters and fact.qname not in STATELESS_MODULES:
+                out.append(self._parameter_fed_finding(info, init, attr, ctor, fed_parameters[attr]))
+                continue
             if fact.kind == attrs.MODULE and attr in weights_read and fact.qname in E.QUANTIZED_MODULES \
                     and fact.qname not in STATELESS_MODULES:
                 out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
                                                      attr in called))
-                continue
-            if attr in fed_parameters and fact.qname not in STATELESS_MODULES:
-                out.append(self._parameter_fed_finding(info, init, attr, ctor, fed_parameters[attr]))
                 continue
             if fact.kind == attrs.MODULE:
                 elements = [(f"self.{attr}", attr, ctor)]
