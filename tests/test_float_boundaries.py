@@ -206,6 +206,28 @@ CASES = {
                 bias = self.rel_bias()
                 return self.proj(attention(x, self.qkv.weight, self.qkv.bias, bias, 2, training=self.training))
         """, "torch.randn(2, 8, 4)"),
+    # timm ConViT: a registered buffer recomputed by a method in forward, fed to a Linear
+    "registered_buffer_recomputed_and_fed_to_a_linear": ("""
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.qkv = nn.Linear(dim, dim * 3)
+                self.pos_proj = nn.Linear(3, 8)
+                self.register_buffer("rel_indices", torch.zeros(1, 1, 1, 3), persistent=False)
+
+            def get_rel_indices(self, n: int):
+                ind = torch.arange(n, dtype=torch.float32)
+                return torch.stack([ind.view(-1, 1) - ind.view(1, -1)] * 3, dim=-1).unsqueeze(0) / n
+
+            def forward(self, x):
+                B, N, C = x.shape
+                if self.rel_indices.shape[1] != N:
+                    self.rel_indices = self.get_rel_indices(N)
+                pos = self.pos_proj(self.rel_indices.expand(B, -1, -1, -1)).mean(-1)
+                q, k, v = self.qkv(x).chunk(3, dim=-1)
+                attn = q @ k.transpose(-2, -1) + pos
+                return attn @ v
+        """, "torch.randn(2, 8, 4)"),
 }
 
 
