@@ -125,6 +125,20 @@ class AttributeFacts:
             fact = info.attrs.setdefault(call.args[0].value, AttrFact(call.args[0].value, TENSOR))
             fact.kind = TENSOR
 
+    def _registered(self, info: ClassInfo, name: str) -> bool:
+        """`self.register_buffer("<name>", ...)` or `register_parameter` in the class or a same-file base."""
+        for base in info.mro():
+            if base.node not in self.classes:
+                continue
+            for method in base.node.mymethods():
+                for call in self.statements_of(method):
+                    func = getattr(call, "func", None)
+                    if isinstance(call, nodes.Call) and isinstance(func, nodes.Attribute) \
+                            and func.attrname in ("register_buffer", "register_parameter") and call.args \
+                            and isinstance(call.args[0], nodes.Const) and call.args[0].value == name:
+                        return True
+        return False
+
     def _fact_for(self, info: ClassInfo, name: str, value: nodes.NodeNG,
                   resolved: nodes.NodeNG | None = None) -> AttrFact:
         """Fact for `self.<name> = value`; `resolved` is what a local name `value` holds."""
@@ -143,7 +157,9 @@ class AttributeFacts:
         if fact.kind == CONST and isinstance(fact.values[0], nodes.Const) and fact.values[0].value is None:
             fact.kind, fact.qname, fact.stateful, fact.ctor = kind, qname, stateful, ctor_node if qname else None
             return fact
-        if kind != fact.kind:
+        if kind != fact.kind and not (fact.kind == TENSOR and kind == UNKNOWN and self._registered(info, name)):
+            # (a registered buffer or parameter stays one: `nn.Module.__setattr__` takes only a
+            # tensor or None for it, as convit's `self.rel_indices = self.get_rel_indices(n)`)
             rank = (MODULE, CONTAINER, UNKNOWN, TENSOR, FUNCTION, CONST)
             fact.kind = min(kind, fact.kind, key=rank.index)
         if qname != fact.qname or fact.ctor is not None and qname:

@@ -55,6 +55,10 @@ class ModuleIndex(ModuleDiscovery, AttributeFacts, MemberClasses, SharedInjectio
         #: by injection: `Block(shared_crpe=self.crpe)` for every block of a list)
         self.injected: dict[ClassInfo, dict[str, set[str]]] = {}
         self._resolve_injection()
+        # `boundaries.py` finds the callers of a forward or helper from any node of the tree
+        module.__dict__["_distiller_index"] = self
+        module.__dict__.pop("_distiller_callers", None)
+        module.__dict__.pop("_distiller_float_arguments", None)
 
     def statements_of(self, func: nodes.FunctionDef) -> list[nodes.NodeNG]:
         """The assignments and calls of a function, in walk order: one astroid walk per function.

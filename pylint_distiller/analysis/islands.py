@@ -34,7 +34,9 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.fusion import FusionAnalysis
+from pylint_distiller.analysis.boundaries import no_activation
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
     _EARLY_RETURN,
@@ -107,7 +109,8 @@ class IslandPlanner:
             return (f"{params[0].as_string()} is a float parameter or buffer, and no quantized op takes it "
                     f"with a quantized activation")
         maybe = [n for n in tensors if float_on_some_path(n, site.owner)]
-        if maybe:
+        if maybe and (len(maybe) < len(tensors) or not site.spec.data_movement):
+            # (a view of such a value alone runs on either)
             return (f"{maybe[0].as_string()} is a float parameter or buffer on some path, and no quantized op "
                     f"takes it with a quantized activation; the island dequantizes it too, which leaves a float tensor as it is")
         spec = site.spec
@@ -195,14 +198,19 @@ class IslandPlanner:
         if isinstance(where, str):
             return Plan(ISLAND, None, f"{reason}, and {where}")
         receiver, class_lines = where
+        slot = None
         if site.multi:
-            return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass: one QuantStub "
-                                      "would observe every run (manual)")
+            # one pair of stubs per iteration of a loop with a static trip count (`self.add_quants[i]`)
+            slot = per_iteration(site.node, site.owner, self.p.walk) if receiver == "self" and not (
+                children or merged) else "it runs in a helper that receives its module"
+            if isinstance(slot, str):
+                return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass ({slot}): one "
+                                          "QuantStub would observe every run (manual)")
         node = site.node
         operands = Operands(site)
         owner = site.owner
         acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)} - children
-        builder = _Template(self.pos, receiver, acts)
+        builder = _Template(self.pos, receiver, acts, f"[{slot.position}]" if slot else "")
         if isinstance(node, nodes.BinOp):
             body = builder.operand(node.left, node) + f" {node.op} " + builder.operand(node.right, node)
         elif isinstance(node, nodes.UnaryOp):
@@ -222,13 +230,16 @@ class IslandPlanner:
             template = builder.hole(node.target) + " = " + template
         if self.pos.has_comment(self.pos.span(node), builder.holes) and isinstance(node, nodes.Call):
             # comments between the arguments: keep the call's text verbatim around its dequantized activations
-            builder = _Template(self.pos, receiver, acts)
+            builder = _Template(self.pos, receiver, acts, builder.pick)
             body = builder.verbatim(node, [n for n, _ in operands.items if id(n) in acts])
             template = body if merged or body is None else builder.quantized(body)
         if body is None or self.pos.has_comment(self.pos.span(node), builder.holes):
             return Plan(ISLAND, None, f"{reason}, and the expression holds comments the rewrite would drop "
                                       "(manual)")
-        fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged)
+        fix = self._fix(node, _short_name(site.spec.key), builder, template, class_lines, quant=not merged,
+                        slot=slot, owner=owner)
+        if slot:
+            reason += f"; one pair of stubs per loop iteration, in nn.ModuleLists indexed by {slot.position}"
         return Plan(ISLAND, fix, reason + ("; it joins the island of the op that takes its result" if merged else ""))
 
     # ----------------------------------------- module fixes whose module is float-only
@@ -306,7 +317,8 @@ class IslandPlanner:
         return receiver, lines
 
     def _fix(self, node: nodes.NodeNG, stem: str, builder: "_Template", template: str,
-             class_lines: tuple[int, ...], quant: bool = True) -> Fix:
+             class_lines: tuple[int, ...], quant: bool = True, slot: Slot | None = None,
+             owner: ClassInfo | None = None) -> Fix:
         dequant, imports = self.p.render(DEQUANT_STUB)
         stub, more = self.p.render(QUANT_STUB)
         imports = imports if builder.dequants else ()
@@ -319,6 +331,11 @@ class IslandPlanner:
             members.append(Member(f"{stem}_quant", f"{stub}()"))
         title = f"Run it in a float island: self.<{stem}_dequant> = {dequant}() on its activations, " + (
             f"self.<{stem}_quant> = {stub}() on its result" if quant else "its result goes on in float")
+        if slot is not None:  # nn.ModuleList([QuantStub() for _ in range(<trip>)]), created where the trip count is
+            listed = [self.p._per_iteration(m, slot, imports) for m in members]
+            imports = tuple(dict.fromkeys(imports + tuple(i for _, more_, _ in listed for i in more_)))
+            members = [self.p._guarded(m, owner, slot.reads) for m, _, _ in listed]
+            title += f", one per iteration (indexed by {slot.position})"
         return Fix(
             title=title,
             applicability=Applicability.SAFE,
@@ -463,9 +480,10 @@ class IslandPlanner:
         if record.multi:
             return message, Plan(ISLAND, None, "it runs several times per forward pass: one QuantStub would "
                                                "observe every run (manual)")
-        if len(call.args) != 1 or call.keywords or isinstance(call.args[0], nodes.Starred):
-            return message, Plan(ISLAND, None, "only a call with one tensor argument can be put in an island "
-                                               "(manual)")
+        acts = _island_arguments(call, owner)
+        if acts is None:
+            return message, Plan(ISLAND, None, "only a call with one tensor argument (and float parameters or "
+                                               "constants after it) can be put in an island (manual)")
         if not _self_reachable(call):
             return message, Plan(ISLAND, None, "it is in a static method or a method whose first parameter is "
                                                "not `self` (manual)")
@@ -474,20 +492,47 @@ class IslandPlanner:
         in_init = runs_in_init_note(call, self.p._init_reached)
         if in_init:
             return message, Plan(ISLAND, None, in_init)
-        builder = _Template(self.pos, "self", {id(call.args[0])})
-        template = builder.quantized(builder.hole(call.func) + "(" + builder.operand(call.args[0], None) + ")")
+        builder = _Template(self.pos, "self", acts)
+        args = [builder.operand(a, None) for a in call.args] + [
+            f"{kw.arg}=" + builder.operand(kw.value, None) for kw in call.keywords or ()]
+        template = builder.quantized(builder.hole(call.func) + "(" + ", ".join(args) + ")")
         if self.pos.has_comment(self.pos.span(call), builder.holes):
             return message, Plan(ISLAND, None, "the call holds comments the rewrite would drop (manual)")
         return message, Plan(ISLAND, self._fix(call, record.attr, builder, template, (owner.node.lineno,)))
 
 
+def _island_arguments(call: nodes.Call, owner: ClassInfo) -> set[int] | None:
+    """The arguments an island around a module call dequantizes: the first (the activation), and
+    any other that is float on some path only; None when another argument may be an activation
+    (it would reach the float module quantized) or cannot be told apart (`*args`, `**kw`).
+
+    A lifted helper's call passes weights, biases, sizes and flags after its input
+    (`self.attention(x, self.qkv.weight, rel_bias, self.window_size, training=self.training)`):
+    float parameters and constants go in as they are.
+    """
+    if not call.args or isinstance(call.args[0], nodes.Starred):
+        return None
+    acts = {id(call.args[0])}
+    for arg in call.args[1:] + [kw.value for kw in call.keywords or ()]:
+        if isinstance(arg, nodes.Starred) or any(kw.arg is None for kw in call.keywords or ()):
+            return None
+        if no_activation(arg, owner) or isinstance(arg, (nodes.List, nodes.Tuple)) and all(
+                isinstance(e, nodes.Const) for e in arg.elts):
+            continue
+        if not float_on_some_path(arg, owner):
+            return None
+        acts.add(id(arg))
+    return acts
+
+
 class _Template:
     """Builds an island's template: holes for the original operands, stub calls around activations."""
 
-    def __init__(self, pos, receiver: str, activations: set[int]) -> None:
+    def __init__(self, pos, receiver: str, activations: set[int], pick: str = "") -> None:
         self.pos = pos
         self.receiver = receiver
         self.activations = activations
+        self.pick = pick  # `[i]`: the members are per-iteration lists
         self.holes: list = []
         self.dequants = 0
 
@@ -496,7 +541,7 @@ class _Template:
         return "{%d}" % (len(self.holes) - 1)
 
     def _member(self, index: int) -> str:
-        return "{m}" if index == 0 else "{m%d}" % index
+        return ("{m}" if index == 0 else "{m%d}" % index) + self.pick
 
     def operand(self, node: nodes.NodeNG, parent_op: nodes.NodeNG | None) -> str:
         if id(node) in self.activations:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from astroid import nodes
 
+from pylint_distiller.analysis import boundaries
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
@@ -46,14 +47,26 @@ def is_stub_call(node: nodes.NodeNG, owner: ClassInfo | None, stub: str, imports
     if owner is None or not isinstance(node, nodes.Call) or len(node.args) != 1 or node.keywords:
         return False
     func = node.func
+    listed = isinstance(func, nodes.Subscript)  # `self.add_quants[i]`: one stub per loop iteration
+    if listed:
+        func = func.value
     if not (isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self"):
         return False
     fact = owner.attrs.get(func.attrname)
-    return fact is not None and fact.kind == attrs.MODULE and bool(fact.values) and all(
-        isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in fact.values)
+    if fact is None or fact.kind != (attrs.CONTAINER if listed else attrs.MODULE) or not fact.values:
+        return False
+    values = [_listed_element(v) for v in fact.values] if listed else fact.values
+    return all(isinstance(v, nodes.Call) and _stub_qname(imports.qualify(v.func), stub) for v in values)
 
 
-def _bindings(name: nodes.Name) -> list[nodes.NodeNG] | None:
+def _listed_element(value: nodes.NodeNG) -> nodes.NodeNG | None:
+    """`QuantStub()` of `nn.ModuleList([QuantStub() for _ in range(n)])`."""
+    if isinstance(value, nodes.Call) and len(value.args) == 1 and isinstance(value.args[0], nodes.ListComp):
+        return value.args[0].elt
+    return None
+
+
+def bindings(name: nodes.Name) -> list[nodes.NodeNG] | None:
     """The values of every binding of a local name in its function, or None when one is not `name = value`.
 
     Every binding that can reach a use is among them, on whichever path runs; a parameter, a
@@ -85,7 +98,7 @@ def _float_list(name: nodes.Name, owner: ClassInfo, depth: int) -> bool:
     one side of a `+` (which builds a new list): no call and no alias can put an activation
     into it.
     """
-    values = _bindings(name)
+    values = bindings(name)
     if not values or not all(isinstance(v, (nodes.List, nodes.Tuple)) and all(
             not isinstance(e, nodes.Starred) and float_parameter(e, owner, depth + 1) for e in v.elts)
             for v in values):
@@ -126,10 +139,51 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
     if isinstance(node, nodes.Name):
         if node.name in _names:
             return True  # `bias = bias.view(n, n, -1)`: the name's other bindings decide
-        values = _bindings(node)
+        values = bindings(node)
         if values and all(float_parameter(v, owner, _depth + 1, _names | {node.name}) for v in values):
             return True
         return _float_list(node, owner, _depth)
+    node = strip_views(node)
+    if isinstance(node, nodes.Name):  # `alpha[0]`, `gamma.view(1, -1, 1, 1)`: the name's bindings decide
+        return float_parameter(node, owner, _depth + 1, _names)
+    if forward_built(node, _module_name, bindings, lambda n: float_parameter(n, owner, _depth + 1, _names), _depth):
+        return True  # `torch.zeros(shape).to(device)`: built from numbers in forward (`float_built.py`)
+    if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
+        sides = [side for side in (node.left, node.right)
+                 if not constant(side, owner) and not plain_argument(side, _module_name, bindings)]
+        return bool(sides) and all(float_parameter(side, owner, _depth + 1, _names) for side in sides)
+    if isinstance(node, nodes.UnaryOp):
+        return float_parameter(node.operand, owner, _depth + 1, _names)
+    if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) and not _on_self(node.func) \
+            and all(constant(a, owner) for a in node.args) \
+            and all(constant(kw.value, owner) for kw in node.keywords or ()):
+        return float_parameter(node.func.expr, owner, _depth + 1, _names)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
+    if isinstance(node, nodes.Call) and parameters_in(node, owner, _depth, _names):
+        return True  # `torch.clamp(self.logit_scale, max=4.6)`, `self.cpb_mlp(self.coords_table)`
+    if isinstance(node, nodes.Call):
+        return boundaries.returns_float(node, owner, _depth)  # `self._get_rel_pos_bias()`, `_bias(self.table)`
+    if not isinstance(node, nodes.Attribute):
+        return False
+    expr = node.expr
+    if isinstance(expr, nodes.Name) and expr.name == "self":
+        fact = owner.attrs.get(node.attrname)
+        if fact is None:
+            return boundaries.property_float(node, owner, _depth)
+        return fact.kind == attrs.TENSOR or fact.kind == attrs.CONST and boundaries.float_cache(node, owner, _depth)
+    if node.attrname in ("weight", "bias") and isinstance(expr, nodes.Attribute) \
+            and isinstance(expr.expr, nodes.Name) and expr.expr.name == "self":
+        fact = owner.attrs.get(expr.attrname)
+        return fact is not None and fact.kind == attrs.MODULE
+    return False
+
+
+def _on_self(func: nodes.Attribute) -> bool:
+    """`self.<name>`: a method or member of the module, not a method of a tensor."""
+    return isinstance(func.expr, nodes.Name) and func.expr.name == "self"
+
+
+def strip_views(node: nodes.NodeNG) -> nodes.NodeNG:
+    """The tensor a chain of views and indexing reads: `self.table[idx].view(n, n, -1)` -> `self.table`."""
     while True:
         if isinstance(node, nodes.Subscript):
             node = node.value
@@ -137,34 +191,7 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
                 and node.func.attrname in _PARAM_VIEWS:
             node = node.func.expr
         else:
-            break
-    if isinstance(node, nodes.Name):  # `y[:, -1:]`, `pos.to(dtype)`: a view of a local
-        return float_parameter(node, owner, _depth + 1, _names)
-    if forward_built(node, _module_name, _bindings, lambda n: float_parameter(n, owner, _depth + 1, _names), _depth):
-        return True  # `torch.zeros(shape).to(device)`: built from numbers in forward (`float_built.py`)
-    if isinstance(node, nodes.BinOp):  # `w * (rv + self.eps).rsqrt()`: arithmetic on parameters only
-        sides = [side for side in (node.left, node.right)
-                 if not constant(side, owner) and not plain_argument(side, _module_name, _bindings)]
-        return bool(sides) and all(float_parameter(side, owner, _depth + 1, _names) for side in sides)
-    if isinstance(node, nodes.UnaryOp):
-        return float_parameter(node.operand, owner, _depth + 1, _names)
-    if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) \
-            and all(constant(a, owner) for a in node.args) \
-            and all(constant(kw.value, owner) for kw in node.keywords or ()):
-        return float_parameter(node.func.expr, owner, _depth + 1, _names)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
-    if isinstance(node, nodes.Call) and parameters_in(node, owner, _depth, _names):
-        return True  # `torch.clamp(self.logit_scale, max=4.6)`, `self.cpb_mlp(self.coords_table)`
-    if not isinstance(node, nodes.Attribute):
-        return False
-    expr = node.expr
-    if isinstance(expr, nodes.Name) and expr.name == "self":
-        fact = owner.attrs.get(node.attrname)
-        return fact is not None and fact.kind == attrs.TENSOR
-    if node.attrname in ("weight", "bias") and isinstance(expr, nodes.Attribute) \
-            and isinstance(expr.expr, nodes.Name) and expr.expr.name == "self":
-        fact = owner.attrs.get(expr.attrname)
-        return fact is not None and fact.kind == attrs.MODULE
-    return False
+            return node
 
 
 def parameters_in(call: nodes.Call, owner: ClassInfo, _depth: int = 0, _names: frozenset = frozenset()) -> bool:
@@ -212,16 +239,15 @@ def _module_name(node: nodes.NodeNG) -> bool:
 
 
 def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
-    """A local name that some binding makes a float parameter and others may not
-    (`pos_embed = self.pos_embed` on one path, `pos_embed = resample(self.pos_embed, ...)` on another).
+    """A value that is a float parameter on some path and may not be on others: a local name that
+    some binding makes one (`pos_embed = self.pos_embed` on one path, `resample(...)` on another),
+    an argument some caller passes one (`self.attn(x, mask=self.attn_mask)`), or a view of either
+    (`boundaries.maybe_float`).
 
     Which one reaches is not known, so an island dequantizes it too: a DeQuantStub on a
     float tensor returns it unchanged (`Tensor.dequantize()` of a float tensor is itself).
     """
-    if owner is None or not isinstance(node, nodes.Name):
-        return False
-    values = _bindings(node)
-    return bool(values) and any(float_parameter(v, owner, 1) for v in values)
+    return owner is not None and boundaries.maybe_float(node, owner)
 
 
 def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:

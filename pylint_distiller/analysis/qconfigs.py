@@ -23,6 +23,7 @@ from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.float_built import returned_by_forward
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.operands import QUANT_STUB, is_quant_stub, parameters_in
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, Planner, init_of
 from pylint_distiller.analysis.weight_reads import metadata_read
@@ -74,13 +75,14 @@ class QConfigPlanner:
             if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
                 continue
             ctor = fact.values[0]
+            # (first: a member called on float values only stays float, so its `.weight` stays a tensor too)
+            if attr in fed_parameters and fact.qname not in STATELESS_MODULES and not is_quant_stub(fact):
+                out.append(self._parameter_fed_finding(info, init, attr, ctor, fed_parameters[attr]))
+                continue
             if fact.kind == attrs.MODULE and attr in weights_read and fact.qname in E.QUANTIZED_MODULES \
                     and fact.qname not in STATELESS_MODULES:
                 out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
                                                      attr in called))
-                continue
-            if attr in fed_parameters and fact.qname not in STATELESS_MODULES and not is_quant_stub(fact):
-                out.append(self._parameter_fed_finding(info, init, attr, ctor, fed_parameters[attr]))
                 continue
             if fact.kind == attrs.MODULE:
                 elements = [(f"self.{attr}", attr, ctor)]
@@ -96,13 +98,19 @@ class QConfigPlanner:
                     out.append(found)
         return out
 
-    @staticmethod
-    def _weight_reads(info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
-        """Members whose `.weight`/`.bias` forward code reads, and members it calls."""
+    def _weight_reads(self, info: ClassInfo) -> tuple[dict[str, nodes.Attribute], set[str]]:
+        """Members whose `.weight`/`.bias` forward code reads, and members it calls.
+
+        A `@torch.no_grad()` method that no other method calls is no forward code (timm's
+        `fuse()` folding a BatchNorm into the Linear after it, run before deployment): its reads
+        keep nothing float."""
         reads: dict[str, nodes.Attribute] = {}
         called: set[str] = set()
-        for method in info.node.mymethods():
-            if method.name == "__init__":
+        methods = list(info.node.mymethods())
+        used = {n.attrname for m in methods for n in nodes_in(m, nodes.Attribute)
+                if isinstance(n.expr, nodes.Name) and n.expr.name == "self" and n.attrname != m.name}
+        for method in methods:
+            if method.name == "__init__" or self.p.walk._skipped(method) and method.name not in used:
                 continue
             for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
                 if isinstance(node, nodes.Call):

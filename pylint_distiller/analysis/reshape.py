@@ -25,6 +25,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis.operands import float_parameter
 from pylint_distiller.analysis.sites import OpSite
 from pylint_distiller.analysis.plans import Plan, fresh_name
 from pylint_distiller.findings import Applicability, Fix
@@ -107,6 +108,8 @@ def plan_view(site: OpSite, pos, cache: dict) -> Plan | None:
         return None
     if site.kinds[0] != K.TENSOR or K.OTHER in site.kinds[1:]:
         return None  # not an activation, or `view(dtype)`
+    if float_parameter(node.func.expr, site.owner):
+        return None  # `self.gamma.view(1, -1, 1, 1)`: a parameter is never a quantized conv's output
     method = VIEWS[site.spec.key]
     if not _sole_holder(node) and _inplace_after(node.frame(), _first_line_run(node), site.owner, cache):
         return Plan(f".{method}()", None, _ALIASING)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ClassInfo
-from pylint_distiller.analysis.operands import _bindings
+from pylint_distiller.analysis.operands import bindings
 from pylint_distiller.analysis.operands import float_parameter as is_float_parameter
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.findings import Applicability, Definition, Fix
@@ -186,7 +186,7 @@ class WeightReadPlanner:
             return isinstance(expr, nodes.Call) and isinstance(expr.func, nodes.Name) \
                 and expr.func.name == READ_HELPER and bool(expr.args) and _self_chain(expr.args[0])
         if isinstance(node, nodes.Name) and depth < 4:
-            values = _bindings(node) or ()
+            values = bindings(node) or ()
             return bool(values) and all(self._weight_dtype(v, depth + 1) for v in values)
         return False
 
