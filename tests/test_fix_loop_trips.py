@@ -5,7 +5,8 @@ The loop shapes are the ones that stopped eager PTQ on real models (`aten::add` 
 tensors): torchvision's FeaturePyramidNetwork (trip count from the input), timm lcnetv2
 (enumerate over a member ModuleList that is None on some paths and set to None by
 `reparameterize()`), hrnet (a container a method shortens, nested loops, a parameterless
-activation reused in the loop) and repghost (`zip` of two Sequentials, no position).
+activation reused in the loop) and repghost (`zip` of two Sequentials, no position); hrnet's `y = None` before the loop, `y + f(x[j])` on later
+turns, was not even seen as a tensor op.
 For every case the unprepared model fails the README's eager PTQ recipe; after
 ``fix --target torch-eager`` it builds, loads the original state_dict strictly, gives the
 same float outputs before and after `fuse_model()` (eval), quantizes with a sane SQNR, and a
@@ -146,6 +147,31 @@ CASES = {
                         y = y + head(feats[j])
                 return y
         """, {}),
+    # timm hrnet's fuse layers exactly: `y = None`, then `y = f(x[j])` on the first turn and
+    # `y = y + f(x[j])` on the later ones (a tensor op only a later turn shows), in nested loops
+    # over a ModuleList of ModuleLists, with a parameterless fuse_act reused by every turn
+    "hrnet_fuse_layers": ("""
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.branches = nn.ModuleList([nn.Conv2d(dim, dim, 3, padding=1) for _ in range(2)])
+                self.fuse_layers = nn.ModuleList([nn.ModuleList([nn.Conv2d(dim, dim, 1) for _ in range(2)])
+                                                  for _ in range(2)])
+                self.fuse_act = nn.ReLU()
+
+            def forward(self, x):
+                x = [branch(x) for branch in self.branches]
+                x_fuse = []
+                for i, fuse_outer in enumerate(self.fuse_layers):
+                    y = None
+                    for j, f in enumerate(fuse_outer):
+                        if y is None:
+                            y = f(x[j])
+                        else:
+                            y = y + f(x[j])
+                    x_fuse.append(self.fuse_act(y))
+                return torch.cat(x_fuse, 1)
+        """, {}),
 }
 
 
@@ -240,7 +266,7 @@ def test_a_shortened_container_keeps_every_index_in_range():
         assert torch.allclose(model(x), reference_model(x), atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["input_dependent_count", "zip_without_index", "nested_loops"])
+@pytest.mark.parametrize("name", ["input_dependent_count", "zip_without_index", "nested_loops", "hrnet_fuse_layers"])
 def test_runs_without_their_own_module_share_one_and_say_so(name):
     text = _source(name)
     assert "ModuleList([FloatFunctional()" not in _fixed(text)
