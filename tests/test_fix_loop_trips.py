@@ -5,8 +5,8 @@ The loop shapes are the ones that stopped eager PTQ on real models (`aten::add` 
 tensors): torchvision's FeaturePyramidNetwork (trip count from the input), timm lcnetv2
 (enumerate over a member ModuleList that is None on some paths and set to None by
 `reparameterize()`), hrnet (a container a method shortens, nested loops, a parameterless
-activation reused in the loop) and repghost (`zip` of two Sequentials, no position); hrnet's `y = None` before the loop, `y + f(x[j])` on later
-turns, was not even seen as a tensor op.
+activation reused in the loop, and `y = None` before the loop, then `y + f(x[j])` on later
+turns, not even seen as a tensor op before) and repghost (`zip` of two Sequentials, no position).
 For every case the unprepared model fails the README's eager PTQ recipe; after
 ``fix --target torch-eager`` it builds, loads the original state_dict strictly, gives the
 same float outputs before and after `fuse_model()` (eval), quantizes with a sane SQNR, and a
