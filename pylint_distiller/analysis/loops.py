@@ -17,7 +17,8 @@ position (`self.adds[i]`). It needs:
   per pass (not a class whose instance runs repeatedly).
 
 Everything else gets no fix, with the reason, never a module reused by every
-iteration.
+iteration; for torch-eager, `loop_sharing.py` shares one FloatFunctional by the runs of
+a loop refused here (an `InLoop` reason), where eager runs it.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
     loops = _enclosing_repeaters(node, func)
     if not loops:
         return "it runs several times per forward pass"
+    found = _loop_slot(loops, owner, walk)
+    return found if isinstance(found, Slot) else InLoop(found)
+
+
+class InLoop(str):
+    """Why a loop of forward code (run once per pass) cannot give each of its runs a module."""
+
+
+def _loop_slot(loops: list[nodes.NodeNG], owner: ClassInfo, walk) -> Slot | str:
     if len(loops) > 1:
         return "it runs in nested loops"
     loop = loops[0]

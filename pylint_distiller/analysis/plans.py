@@ -194,7 +194,7 @@ class Planner:
         if site.multi:
             slot = per_iteration(site.node, site.owner, self.walk) if receiver == "self" else \
                 "it is in a helper that runs several times per forward pass"
-            if isinstance(slot, str) and shares_across_runs(self.target, rep.module, receiver):
+            if isinstance(slot, str) and shares_across_runs(self.target, rep.module, receiver, slot):
                 reasons.append(f"{slot}: {SHARED_NOTE}")
                 slot = None
             elif isinstance(slot, str):

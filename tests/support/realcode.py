@@ -247,6 +247,11 @@ def newly_reused(before: set[str], after: set[str]) -> set[str]:
     return {n for n in after - before if not any(n.startswith(r + ".") for r in before if r)}
 
 
+def shared_members(applied) -> set[str]:
+    """Names of the members applied torch-eager fixes declare shared by every run of a loop."""
+    return {f.fix.member.name for f in applied if f.fix.member and SHARED_NOTE in f.message}
+
+
 def declared_shared(model: nn.Module, path: str, shared: set[str]) -> bool:
     """`path` (or its observer) is a FloatFunctional member a torch-eager fix declared shared by every run."""
     parts = path.split(".")
@@ -388,7 +393,7 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
         result = fixed(text, path, target, unsafe)
         texts[name], remaining[name] = result.text, result.remaining
         out.applied += len(result.applied)
-        shared |= {f.fix.member.name for f in result.applied if f.fix.member and SHARED_NOTE in f.message}
+        shared |= shared_members(result.applied)
         out.declared += [change for f in result.applied for change in declared_changes(f)]
         out.refusals += [(name, f.line, refusal(f)) for f in result.remaining if not allowed(f, unsafe)]
         if fixed(result.text, path, target, unsafe).text != result.text:
