@@ -279,3 +279,15 @@ def test_runs_without_their_own_module_share_one_and_say_so(name):
                  if f.symbol == "tensor-operator"]
     assert distiller and all(f.fix is None and "one module would be reused by every run" in f.message
                              for f in distiller)
+
+
+def test_a_relu_reused_by_every_run_is_reported_as_costing_nothing_for_eager():
+    """hrnet's `self.fuse_act`: eager prepare gives nn.ReLU no observer (checked here), so sharing it
+    across the loop's runs shares no statistics; the PTQ runs above execute it reused."""
+    notes = [f.message for f in analyze_source(_source("hrnet_fuse_layers"), "model.py",
+                                               Settings(target="torch-eager")) if f.symbol == "reused-module"]
+    assert len(notes) == 1 and "self.fuse_act" in notes[0] and "costs nothing" in notes[0]
+    wrapped = nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU()).eval()
+    wrapped.qconfig = torch.ao.quantization.get_default_qconfig("x86")
+    torch.ao.quantization.prepare(wrapped, inplace=True)
+    assert not hasattr(wrapped[1], "activation_post_process") and hasattr(wrapped[0], "activation_post_process")

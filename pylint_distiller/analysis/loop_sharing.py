@@ -22,6 +22,12 @@ from pylint_distiller.catalogue.ops import FF
 SHARED_NOTE = ("one FloatFunctional shared by every run, so its observer's statistics (one scale and "
                "zero point) are shared across the iterations")
 
+#: modules eager `prepare` gives no observer and `convert` leaves as they are (measured, torch 2.14):
+#: their quantized runs keep the input's scale, so a run in a loop shares nothing with the others
+UNOBSERVED_MODULES = frozenset(("torch.nn.ReLU",))
+UNOBSERVED_NOTE = ("for torch-eager this costs nothing: eager PTQ gives nn.ReLU no observer (its quantized "
+                   "run keeps its input's scale), so the runs share no statistics")
+
 
 def shares_across_runs(target: str, module: str | None, receiver: str, why: str | None = None) -> bool:
     """May a member of class `module` (qualified name), called on every run of the op, stand in for one per run?
