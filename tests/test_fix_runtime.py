@@ -33,6 +33,7 @@ from pylint_distiller.fixer.engine import allowed, fix_source
 from pylint_distiller.settings import Settings
 from pylint_distiller.verify.runtime import trace_model
 from tests.support.ptq import eager_ptq
+from tests.support.realcode import declared_shared, shared_members
 from tests.support.runtime_equivalence import (
     assert_same_model,
     count_module_calls,
@@ -141,8 +142,11 @@ def test_no_fixed_op_still_runs_outside_a_module(kind, name, target):
     original_file = os.path.realpath(original_mod.__file__)
     before_report = trace_model(original, tuple(inputs), source_filter=lambda p: p == original_file)
     assert len(report.op_sites) <= len(before_report.op_sites), "more op sites outside modules than before"
-    # no module runs more often than before, and no new module runs twice
+    # no module runs more often than before, and no new module runs twice (but the FloatFunctional
+    # a torch-eager fix declares shared by every run of a loop)
     before, after = reused(original, inputs), reused(prepared, inputs)
+    shared = shared_members(result.applied)
+    after = {n for n in after if not declared_shared(prepared, n, shared)}
     assert after <= before, f"newly reused modules: {sorted(after - before)}"
 
 

@@ -112,6 +112,20 @@ CASES = {
             def forward(self, x):
                 return self.head(self.up(self.conv(x)))
         """,
+    # timm lowformer: the ConvTranspose2d's arguments depend on a condition, one type on every path
+    "conv_transpose_on_every_path": """
+        class Net(nn.Module):
+            def __init__(self, dim, stride=2):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                if stride == 1:
+                    self.up = nn.ConvTranspose2d(dim, dim, 3, stride=1, padding=1)
+                else:
+                    self.up = nn.ConvTranspose2d(dim, dim, stride * 2, stride=stride, padding=stride // 2)
+
+            def forward(self, x):
+                return self.up(self.conv(x))
+        """,
     "float_parameter_operands": """
         class Net(nn.Module):
             def __init__(self, dim):

@@ -169,6 +169,36 @@ CASES = {
             def forward(self, x):
                 return self.head(torch.flatten(self.conv(x).mean((2, 3), keepdim=True), 1))
         """, "torch.randn(4, 4, 8, 8)"),
+    # timm nextvit's EfficientAttention: `self.norm = norm_layer(dim)` (nn.BatchNorm1d by default)
+    # on one path of __init__, None on the other
+    "factory_member_or_none": ("""
+        class Attention(nn.Module):
+            def __init__(self, dim, sr_ratio=2, norm_layer=nn.BatchNorm1d):
+                super().__init__()
+                self.q = nn.Linear(dim, dim)
+                if sr_ratio > 1:
+                    self.sr = nn.AvgPool1d(kernel_size=sr_ratio, stride=sr_ratio)
+                    self.norm = norm_layer(dim)
+                else:
+                    self.sr = None
+                    self.norm = None
+
+            def forward(self, x):
+                if self.sr is not None:
+                    x = self.sr(x.transpose(1, 2))
+                    x = self.norm(x).transpose(1, 2)
+                return self.q(x)
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+                self.attn = Attention(dim)
+
+            def forward(self, x):
+                return self.attn(torch.flatten(self.conv(x), 2).transpose(1, 2))
+        """, "torch.randn(2, 4, 8, 8)"),
 }
 
 

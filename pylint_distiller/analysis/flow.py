@@ -78,11 +78,13 @@ class FlowWalk:
             old = frame.silent
             before = dict(frame.env)
             frame.silent = old or quiet_body
+            _not_none(stmt.test, "is not", frame.env)
             body = self.walk_block(stmt.body, frame)
             after_body = dict(frame.env)
             if stmt.orelse:  # the else branch starts from what ran before the if, not after the body
                 frame.env.clear()
                 frame.env.update(before)
+                _not_none(stmt.test, "is", frame.env)
             frame.silent = old or quiet_else
             orelse = self.walk_block(stmt.orelse, frame)
             frame.silent = old
@@ -371,3 +373,17 @@ class FlowWalk:
         if func.is_generator():
             return K.SEQ, paths, None
         return sub.returns or K.UNKNOWN, paths, (None if sub.returns_mixed else sub.returns_elts)
+
+
+def _not_none(test: nodes.NodeNG, op: str, env: dict) -> None:
+    """In the branch where `name <op> None` holds, a name last seen as None holds something else.
+
+    hrnet's `y = None` before a loop, then `if y is None: y = f(x) else: y = y + f(x)`:
+    the loop body is walked once, where `y` is still None, but the else branch only runs on
+    a later turn, when it holds what the body stored (unknown, so `y + f(x)` may be a tensor op).
+    """
+    if isinstance(test, nodes.Compare) and isinstance(test.left, nodes.Name) and len(test.ops) == 1:
+        found, right = test.ops[0]
+        if found == op and isinstance(right, nodes.Const) and right.value is None and \
+                env.get(test.left.name) == K.OTHER:
+            env[test.left.name] = K.UNKNOWN

@@ -17,7 +17,8 @@ position (`self.adds[i]`). It needs:
   per pass (not a class whose instance runs repeatedly).
 
 Everything else gets no fix, with the reason, never a module reused by every
-iteration.
+iteration; for torch-eager, `loop_sharing.py` shares one FloatFunctional by the runs of
+a loop refused here (an `InLoop` reason), where eager runs it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.loop_containers import may_be_none, never_longer
 from pylint_distiller.analysis.node_tables import nodes_in
 
 _CONTAINER_VIEWS = frozenset(("values", "items", "keys"))
@@ -64,6 +66,15 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
     loops = _enclosing_repeaters(node, func)
     if not loops:
         return "it runs several times per forward pass"
+    found = _loop_slot(loops, owner, walk)
+    return found if isinstance(found, Slot) else InLoop(found)
+
+
+class InLoop(str):
+    """Why a loop of forward code (run once per pass) cannot give each of its runs a module."""
+
+
+def _loop_slot(loops: list[nodes.NodeNG], owner: ClassInfo, walk) -> Slot | str:
     if len(loops) > 1:
         return "it runs in nested loops"
     loop = loops[0]
@@ -168,7 +179,7 @@ def _slot(target, iterable, body, owner: ClassInfo, walk) -> Slot | str:
         containers = [_container(arg, owner, walk) for arg in zipped]
         if None in containers:
             return dynamic
-        lengths = [f"len(self.{c})" for c in dict.fromkeys(containers)]
+        lengths = [_length(c, owner) for c in dict.fromkeys(containers)]
         trip = lengths[0] if len(lengths) == 1 else f"min({', '.join(lengths)})"  # zip stops at the shortest
         reads = tuple(zipped)  # a container created under a condition guards the list too
         position = target.elts[0].name
@@ -196,8 +207,16 @@ def _static_count(node: nodes.NodeNG, owner: ClassInfo, walk):
     if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name) and node.func.name == "len" and \
             len(node.args) == 1 and not node.keywords:
         container = _container(node.args[0], owner, walk)
-        return node if container is not None else None
+        if container is None:
+            return None
+        return node if _length(container, owner) == f"len(self.{container})" else None
     return None
+
+
+def _length(container: str, owner: ClassInfo) -> str:
+    """The container's length at the end of `__init__`, 0 where it may be None (`loop_containers.py`)."""
+    fact = owner.attrs[container]
+    return f"len(self.{container} or ())" if may_be_none(fact.values) else f"len(self.{container})"
 
 
 def _container(node: nodes.NodeNG, owner: ClassInfo, walk) -> str | None:
@@ -208,15 +227,21 @@ def _container(node: nodes.NodeNG, owner: ClassInfo, walk) -> str | None:
     if not (isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"):
         return None
     fact = owner.attrs.get(node.attrname)
-    if fact is None or fact.kind != attrs.CONTAINER or not _unchanged(owner, node.attrname, walk):
+    if fact is None or fact.kind != attrs.CONTAINER or not _unchanged(owner, node.attrname, walk, shrinks=True):
         return None
     return node.attrname
 
 
-def _unchanged(owner: ClassInfo, attr: str, walk) -> bool:
-    """Assigned only in `__init__` (of the class or a same-file base), never in forward code."""
+def _unchanged(owner: ClassInfo, attr: str, walk, shrinks: bool = False) -> bool:
+    """Assigned only in `__init__` (of the class or a same-file base), never in forward code.
+
+    With `shrinks`, other methods may also make the container shorter (`loop_containers.py`).
+    """
     if attr in walk.forward_assigned.get(owner, set()):
         return False
     fact = owner.attrs.get(attr)
-    return fact is not None and all(  # also what `.append()`/`.extend()` adds to a container
-        isinstance(v.frame(), nodes.FunctionDef) and v.frame().name == "__init__" for v in [*fact.values, *fact.elements])
+
+    def in_init(node: nodes.NodeNG) -> bool:
+        return isinstance(node.frame(), nodes.FunctionDef) and node.frame().name == "__init__"
+    return fact is not None and all(in_init(v) or shrinks and never_longer(v, attr) for v in fact.values) and \
+        all(in_init(v) for v in fact.elements)  # what `.append()`/`.extend()` adds to a container

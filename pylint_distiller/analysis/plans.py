@@ -21,6 +21,7 @@ from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.lifting import Lifter
+from pylint_distiller.analysis.loop_sharing import SHARED_NOTE, UNOBSERVED_MODULES, UNOBSERVED_NOTE, built_as, shares_across_runs
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.module_callers import stray_reference
 from pylint_distiller.analysis.node_tables import nodes_in
@@ -193,7 +194,10 @@ class Planner:
         if site.multi:
             slot = per_iteration(site.node, site.owner, self.walk) if receiver == "self" else \
                 "it is in a helper that runs several times per forward pass"
-            if isinstance(slot, str):
+            if isinstance(slot, str) and shares_across_runs(self.target, rep.module, receiver, slot):
+                reasons.append(f"{slot}: {SHARED_NOTE}")
+                slot = None
+            elif isinstance(slot, str):
                 return Plan(suggestion, None, f"{slot}: {_REUSED_PER_RUN}")
         node = site.node
         holes: list = []
@@ -289,6 +293,10 @@ class Planner:
     def plan_reuse(self, owner: ClassInfo, attr: str, node: nodes.Call, stateful: bool | None,
                    multi: bool) -> Plan:
         fact = owner.attrs.get(attr)
+        if multi and shares_across_runs(self.target, built_as(fact, self.imports), "self"):
+            return Plan("", None, f"{SHARED_NOTE}: eager PTQ runs it")
+        if multi and self.target == TORCH_EAGER and fact is not None and fact.qname in UNOBSERVED_MODULES:
+            return Plan("", None, UNOBSERVED_NOTE)
         if multi:
             return Plan("", None, "the call itself runs several times per pass (loop or helper): restructure by hand")
         home = self._class_of(node)

@@ -12,7 +12,8 @@ member can be configured where it is built:
 
 A `qconfig` attribute is no state: the state_dict and the float outputs do not change
 (safe). It is set only for a member assigned directly in `__init__`'s body (not under a
-condition), so the line at the end always finds it.
+condition), or built with one type on every path of `__init__`, so the line at the end
+always finds it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from astroid import nodes
 from pylint_distiller import eager_support as E
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.conditions import surely_assigned
 from pylint_distiller.analysis.float_built import returned_by_forward
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.operands import QUANT_STUB, is_quant_stub, parameters_in
@@ -72,6 +74,11 @@ class QConfigPlanner:
         weights_read, called = self._weight_reads(info)
         fed_parameters = parameter_fed(info)
         for attr, fact in info.attrs.items():
+            if attr not in configured and len(fact.values) > 1:
+                found = self._built_on_every_path(info, init, attr, fact)
+                if found is not None:
+                    out.append(found)
+                continue
             if attr in configured or len(fact.values) != 1 or not isinstance(fact.values[0], nodes.Call):
                 continue
             ctor = fact.values[0]
@@ -161,7 +168,17 @@ class QConfigPlanner:
         return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
                                   message)
 
-    def _qconfig_finding(self, info, init, shown, member, ctor, call, qname):
+    def _built_on_every_path(self, info, init, attr, fact):
+        """timm lowformer's `if ...: self.upsampling = nn.ConvTranspose2d(...) else: ... = nn.ConvTranspose2d(...)`:
+        one type, built on every path of `__init__` (never None): a qconfig at its end always finds it."""
+        qnames = {self.p.imports.qualify(v.func) if isinstance(v, nodes.Call) and v.frame() is init else None
+                  for v in fact.values}
+        if len(qnames) != 1 or None in qnames or fact.kind != attrs.MODULE or not surely_assigned(info, attr):
+            return None
+        ctor = fact.values[0]
+        return self._qconfig_finding(info, init, f"self.{attr}", attr, ctor, ctor, qnames.pop(), every_path=True)
+
+    def _qconfig_finding(self, info, init, shown, member, ctor, call, qname, every_path=False):
         if qname in E.PER_TENSOR_WEIGHT_MODULES:
             qconfig, imports = self._per_tensor_qconfig()
             message = (f"{qname.replace('torch.nn.', 'nn.')} does not convert with the x86 default qconfig (its "
@@ -174,12 +191,12 @@ class QConfigPlanner:
             title = f"Set {shown}.qconfig = None"
         else:
             return None
-        return self._qconfig_edit(info, init, ctor, call, member, qconfig, imports, title, message)
+        return self._qconfig_edit(info, init, ctor, call, member, qconfig, imports, title, message, every_path)
 
-    def _qconfig_edit(self, info, init, ctor, call, member, qconfig, imports, title, message):
+    def _qconfig_edit(self, info, init, ctor, call, member, qconfig, imports, title, message, every_path=False):
         """`self.<member>.qconfig = <qconfig>` at the end of `__init__` (after the member is built)."""
         statement = ctor.statement()
-        if statement.parent is not init or not isinstance(statement, nodes.Assign):
+        if not every_path and (statement.parent is not init or not isinstance(statement, nodes.Assign)):
             return call, message, Plan("", None, "it is not assigned directly in __init__'s body, so a qconfig set "
                                                  "at its end might not find it (manual)")
         if not self.p._extendable(info.node.lineno):

@@ -206,7 +206,8 @@ def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
     called = _called_members(info)
     passed_in = _parameters(info)
     for name, fact in info.attrs.items():
-        value = fact.values[0] if len(fact.values) == 1 else None
+        built = [v for v in fact.values if not (isinstance(v, nodes.Const) and v.value is None)]
+        value = built[0] if len(built) == 1 else None  # `else: self.norm = None` is no other type
         if fact.kind == attrs.CONTAINER and isinstance(value, nodes.Call):
             why = _container_reason(value, info, qualify)
             if why is not None:

@@ -36,7 +36,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
+from torch.ao.nn.quantized import FloatFunctional
 
+from pylint_distiller.analysis.loop_sharing import SHARED_NOTE
 from pylint_distiller.findings import Applicability
 from pylint_distiller.fixer.engine import allowed, fix_source
 from pylint_distiller.settings import Settings
@@ -257,6 +259,25 @@ def newly_reused(before: set[str], after: set[str]) -> set[str]:
     return {n for n in after - before if not any(n.startswith(r + ".") for r in before if r)}
 
 
+def shared_members(applied) -> set[str]:
+    """Names of the members applied torch-eager fixes declare shared by every run of a loop."""
+    return {f.fix.member.name for f in applied if f.fix.member and SHARED_NOTE in f.message}
+
+
+def declared_shared(model: nn.Module, path: str, shared: set[str]) -> bool:
+    """`path` (or its observer) is a FloatFunctional member a torch-eager fix declared shared by every run."""
+    parts = path.split(".")
+    if parts[-1] == "activation_post_process":
+        parts = parts[:-1]
+    if not parts or parts[-1] not in shared:
+        return False
+    try:
+        module = model.get_submodule(".".join(parts))
+    except AttributeError:
+        return False
+    return isinstance(module, FloatFunctional)
+
+
 # ------------------------------------------------------------------ the contract
 #: Behaviour changes an applied UNSAFE fix declares, and which check each exempts.
 #: Key changes: the original state_dict cannot load strictly (renamed keys of a
@@ -364,7 +385,8 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
 
     An unsafe fix that declares different state_dict keys or outputs (see
     KEY_CHANGES) exempts the run from that check only; it must still build,
-    run, leave nothing fixable outside modules and create no reuse. Exceptions of the
+    run, leave nothing fixable outside modules and create no reuse (but the FloatFunctional a
+    torch-eager fix declares shared by every run of a loop, see loop_sharing.py). Exceptions of the
     ORIGINAL (build or run) propagate: the model itself does not work.
     """
     out = Outcome()
@@ -378,10 +400,12 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
     out.before = len(original.sites)
 
     texts, remaining = {}, {}
+    shared: set[str] = set()  # torch-eager members a fix declares shared by every run (loop_sharing.py)
     for name, (path, text) in sources.items():
         result = fixed(text, path, target, unsafe)
         texts[name], remaining[name] = result.text, result.remaining
         out.applied += len(result.applied)
+        shared |= shared_members(result.applied)
         out.declared += [change for f in result.applied for change in declared_changes(f)]
         out.refusals += [(name, f.line, refusal(f)) for f in result.remaining if not allowed(f, unsafe)]
         if fixed(result.text, path, target, unsafe).text != result.text:
@@ -408,7 +432,8 @@ def check_fixed_model(case: Case, target: str, unsafe: bool, folder: str, seed: 
                 out.left_fixable.append((os.path.basename(site.path), site.line, site.op))
     if out.left_fixable:
         out.failures.append(f"fixable ops still outside modules: {out.left_fixable}")
-    out.newly_reused = newly_reused(original.reused, prepared.reused)
+    out.newly_reused = {n for n in newly_reused(original.reused, prepared.reused)
+                        if not declared_shared(prepared.model, n, shared)}
     if out.newly_reused:
         out.failures.append(f"modules newly called more than once per pass: {sorted(out.newly_reused)}")
     if callable(getattr(prepared.model, "fuse_model", None)) and not out.declared:
