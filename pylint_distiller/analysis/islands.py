@@ -36,6 +36,7 @@ from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.boundaries import no_activation
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.island_template import IslandTemplate
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
@@ -60,8 +61,6 @@ from pylint_distiller.findings import Applicability, Fix, Member
 
 ISLAND = "a float island (a DeQuantStub before it, a QuantStub after it)"
 _OPERATOR_NAMES = {"truediv": "div", "floordiv": "floordiv", "neg": "neg"}
-_ATOMS = (nodes.Name, nodes.Attribute, nodes.Call, nodes.Subscript, nodes.Const, nodes.List, nodes.Tuple,
-          nodes.Dict, nodes.Set, nodes.ListComp, nodes.SetComp, nodes.DictComp)
 _BINARY = frozenset(("add", "sub", "mul", "truediv", "div"))
 
 
@@ -210,7 +209,7 @@ class IslandPlanner:
         operands = Operands(site)
         owner = site.owner
         acts = {id(n) for n, k in operands.items if k == K.TENSOR and not float_parameter(n, owner)} - children
-        builder = _Template(self.pos, receiver, acts, f"[{slot.position}]" if slot else "")
+        builder = IslandTemplate(self.pos, receiver, acts, f"[{slot.position}]" if slot else "")
         if isinstance(node, nodes.BinOp):
             body = builder.operand(node.left, node) + f" {node.op} " + builder.operand(node.right, node)
         elif isinstance(node, nodes.UnaryOp):
@@ -230,7 +229,7 @@ class IslandPlanner:
             template = builder.hole(node.target) + " = " + template
         if self.pos.has_comment(self.pos.span(node), builder.holes) and isinstance(node, nodes.Call):
             # comments between the arguments: keep the call's text verbatim around its dequantized activations
-            builder = _Template(self.pos, receiver, acts, builder.pick)
+            builder = IslandTemplate(self.pos, receiver, acts, builder.pick)
             body = builder.verbatim(node, [n for n, _ in operands.items if id(n) in acts])
             template = body if merged or body is None else builder.quantized(body)
         if body is None or self.pos.has_comment(self.pos.span(node), builder.holes):
@@ -316,7 +315,7 @@ class IslandPlanner:
             return in_init
         return receiver, lines
 
-    def _fix(self, node: nodes.NodeNG, stem: str, builder: "_Template", template: str,
+    def _fix(self, node: nodes.NodeNG, stem: str, builder: IslandTemplate, template: str,
              class_lines: tuple[int, ...], quant: bool = True, slot: Slot | None = None,
              owner: ClassInfo | None = None) -> Fix:
         dequant, imports = self.p.render(DEQUANT_STUB)
@@ -407,7 +406,7 @@ class IslandPlanner:
         acts = {id(arg) for arg, name in zip(call.args, params) if name in tensors}
         if not acts:
             return Plan(ISLAND, None, f"{reason}, and no argument of {helper.name}() is seen to be a tensor (manual)")
-        builder = _Template(self.pos, "self", acts)
+        builder = IslandTemplate(self.pos, "self", acts)
         body = builder.hole(call.func) + "(" + ", ".join(builder.operand(a, None) for a in call.args) + ")"
         template = builder.quantized(body)
         if self.pos.has_comment(self.pos.span(call), builder.holes):
@@ -492,7 +491,7 @@ class IslandPlanner:
         in_init = runs_in_init_note(call, self.p._init_reached)
         if in_init:
             return message, Plan(ISLAND, None, in_init)
-        builder = _Template(self.pos, "self", acts)
+        builder = IslandTemplate(self.pos, "self", acts)
         args = [builder.operand(a, None) for a in call.args] + [
             f"{kw.arg}=" + builder.operand(kw.value, None) for kw in call.keywords or ()]
         template = builder.quantized(builder.hole(call.func) + "(" + ", ".join(args) + ")")
@@ -523,98 +522,3 @@ def _island_arguments(call: nodes.Call, owner: ClassInfo) -> set[int] | None:
             return None
         acts.add(id(arg))
     return acts
-
-
-class _Template:
-    """Builds an island's template: holes for the original operands, stub calls around activations."""
-
-    def __init__(self, pos, receiver: str, activations: set[int], pick: str = "") -> None:
-        self.pos = pos
-        self.receiver = receiver
-        self.activations = activations
-        self.pick = pick  # `[i]`: the members are per-iteration lists
-        self.holes: list = []
-        self.dequants = 0
-
-    def hole(self, node: nodes.NodeNG) -> str:
-        self.holes.append(self.pos.span(node))
-        return "{%d}" % (len(self.holes) - 1)
-
-    def _member(self, index: int) -> str:
-        return ("{m}" if index == 0 else "{m%d}" % index) + self.pick
-
-    def operand(self, node: nodes.NodeNG, parent_op: nodes.NodeNG | None) -> str:
-        if id(node) in self.activations:
-            self.dequants += 1
-            return f"{self.receiver}.{self._member(self.dequants - 1)}({self.hole(node)})"
-        text = self.hole(node)
-        if parent_op is not None and not isinstance(node, _ATOMS):
-            return f"({text})"  # the span of `(a + b)` holds no parentheses
-        return text
-
-    def call(self, node: nodes.Call, method: bool) -> str | None:
-        func = node.func
-        if method:
-            head = self.operand(func.expr, func) + "." + func.attrname
-        else:
-            head = self.hole(func)
-        args = []
-        for arg in node.args:
-            if isinstance(arg, nodes.Starred):
-                if id(arg) in self.activations or any(id(e) in self.activations for e in arg.nodes_of_class(
-                        nodes.NodeNG)):
-                    return None
-                args.append("*" + self.hole(arg.value))
-            elif isinstance(arg, (nodes.List, nodes.Tuple, nodes.BinOp)) and any(
-                    id(e) in self.activations for e in arg.nodes_of_class(nodes.NodeNG)):
-                text = self._sequence(arg)
-                if text is None:
-                    return None
-                args.append(text)
-            else:
-                args.append(self.operand(arg, None))
-        for kw in node.keywords or ():
-            if kw.arg is None:
-                return None
-            args.append(f"{kw.arg}=" + self.operand(kw.value, None))
-        return head + "(" + ", ".join(args) + ")"
-
-    def verbatim(self, node: nodes.NodeNG, acts: list[nodes.NodeNG]) -> str | None:
-        """`node`'s text kept whole (comments included) as holes between its activations, each dequantized:
-        `F.batch_norm(\n x,\n # note\n self.running_mean, ...)` -> `{0}self.{m}({1}){2}`."""
-        spans = sorted(self.pos.span(a) for a in acts)
-        outer = self.pos.span(node)
-        if not spans or any(a[2:] > b[:2] for a, b in zip(spans, spans[1:])) \
-                or spans[0][:2] <= outer[:2] or spans[-1][2:] >= outer[2:]:
-            return None  # overlapping operands, or one at an edge of the node (a method's receiver)
-        out, pos = [], outer[:2]
-        for span in spans:
-            out.append(self._gap(pos, span[:2]))
-            self.dequants += 1
-            out.append(f"{self.receiver}.{self._member(self.dequants - 1)}({self._gap(span[:2], span[2:])})")
-            pos = span[2:]
-        out.append(self._gap(pos, outer[2:]))
-        return "".join(out)
-
-    def _gap(self, start: tuple[int, int], end: tuple[int, int]) -> str:
-        self.holes.append(start + end)
-        return "{%d}" % (len(self.holes) - 1)
-
-    def _sequence(self, node: nodes.NodeNG) -> str | None:
-        """A sequence operand rebuilt with its activations dequantized: `[a, x]`, `to_cat + [x]`."""
-        if isinstance(node, nodes.BinOp) and node.op == "+":
-            left, right = self._sequence(node.left), self._sequence(node.right)
-            return None if left is None or right is None else f"{left} + {right}"
-        if isinstance(node, (nodes.List, nodes.Tuple)):
-            if any(isinstance(e, nodes.Starred) for e in node.elts):
-                return None
-            elts = [self.operand(e, None) for e in node.elts]
-            if isinstance(node, nodes.List):
-                return "[" + ", ".join(elts) + "]"
-            return "(" + ", ".join(elts) + ("," if len(elts) == 1 else "") + ")"
-        if id(node) in self.activations or isinstance(node, nodes.BinOp):
-            return None
-        return self.hole(node)
-
-    def quantized(self, body: str) -> str:
-        return f"{self.receiver}.{self._member(self.dequants)}({body})"
