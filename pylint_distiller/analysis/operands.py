@@ -262,6 +262,51 @@ def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
     return False
 
 
+def init_number(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
+    """`self.scale`, set only in `__init__` from a number or from a parameter declared a number
+    (`self.scale = scale` with `scale=0.17` or `scale: float`): a Python number as an operand.
+
+    Its kind is unknown to the walk (a caller could pass anything), but it is set before any
+    activation exists. As the other operand of `*`/`+` it takes FloatFunctional's scalar method:
+    in float `mul_scalar` computes the same `torch.mul` as `mul`, and after convert a quantized
+    `mul`/`add` needs two quantized tensors (timm's `out * self.scale + x` stopped PTQ).
+    """
+    if owner is None or not (isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name)
+                             and node.expr.name == "self"):
+        return False
+    fact = owner.attrs.get(node.attrname)
+    if fact is None or fact.kind not in (attrs.CONST, attrs.UNKNOWN) or not fact.values:
+        return False
+    return all(_number_value(value) for value in fact.values)
+
+
+def _number_value(value: nodes.NodeNG) -> bool:
+    """A number literal, or an `__init__` parameter whose default is one or whose annotation is `float`/`int`."""
+    if isinstance(value, nodes.UnaryOp):
+        value = value.operand
+    if isinstance(value, nodes.Const):
+        return isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+    func = value.frame()
+    if not isinstance(value, nodes.Name) or not isinstance(func, nodes.FunctionDef) or func.name != "__init__":
+        return False
+    args = func.args
+    positional = [*(args.posonlyargs or []), *(args.args or [])]
+    pairs = list(zip(positional[len(positional) - len(args.defaults or []):], args.defaults or []))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs or [], args.kw_defaults or []) if d is not None]
+    annotations = dict(zip([a.name for a in positional], args.annotations or []))
+    annotations.update(zip([a.name for a in args.kwonlyargs or []], args.kwonlyargs_annotations or []))
+    if not any(a.name == value.name for a in [*positional, *(args.kwonlyargs or [])]):
+        return False
+    note = annotations.get(value.name)
+    if isinstance(note, nodes.Name) and note.name in ("float", "int"):
+        return True
+    default = next((d for a, d in pairs if a.name == value.name), None)
+    if isinstance(default, nodes.UnaryOp):
+        default = default.operand
+    return note is None and isinstance(default, nodes.Const) and isinstance(default.value, (int, float)) \
+        and not isinstance(default.value, bool)
+
+
 def sequence_parts(node: nodes.NodeNG, owner: ClassInfo | None) -> list[nodes.NodeNG] | None:
     """The tensors of a sequence operand: the elements of a list or tuple display, and of each side
     of `a + b` where a side is a display or a list that only holds float parameters (kept whole).

@@ -25,6 +25,7 @@ from pylint_distiller.analysis.loop_sharing import SHARED_NOTE, UNOBSERVED_MODUL
 from pylint_distiller.analysis.loops import Slot, per_iteration
 from pylint_distiller.analysis.module_callers import stray_reference
 from pylint_distiller.analysis.node_tables import nodes_in
+from pylint_distiller.analysis.operands import init_number
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.training_args import training_value
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
@@ -213,6 +214,8 @@ class Planner:
             return Plan(suggestion, None, "its first operand is a Python number, which the module cannot take")
         if method and rep.scalar_method and len(forward) == 2:
             first, second = site.kinds[0], site.kinds[1]
+            first, second = (K.NUMBER if kind == K.UNKNOWN and init_number(bound[name], site.owner) else kind
+                             for kind, name in zip((first, second), forward))
             op = spec.key.rsplit(".", 1)[1].lstrip("i") if spec.key.startswith("operator.") else spec.key.rsplit(".", 1)[1]
             if second == K.NUMBER:
                 method = rep.scalar_method
