@@ -191,6 +191,35 @@ CASES = {
             def forward(self, x):
                 return self.stage(self.norm(self.stem(x)))
         """, "torch.randn(2, 3, 8, 8)"),
+    # timm eva/beit/swinv2 attention: `self.qkv(x)` on one path, `F.linear(x, self.qkv.weight, bias)` on the
+    # other; the member stays quantizable, the value read goes through float_parameter() inside an island
+    "value_read_of_a_called_member": ("""
+        class Attention(nn.Module):
+            def __init__(self, dim, separate=False):
+                super().__init__()
+                self.qkv = nn.Linear(dim, dim * 3, bias=False)
+                self.q_bias = nn.Parameter(torch.randn(dim * 3) * 0.1)
+                self.separate = separate
+                self.proj = nn.Linear(dim * 3, dim)
+
+            def forward(self, x):
+                if self.separate:
+                    qkv = self.qkv(x)
+                else:
+                    qkv = F.linear(x, weight=self.qkv.weight, bias=self.q_bias)
+                return self.proj(qkv)
+
+
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.stem = nn.Linear(dim, dim)
+                self.attn = Attention(dim)
+                self.other = Attention(dim, separate=True)
+
+            def forward(self, x):
+                return self.other(self.attn(self.stem(x)))
+        """, "torch.randn(2, 5, 8)"),
 }
 
 

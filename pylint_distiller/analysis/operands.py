@@ -15,6 +15,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.float_built import forward_built, plain_argument
+from pylint_distiller.analysis.generated_helpers import generated_read
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.sites import OpSite
 
@@ -158,6 +159,8 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
             and all(constant(a, owner) for a in node.args) \
             and all(constant(kw.value, owner) for kw in node.keywords or ()):
         return float_parameter(node.func.expr, owner, _depth + 1, _names)  # `self.scale.exp()`, `(rv + eps).rsqrt()`
+    if generated_read(node):
+        return True  # `float_parameter(self.qkv, "weight")`: a parameter, dequantized after convert
     if isinstance(node, nodes.Call) and parameters_in(node, owner, _depth, _names):
         return True  # `torch.clamp(self.logit_scale, max=4.6)`, `self.cpb_mlp(self.coords_table)`
     if isinstance(node, nodes.Call):

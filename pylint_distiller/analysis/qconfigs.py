@@ -88,8 +88,8 @@ class QConfigPlanner:
                 continue
             if fact.kind == attrs.MODULE and attr in weights_read and fact.qname in E.QUANTIZED_MODULES \
                     and fact.qname not in STATELESS_MODULES:
-                out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr],
-                                                     attr in called))
+                if attr not in called:  # (one also called keeps its qconfig: `weight_reads.py` moves the read)
+                    out.append(self._weight_read_finding(info, init, attr, fact, ctor, weights_read[attr]))
                 continue
             if fact.kind == attrs.MODULE:
                 elements = [(f"self.{attr}", attr, ctor)]
@@ -157,14 +157,10 @@ class QConfigPlanner:
                   imports=imports, class_lines=(info.node.lineno,))
         return call, message, Plan("QuantStub", fix)
 
-    def _weight_read_finding(self, info, init, attr, fact, ctor, read, called: bool):
+    def _weight_read_finding(self, info, init, attr, fact, ctor, read):
         short = (fact.qname or "").replace("torch.nn.", "nn.")
         message = (f"forward reads {read.as_string()}: after convert, a quantized {short}'s weight is a method, "
                    f"not a tensor; keep self.{attr} float (qconfig = None)")
-        if called:
-            return ctor, message, Plan("", None, f"self.{attr} is also called as a module, which would then run "
-                                                 "float on quantized input: read the weight before convert or "
-                                                 "restructure (manual)")
         return self._qconfig_edit(info, init, ctor, ctor, attr, "None", (), f"Set self.{attr}.qconfig = None",
                                   message)
 

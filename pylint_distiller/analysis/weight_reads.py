@@ -32,6 +32,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.generated_helpers import CAST_HELPER, MARKER, READ_HELPER, helper_bound
 from pylint_distiller.analysis.operands import bindings
 from pylint_distiller.analysis.operands import float_parameter as is_float_parameter
 from pylint_distiller.analysis.plans import Plan, Planner
@@ -41,10 +42,6 @@ from pylint_distiller.findings import Applicability, Definition, Fix
 METADATA_ATTRS = frozenset(("dtype", "device", "shape", "ndim", "is_cuda"))
 METADATA_METHODS = frozenset(("size", "dim", "numel", "get_device"))
 PARAMETERS = ("weight", "bias")
-READ_HELPER = "float_parameter"
-CAST_HELPER = "cast_unless_quantized"
-#: the docstring text that marks a generated helper (a second `fix` reuses it)
-MARKER = "Added by `fix --target torch-eager`."
 
 _READ_LINES = (
     f"def {READ_HELPER}(module, name):",
@@ -106,14 +103,24 @@ def _weight_of(node: nodes.NodeNG) -> nodes.Attribute | None:
     return None
 
 
-def _helper_bound(module: nodes.Module, name: str) -> str:
-    """"free", "ours" (a generated copy), or "taken" (the name means something else here)."""
-    bound = module.locals.get(name)
-    if not bound:
-        return "free"
-    ours = len(bound) == 1 and isinstance(bound[0], nodes.FunctionDef) and bound[0].parent is module \
-        and MARKER in (bound[0].doc_node.value if bound[0].doc_node else "")
-    return "ours" if ours else "taken"
+def called_members(info: ClassInfo) -> set[str]:
+    """Members the class's methods other than `__init__` call as modules: `self.<name>(...)`."""
+    return {call.func.attrname for method in info.node.mymethods() if method.name != "__init__"
+            for call in method.nodes_of_class(nodes.Call)
+            if isinstance(call.func, nodes.Attribute) and isinstance(call.func.expr, nodes.Name)
+            and call.func.expr.name == "self"}
+
+
+def value_read_of_called(node: nodes.NodeNG, called: set[str]) -> bool:
+    """`self.qkv.weight` as a value (`F.linear(x, self.qkv.weight, bias)`) of a member forward also calls.
+
+    The member cannot stay float (its own calls would then get quantized input), so the read
+    goes through `float_parameter()`: the parameter itself before convert, the dequantized
+    weight after (timm eva, beit, swinv2 choose between `self.qkv(x)` and `F.linear` on a flag).
+    """
+    return isinstance(node, nodes.Attribute) and node.attrname in PARAMETERS and not metadata_read(node) \
+        and isinstance(node.expr, nodes.Attribute) and isinstance(node.expr.expr, nodes.Name) \
+        and node.expr.expr.name == "self" and node.expr.attrname in called
 
 
 def _reaching(node: nodes.NodeNG) -> nodes.NodeNG:
@@ -142,6 +149,7 @@ class WeightReadPlanner:
 
     def findings(self, info: ClassInfo) -> list[tuple[nodes.NodeNG, str, Plan]]:
         out = []
+        called = called_members(info)
         for method in info.node.mymethods():
             if method.name == "__init__":
                 continue
@@ -150,6 +158,8 @@ class WeightReadPlanner:
                     weight = _weight_of(node)
                     if weight is not None:
                         out.append(self._read(info, weight))
+                    elif value_read_of_called(node, called):
+                        out.append(self._value_read(info, node))
                 elif self._weight_cast(node, info):
                     out.append(self._cast(info, node))
         return out
@@ -160,6 +170,15 @@ class WeightReadPlanner:
         message = (f"forward reads {shown}: after convert a quantized module's {weight.attrname} is a method, so "
                    f"this fails; {READ_HELPER}({weight.expr.as_string()}, \"{weight.attrname}\") reads the same "
                    f"tensor before convert and the dequantized one after")
+        template = f'{READ_HELPER}({{0}}, "{weight.attrname}")'
+        return weight, message, self._plan(info, weight, template, (weight.expr,), READ_HELPER, _READ_LINES,
+                                           f"Read {shown} through {READ_HELPER}()")
+
+    def _value_read(self, info: ClassInfo, weight: nodes.Attribute) -> tuple[nodes.NodeNG, str, Plan]:
+        shown = weight.as_string()
+        message = (f"forward reads {shown}, and also calls {weight.expr.as_string()} as a module: after convert a "
+                   f"quantized module's {weight.attrname} is a method; {READ_HELPER}({weight.expr.as_string()}, "
+                   f"\"{weight.attrname}\") is the same tensor before convert and the dequantized one after")
         template = f'{READ_HELPER}({{0}}, "{weight.attrname}")'
         return weight, message, self._plan(info, weight, template, (weight.expr,), READ_HELPER, _READ_LINES,
                                            f"Read {shown} through {READ_HELPER}()")
@@ -204,7 +223,7 @@ class WeightReadPlanner:
     # ------------------------------------------------------------ the fix
     def _plan(self, info, node, template, holes, helper, lines, title) -> Plan:
         suggestion = f"{helper}()"
-        bound = _helper_bound(self.module, helper)
+        bound = helper_bound(self.module, helper)
         if bound == "taken":
             return Plan(suggestion, None, f"this file binds {helper} to something else (manual)")
         spans = tuple(h if isinstance(h, tuple) else self.pos.span(h) for h in holes)
