@@ -32,6 +32,7 @@ FLOAT_ONLY_OPS = frozenset((
     "torch.nn.functional.normalize", "torch.nn.functional.silu", "torch.nn.functional.softmax",
     "torch.nn.functional.softplus", "torch.nn.functional.unfold", "torch.pow", "torch.roll", "torch.rsqrt",
     "torch.softmax", "torch.sqrt", "torch.square", "torch.sub", "torch.sum", "torch.where",
+    "torch.norm", "torch.addcmul", "Tensor.addcmul", "torch.nn.functional.fold",
 ))
 
 #: Ops that run on quantized activations as they are (cat, chunk, transpose, mean, interpolate...).

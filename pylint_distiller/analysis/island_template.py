@@ -56,7 +56,7 @@ class IslandTemplate:
                         nodes.NodeNG)):
                     return None
                 args.append("*" + self.hole(arg.value))
-            elif isinstance(arg, (nodes.List, nodes.Tuple, nodes.BinOp)) and any(
+            elif isinstance(arg, (nodes.List, nodes.Tuple, nodes.BinOp)) and id(arg) not in self.activations and any(
                     id(e) in self.activations for e in arg.nodes_of_class(nodes.NodeNG)):
                 text = self._sequence(arg)
                 if text is None:

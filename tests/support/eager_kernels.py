@@ -149,6 +149,10 @@ _OPS: dict[str, Callable] = {
     T + "logsumexp": lambda x, y, s: torch.logsumexp(x, 1),
     T + "square": lambda x, y, s: torch.square(x),
     T + "amax": lambda x, y, s: torch.amax(x, 1),
+    T + "norm": lambda x, y, s: torch.norm(x, p=2, dim=(2, 3), keepdim=True),
+    T + "addcmul": lambda x, y, s: torch.addcmul(x, x, y),
+    TS + "addcmul": lambda x, y, s: x.addcmul(x, y),
+    FN + "fold": lambda x, y, s: F.fold(s, (3, 4), 2),
 }
 
 #: constructors of the measured modules, for a (2, 4, 6, 6) input (3-d ones get (2, 4, 6))
