@@ -16,6 +16,7 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.float_built import forward_built, plain_argument
 from pylint_distiller.analysis.generated_helpers import generated_read
+from pylint_distiller.analysis.member_floats import member_returns_float
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.sites import OpSite
 
@@ -163,6 +164,8 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
         return True  # `float_parameter(self.qkv, "weight")`: a parameter, dequantized after convert
     if isinstance(node, nodes.Call) and parameters_in(node, owner, _depth, _names):
         return True  # `torch.clamp(self.logit_scale, max=4.6)`, `self.cpb_mlp(self.coords_table)`
+    if isinstance(node, nodes.Call) and member_returns_float(node, owner, _depth):
+        return True  # `self.relative_position_bias()`: a member fed nothing returns its parameters
     if isinstance(node, nodes.Call):
         return boundaries.returns_float(node, owner, _depth)  # `self._get_rel_pos_bias()`, `_bias(self.table)`
     if not isinstance(node, nodes.Attribute):
@@ -250,7 +253,7 @@ def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
     Which one reaches is not known, so an island dequantizes it too: a DeQuantStub on a
     float tensor returns it unchanged (`Tensor.dequantize()` of a float tensor is itself).
     """
-    return owner is not None and boundaries.maybe_float(node, owner)
+    return boundaries.maybe_float(node, owner)  # (owner None: a module-level helper, whose callers decide)
 
 
 def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
