@@ -244,7 +244,7 @@ def _module_name(node: nodes.NodeNG) -> bool:
     return bool(bindings) and all(isinstance(b, (nodes.Import, nodes.ImportFrom)) for b in bindings)
 
 
-def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
+def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None, helper_module: bool = False) -> bool:
     """A value that is a float parameter on some path and may not be on others: a local name that
     some binding makes one (`pos_embed = self.pos_embed` on one path, `resample(...)` on another),
     an argument some caller passes one (`self.attn(x, mask=self.attn_mask)`), or a view of either
@@ -252,8 +252,10 @@ def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
 
     Which one reaches is not known, so an island dequantizes it too: a DeQuantStub on a
     float tensor returns it unchanged (`Tensor.dequantize()` of a float tensor is itself).
+    A module-level helper that takes the module (`eager_attention_forward(module, q, k, v, mask)`,
+    `helper_module`) has no owner: its callers decide what its arguments are.
     """
-    return boundaries.maybe_float(node, owner)  # (owner None: a module-level helper, whose callers decide)
+    return (owner is not None or helper_module) and boundaries.maybe_float(node, owner)
 
 
 def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:
