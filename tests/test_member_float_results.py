@@ -1,10 +1,11 @@
 """A member module fed nothing (`self.relative_position_bias()`) that returns its own parameters, added
 to quantized scores in a module-level attention helper (transformers' SwinAttention and its
-`eager_attention_forward`).
+`eager_attention_forward`, called through a local handle with `**kwargs`).
 
 The bias module's result was taken for a quantized activation, and the helper's `mask` argument
 (the bias, or bias + shift mask) was not seen to be float on some path because the helper has no
-owner class: the add became `FloatFunctional.add` and stopped PTQ (`aten::qscheme`). Executed:
+owner class and its caller is a local handle (`attention_interface = ...get_interface(impl, helper)`)
+passing `**kwargs`: the add became `FloatFunctional.add` and stopped PTQ (`aten::qscheme`). Executed:
 strict load, same float outputs, the README recipe runs, a second fix adds nothing.
 """
 
@@ -36,7 +37,10 @@ class RelativePositionBias(nn.Module):
         return bias.permute(2, 0, 1).contiguous().unsqueeze(0)
 
 
-def attention_forward(module, query, key, value, attention_mask, scaling=None):
+ATTENTION_FUNCTIONS = {}
+
+
+def attention_forward(module, query, key, value, attention_mask, scaling=None, **kwargs):
     if scaling is None:
         scaling = query.size(-1) ** -0.5
     attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
@@ -58,7 +62,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(dim, dim)
         self.relative_position_bias = RelativePositionBias(heads, window)
 
-    def forward(self, hidden_states, attention_mask=None):
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
         query = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
@@ -69,7 +73,8 @@ class Attention(nn.Module):
             combined_mask = relative_position_bias + attention_mask.unsqueeze(1)
         else:
             combined_mask = relative_position_bias
-        out, _ = attention_forward(self, query, key, value, combined_mask, scaling=self.scaling)
+        attention_interface = ATTENTION_FUNCTIONS.get("eager", attention_forward)
+        out, _ = attention_interface(self, query, key, value, combined_mask, scaling=self.scaling, **kwargs)
         return self.o_proj(out.reshape(*input_shape, -1).contiguous())
 
 
