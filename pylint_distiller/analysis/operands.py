@@ -220,7 +220,8 @@ def parameters_in(call: nodes.Call, owner: ClassInfo, _depth: int = 0, _names: f
             return False  # (a QuantStub's result is a quantized activation after convert)
     elif not (isinstance(func, nodes.Attribute) and _module_name(func.expr)):
         return False
-    tensors = [a for a in args if not constant(a, owner) and not _constant_call(a, owner)]
+    tensors = [a for a in args if not constant(a, owner) and not _constant_call(a, owner)
+               and not plain_argument(a, _module_name, bindings)]  # (`size=(h, w)` from `x.shape`)
     return bool(tensors) and all(float_parameter(a, owner, _depth + 1, _names) for a in tensors)
 
 
