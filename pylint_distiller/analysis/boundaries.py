@@ -123,8 +123,8 @@ def handed_helpers(func: nodes.Name) -> list[nodes.FunctionDef]:
             if name.name == func.name or name.name not in func.root().locals:
                 continue
             _, found = name.lookup(name.name)
-            if len(found) == 1 and isinstance(found[0], nodes.FunctionDef) and isinstance(found[0].parent, nodes.Module) \
-                    and found[0] not in out:
+            if len(found) == 1 and isinstance(found[0], nodes.FunctionDef) \
+                    and isinstance(found[0].parent, nodes.Module) and found[0] not in out:
                 out.append(found[0])
     return out
 
