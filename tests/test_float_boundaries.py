@@ -228,6 +228,26 @@ CASES = {
                 attn = q @ k.transpose(-2, -1) + pos
                 return attn @ v
         """, "torch.randn(2, 8, 4)"),
+    # timm HieraDet (sam2): a parameter resized to a size read from the activation (`h, w = x.shape[1:3]`,
+    # `F.interpolate(self.pos_embed, size=(h, w))`) plus a tiled one is float; only `x + pos_embed` meets x
+    "parameter_resized_to_the_input_shape": ("""
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 1)
+                self.pos_embed = nn.Parameter(torch.randn(1, dim, 4, 4))
+                self.pos_embed_window = nn.Parameter(torch.randn(1, dim, 2, 2))
+
+            def forward(self, x):
+                x = self.conv(x)
+                h, w = x.shape[2:4]
+                window_embed = self.pos_embed_window
+                pos_embed = F.interpolate(self.pos_embed, size=(h, w), mode="bilinear")
+                tile_h = pos_embed.shape[-2] // window_embed.shape[-2]
+                tile_w = pos_embed.shape[-1] // window_embed.shape[-1]
+                pos_embed = pos_embed + window_embed.tile((tile_h, tile_w))
+                return x + pos_embed
+        """, "torch.randn(2, 4, 8, 8)"),
 }
 
 

@@ -106,8 +106,32 @@ def callee(call: nodes.Call, owner: ClassInfo | None) -> tuple[nodes.FunctionDef
     return None
 
 
-def _bound(call: nodes.Call, params: list[str]) -> dict[str, nodes.NodeNG] | None:
-    """Parameter name -> argument of a call (None: a starred argument or `**kwargs`)."""
+def handed_helpers(func: nodes.Name) -> list[nodes.FunctionDef]:
+    """The same-file functions a local name may hold: those named in a value bound to it
+    (`attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(impl, eager_attention_forward)`).
+    A call of the name runs one of them on some path (or a function from elsewhere)."""
+    frame = func.frame()
+    if not isinstance(frame, nodes.FunctionDef) or func.name in frame.argnames():
+        return []
+    out = []
+    for binding in frame.locals.get(func.name, ()):
+        assign = binding.parent
+        if not (isinstance(binding, nodes.AssignName) and isinstance(assign, (nodes.Assign, nodes.AnnAssign))
+                and assign.value is not None):
+            continue
+        for name in nodes_in(assign.value, nodes.Name):
+            if name.name == func.name or name.name not in func.root().locals:
+                continue
+            _, found = name.lookup(name.name)
+            if len(found) == 1 and isinstance(found[0], nodes.FunctionDef) \
+                    and isinstance(found[0].parent, nodes.Module) and found[0] not in out:
+                out.append(found[0])
+    return out
+
+
+def _bound(call: nodes.Call, params: list[str], partial: bool = False) -> dict[str, nodes.NodeNG] | None:
+    """Parameter name -> argument of a call (None: a starred argument or `**kwargs`; with `partial`,
+    the arguments before a `**kwargs`, which binds none of those again)."""
     out: dict[str, nodes.NodeNG] = {}
     for name, arg in zip(params, call.args):
         if isinstance(arg, nodes.Starred):
@@ -116,6 +140,8 @@ def _bound(call: nodes.Call, params: list[str]) -> dict[str, nodes.NodeNG] | Non
     if len(call.args) > len(params):
         return None
     for kw in call.keywords or ():
+        if kw.arg is None and partial:
+            continue
         if kw.arg is None:
             return None
         out[kw.arg] = kw.value
@@ -195,6 +221,8 @@ def _callers(root: nodes.Module, index) -> dict[nodes.FunctionDef, list[tuple[no
             found = callee(call, None)
             if found is not None:
                 add(found[0], call, info, False)
+            for helper in handed_helpers(func):  # `attention_interface(self, q, k, v, mask)`
+                add(helper, call, info, False)
             continue
         target = func.value if isinstance(func, nodes.Subscript) else func
         if info is None or not (isinstance(target, nodes.Attribute) and isinstance(target.expr, nodes.Name)
@@ -234,7 +262,7 @@ def _argument_float(name: nodes.Name, depth: int, seen: set) -> bool:
         memo[key] = False  # (a recursive call passes its own parameter on)
         memo[key] = any(maybe_float(bound[name.name], info, depth + 1, seen)
                         for call, info, params in _callers(func.root(), index).get(func, ())
-                        if (bound := _bound(call, params)) and name.name in bound)
+                        if (bound := _bound(call, params, partial=True)) and name.name in bound)
     return memo[key]
 
 

@@ -70,10 +70,30 @@ def plain_argument(node: nodes.NodeNG, module_name, bindings, depth: int = 0) ->
         return node.attrname in _METADATA or module_name(node)
     if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name) and node.func.name in _NUMBER_BUILTINS:
         return True  # `int(num_patches ** .5)`: a number, whatever its argument
+    if isinstance(node, (nodes.Tuple, nodes.List)):  # `size=(h, w)`
+        return bool(node.elts) and all(plain_argument(e, module_name, bindings, depth + 1) for e in node.elts)
+    if isinstance(node, nodes.BinOp):  # `h // 2`, `w * self.scale`
+        return all(plain_argument(side, module_name, bindings, depth + 1) for side in (node.left, node.right))
     if isinstance(node, nodes.Name):
-        values = bindings(node) or ()
+        values = bindings(node) or _unpacked(node)
         return bool(values) and all(plain_argument(v, module_name, bindings, depth + 1) for v in values)
     return False
+
+
+def _unpacked(name: nodes.Name) -> list[nodes.NodeNG]:
+    """The values a local is unpacked from, where every binding of it is a plain `a, b = value`
+    (`h, w = x.shape[1:3]`): plain values unpack to plain names."""
+    func = name.frame()
+    if not isinstance(func, nodes.FunctionDef) or name.name in func.argnames():
+        return []
+    values = []
+    for binding in func.locals.get(name.name, ()):
+        target = binding.parent
+        if not (isinstance(binding, nodes.AssignName) and isinstance(target, nodes.Tuple)
+                and isinstance(target.parent, nodes.Assign) and target.parent.targets == [target]):
+            return []
+        values.append(target.parent.value)
+    return values
 
 
 def _returned(node: nodes.NodeNG, func: nodes.FunctionDef) -> bool:

@@ -32,3 +32,11 @@ def generated_read(node: nodes.NodeNG) -> bool:
     return isinstance(node, nodes.Call) and isinstance(node.func, nodes.Name) and node.func.name == READ_HELPER \
         and len(node.args) == 2 and isinstance(node.args[1], nodes.Const) \
         and helper_bound(node.root(), READ_HELPER) == "ours"
+
+
+def in_generated_helper(node: nodes.NodeNG) -> bool:
+    """Is `node` in the body of a module-level helper a fix generated (its ops are prepared by design:
+    `functional_or_scalar()` computes `a + b` only where both are Python numbers)?"""
+    frame = node.frame()
+    return isinstance(frame, nodes.FunctionDef) and isinstance(frame.parent, nodes.Module) \
+        and helper_bound(frame.parent, frame.name) == "ours"

@@ -107,7 +107,7 @@ class IslandPlanner:
         if params:
             return (f"{params[0].as_string()} is a float parameter or buffer, and no quantized op takes it "
                     f"with a quantized activation")
-        maybe = [n for n in tensors if float_on_some_path(n, site.owner)]
+        maybe = [n for n in tensors if float_on_some_path(n, site.owner, bool(site.module_param))]
         if maybe and (len(maybe) < len(tensors) or not site.spec.data_movement):
             # (a view of such a value alone runs on either)
             return (f"{maybe[0].as_string()} is a float parameter or buffer on some path, and no quantized op "

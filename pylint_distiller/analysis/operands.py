@@ -16,6 +16,7 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.float_built import forward_built, plain_argument
 from pylint_distiller.analysis.generated_helpers import generated_read
+from pylint_distiller.analysis.member_floats import member_returns_float
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.sites import OpSite
 
@@ -163,6 +164,8 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
         return True  # `float_parameter(self.qkv, "weight")`: a parameter, dequantized after convert
     if isinstance(node, nodes.Call) and parameters_in(node, owner, _depth, _names):
         return True  # `torch.clamp(self.logit_scale, max=4.6)`, `self.cpb_mlp(self.coords_table)`
+    if isinstance(node, nodes.Call) and member_returns_float(node, owner, _depth):
+        return True  # `self.relative_position_bias()`: a member fed nothing returns its parameters
     if isinstance(node, nodes.Call):
         return boundaries.returns_float(node, owner, _depth)  # `self._get_rel_pos_bias()`, `_bias(self.table)`
     if not isinstance(node, nodes.Attribute):
@@ -217,7 +220,8 @@ def parameters_in(call: nodes.Call, owner: ClassInfo, _depth: int = 0, _names: f
             return False  # (a QuantStub's result is a quantized activation after convert)
     elif not (isinstance(func, nodes.Attribute) and _module_name(func.expr)):
         return False
-    tensors = [a for a in args if not constant(a, owner) and not _constant_call(a, owner)]
+    tensors = [a for a in args if not constant(a, owner) and not _constant_call(a, owner)
+               and not plain_argument(a, _module_name, bindings)]  # (`size=(h, w)` from `x.shape`)
     return bool(tensors) and all(float_parameter(a, owner, _depth + 1, _names) for a in tensors)
 
 
@@ -241,7 +245,7 @@ def _module_name(node: nodes.NodeNG) -> bool:
     return bool(bindings) and all(isinstance(b, (nodes.Import, nodes.ImportFrom)) for b in bindings)
 
 
-def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
+def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None, helper_module: bool = False) -> bool:
     """A value that is a float parameter on some path and may not be on others: a local name that
     some binding makes one (`pos_embed = self.pos_embed` on one path, `resample(...)` on another),
     an argument some caller passes one (`self.attn(x, mask=self.attn_mask)`), or a view of either
@@ -249,8 +253,10 @@ def float_on_some_path(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
 
     Which one reaches is not known, so an island dequantizes it too: a DeQuantStub on a
     float tensor returns it unchanged (`Tensor.dequantize()` of a float tensor is itself).
+    A module-level helper that takes the module (`eager_attention_forward(module, q, k, v, mask)`,
+    `helper_module`) has no owner: its callers decide what its arguments are.
     """
-    return owner is not None and boundaries.maybe_float(node, owner)
+    return (owner is not None or helper_module) and boundaries.maybe_float(node, owner)
 
 
 def constant(node: nodes.NodeNG, owner: ClassInfo) -> bool:

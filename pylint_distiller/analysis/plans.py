@@ -14,11 +14,13 @@ from dataclasses import dataclass, replace
 from astroid import nodes
 
 from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis import number_paths
 from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.conditions import guards, self_attrs
 from pylint_distiller.analysis.containers import ChildViews
 from pylint_distiller.analysis.forward import ForwardAnalysis, OpSite
+from pylint_distiller.analysis.generated_helpers import helper_bound
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.lifting import Lifter
 from pylint_distiller.analysis.loop_sharing import SHARED_NOTE, UNOBSERVED_MODULES, UNOBSERVED_NOTE, built_as, shares_across_runs
@@ -29,7 +31,7 @@ from pylint_distiller.analysis.operands import init_number
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.training_args import training_value
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
-from pylint_distiller.findings import Applicability, Fix, Member
+from pylint_distiller.findings import Applicability, Definition, Fix, Member
 
 _BUILTIN_NAMES = frozenset(("int", "float", "round", "len", "max", "min", "abs", "tuple", "list", "bool", "str"))
 _COMMUTATIVE = frozenset(("add", "mul"))
@@ -210,6 +212,7 @@ class Planner:
         args = []
         method = rep.method
         forward = [p for p in rep.forward if p in bound]
+        definitions: tuple = ()
         if rep.tensor_first and site.kinds and site.kinds[0] == K.NUMBER:
             return Plan(suggestion, None, "its first operand is a Python number, which the module cannot take")
         if method and rep.scalar_method and len(forward) == 2:
@@ -224,6 +227,13 @@ class Planner:
                 forward = list(reversed(forward))
             elif first == K.NUMBER:
                 return Plan(suggestion, None, "a Python number as first operand has no module form")
+            elif op in number_paths.OPS and method == op and any(
+                    number_paths.number_on_some_path(bound[name]) for name in forward):
+                chooser = helper_bound(node.root(), number_paths.HELPER)
+                if chooser == "taken":
+                    return Plan(suggestion, None, f"an operand is a Python number on some path, and this file binds "
+                                                  f"{number_paths.HELPER} to something else (manual)")
+                definitions = () if chooser == "ours" else (Definition(number_paths.HELPER, number_paths.LINES),)
         for param in forward:
             value = bound[param]
             if param == rep.spread and isinstance(value, (nodes.List, nodes.Tuple)) and not any(
@@ -239,6 +249,8 @@ class Planner:
                 args.append(hole(value))
         pick = f"[{slot.position}]" if slot else ""
         call = receiver + ".{m}" + pick + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
+        if definitions:  # an operand may be a number: the generated helper picks add or add_scalar
+            call = f'{number_paths.HELPER}({receiver}.{{m}}{pick}, "{method}", {", ".join(args)})'
         if isinstance(node, nodes.AugAssign):
             target = node.target
             if not isinstance(target, nodes.AssignName):
@@ -269,6 +281,7 @@ class Planner:
             member=member,
             imports=imports,
             class_lines=class_lines,
+            definitions=definitions,
         )
         return Plan(suggestion, fix, "; ".join(reasons))
 
