@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from astroid import nodes
 
+from pylint_distiller.analysis.node_tables import nodes_in
+
 # attribute kinds
 MODULE = "module"
 CONTAINER = "container"
@@ -65,3 +67,10 @@ class ClassInfo:
     def init(self) -> nodes.FunctionDef | None:
         return self.methods.get("__init__") if "__init__" in self.node.locals else None
 
+
+def called_members(info: ClassInfo) -> set[str]:
+    """Members the class's methods other than `__init__` call: `self.<name>(...)`, run as modules."""
+    return {call.func.attrname for method in info.node.mymethods() if method.name != "__init__"
+            for call in nodes_in(method, nodes.Call)
+            if isinstance(call.func, nodes.Attribute) and isinstance(call.func.expr, nodes.Name)
+            and call.func.expr.name == "self"}

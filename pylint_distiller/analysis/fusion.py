@@ -33,7 +33,7 @@ from astroid import nodes
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr
+from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
 _SEQUENTIAL = "torch.nn.Sequential"
@@ -142,7 +142,7 @@ class FusionAnalysis:
             if node.name != name or node.frame() is not func:
                 continue
             if isinstance(node.parent, nodes.Arguments):
-                default = _default_of(func, name)
+                default = parameter_default(func, name)
                 if default is None or (isinstance(default, nodes.Const) and default.value is None):
                     continue
                 values.append(default)
@@ -473,17 +473,3 @@ class FusionAnalysis:
             self._chains[info] = sorted(self._forward_chains(info) + self._sequential_chains(info),
                                         key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
         return self._chains[info]
-
-
-def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
-    args = func.args
-    positional = list(args.posonlyargs or []) + list(args.args or [])
-    defaults = list(args.defaults or [])
-    offset = len(positional) - len(defaults)
-    for i, arg in enumerate(positional):
-        if arg.name == name:
-            return defaults[i - offset] if i >= offset else None
-    for arg, default in zip(args.kwonlyargs or [], args.kw_defaults or []):
-        if arg.name == name:
-            return default
-    return None

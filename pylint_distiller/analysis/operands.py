@@ -19,6 +19,7 @@ from pylint_distiller.analysis.generated_helpers import generated_read
 from pylint_distiller.analysis.member_floats import member_returns_float
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.sites import OpSite
+from pylint_distiller.analysis.syntax import is_self_attr, parameter_annotation, parameter_default
 
 QUANT_STUB = "torch.ao.quantization.QuantStub"
 DEQUANT_STUB = "torch.ao.quantization.DeQuantStub"
@@ -280,8 +281,7 @@ def init_number(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
     in float `mul_scalar` computes the same `torch.mul` as `mul`, and after convert a quantized
     `mul`/`add` needs two quantized tensors (timm's `out * self.scale + x` stopped PTQ).
     """
-    if owner is None or not (isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name)
-                             and node.expr.name == "self"):
+    if owner is None or not is_self_attr(node):
         return False
     fact = owner.attrs.get(node.attrname)
     if fact is None or fact.kind not in (attrs.CONST, attrs.UNKNOWN) or not fact.values:
@@ -289,31 +289,25 @@ def init_number(node: nodes.NodeNG, owner: ClassInfo | None) -> bool:
     return all(_number_value(value) for value in fact.values)
 
 
+def _number(node: nodes.NodeNG | None) -> bool:
+    """An int or float literal (`0.17`, `-1`), not a bool."""
+    if isinstance(node, nodes.UnaryOp):
+        node = node.operand
+    return isinstance(node, nodes.Const) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
 def _number_value(value: nodes.NodeNG) -> bool:
     """A number literal, or an `__init__` parameter whose default is one or whose annotation is `float`/`int`."""
-    if isinstance(value, nodes.UnaryOp):
-        value = value.operand
-    if isinstance(value, nodes.Const):
-        return isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
-    func = value.frame()
-    if not isinstance(value, nodes.Name) or not isinstance(func, nodes.FunctionDef) or func.name != "__init__":
-        return False
-    args = func.args
-    positional = [*(args.posonlyargs or []), *(args.args or [])]
-    pairs = list(zip(positional[len(positional) - len(args.defaults or []):], args.defaults or []))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs or [], args.kw_defaults or []) if d is not None]
-    annotations = dict(zip([a.name for a in positional], args.annotations or []))
-    annotations.update(zip([a.name for a in args.kwonlyargs or []], args.kwonlyargs_annotations or []))
-    if not any(a.name == value.name for a in [*positional, *(args.kwonlyargs or [])]):
-        return False
-    note = annotations.get(value.name)
-    if isinstance(note, nodes.Name) and note.name in ("float", "int"):
+    if _number(value):
         return True
-    default = next((d for a, d in pairs if a.name == value.name), None)
-    if isinstance(default, nodes.UnaryOp):
-        default = default.operand
-    return note is None and isinstance(default, nodes.Const) and isinstance(default.value, (int, float)) \
-        and not isinstance(default.value, bool)
+    func = value.frame()
+    if not isinstance(value, nodes.Name) or not isinstance(func, nodes.FunctionDef) or func.name != "__init__" \
+            or value.name not in func.argnames():
+        return False
+    note = parameter_annotation(func, value.name)
+    if note is not None:
+        return isinstance(note, nodes.Name) and note.name in ("float", "int")
+    return _number(parameter_default(func, value.name))
 
 
 def sequence_parts(node: nodes.NodeNG, owner: ClassInfo | None) -> list[nodes.NodeNG] | None:

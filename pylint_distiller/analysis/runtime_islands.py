@@ -203,7 +203,7 @@ def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
     kind = container_kind(info)
     if kind:
         return f"it is an nn.{kind} whose children its constructor chooses"
-    called = _called_members(info)
+    called = attrs.called_members(info)
     passed_in = _parameters(info)
     for name, fact in info.attrs.items():
         built = [v for v in fact.values if not (isinstance(v, nodes.Const) and v.value is None)]
@@ -240,18 +240,6 @@ def _parameters(info: ClassInfo) -> dict[str, str]:
                         and target.expr.name == "self":
                     taken[target.attrname] = assign.value.name
     return taken
-
-
-def _called_members(info: ClassInfo) -> set[str]:
-    """Members the class's methods (other than `__init__`) call: `self.<name>(...)`, run as modules."""
-    called = set()
-    for method in info.node.mymethods():
-        if method.name != "__init__":
-            for call in nodes_in(method, nodes.Call):
-                func = call.func
-                if isinstance(func, nodes.Attribute) and isinstance(func.expr, nodes.Name) and func.expr.name == "self":
-                    called.add(func.attrname)
-    return called
 
 
 def _container_reason(container: nodes.Call, info: ClassInfo, qualify) -> str | None:

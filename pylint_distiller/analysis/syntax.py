@@ -39,6 +39,30 @@ def keyword(call: nodes.Call, name: str) -> nodes.NodeNG | None:
     return None
 
 
+def parameter_default(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
+    """The default value of parameter `name` of `func`, or None (no default, or no such parameter)."""
+    args = func.args
+    positional = list(args.posonlyargs or []) + list(args.args or [])
+    defaults = list(args.defaults or [])
+    offset = len(positional) - len(defaults)
+    for i, arg in enumerate(positional):
+        if arg.name == name:
+            return defaults[i - offset] if i >= offset else None
+    for arg, default in zip(args.kwonlyargs or [], args.kw_defaults or []):
+        if arg.name == name:
+            return default
+    return None
+
+
+def parameter_annotation(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
+    """The annotation of parameter `name` of `func`, or None."""
+    args = func.args
+    positional = list(args.posonlyargs or []) + list(args.args or [])
+    pairs = list(zip(positional, [*(args.posonlyargs_annotations or []), *(args.annotations or [])]))
+    pairs += list(zip(args.kwonlyargs or [], args.kwonlyargs_annotations or []))
+    return next((note for arg, note in pairs if arg.name == name), None)
+
+
 def is_self_attr(node: nodes.NodeNG) -> bool:
     return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
 

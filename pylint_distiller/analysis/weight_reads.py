@@ -31,11 +31,14 @@ from __future__ import annotations
 
 from astroid import nodes
 
+from pylint_distiller.analysis.class_facts import called_members
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.generated_helpers import CAST_HELPER, MARKER, READ_HELPER, helper_bound
 from pylint_distiller.analysis.operands import bindings
 from pylint_distiller.analysis.operands import float_parameter as is_float_parameter
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.plans import Plan, Planner
+from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.findings import Applicability, Definition, Fix
 
 #: tensor attributes and methods a dequantized weight answers as the float one did
@@ -103,14 +106,6 @@ def _weight_of(node: nodes.NodeNG) -> nodes.Attribute | None:
     return None
 
 
-def called_members(info: ClassInfo) -> set[str]:
-    """Members the class's methods other than `__init__` call as modules: `self.<name>(...)`."""
-    return {call.func.attrname for method in info.node.mymethods() if method.name != "__init__"
-            for call in method.nodes_of_class(nodes.Call)
-            if isinstance(call.func, nodes.Attribute) and isinstance(call.func.expr, nodes.Name)
-            and call.func.expr.name == "self"}
-
-
 def value_read_of_called(node: nodes.NodeNG, called: set[str]) -> bool:
     """`self.qkv.weight` as a value (`F.linear(x, self.qkv.weight, bias)`) of a member forward also calls.
 
@@ -119,8 +114,7 @@ def value_read_of_called(node: nodes.NodeNG, called: set[str]) -> bool:
     weight after (timm eva, beit, swinv2 choose between `self.qkv(x)` and `F.linear` on a flag).
     """
     return isinstance(node, nodes.Attribute) and node.attrname in PARAMETERS and not metadata_read(node) \
-        and isinstance(node.expr, nodes.Attribute) and isinstance(node.expr.expr, nodes.Name) \
-        and node.expr.expr.name == "self" and node.expr.attrname in called
+        and is_self_attr(node.expr) and node.expr.attrname in called
 
 
 def _reaching(node: nodes.NodeNG) -> nodes.NodeNG:
@@ -153,7 +147,7 @@ class WeightReadPlanner:
         for method in info.node.mymethods():
             if method.name == "__init__":
                 continue
-            for node in method.nodes_of_class((nodes.Attribute, nodes.Call)):
+            for node in nodes_in(method, (nodes.Attribute, nodes.Call)):
                 if isinstance(node, nodes.Attribute):
                     weight = _weight_of(node)
                     if weight is not None:
