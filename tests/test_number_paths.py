@@ -80,3 +80,21 @@ def test_two_tensors_keep_the_plain_method():
     text = SOURCE.replace("identity_out = 0\n", "identity_out = x\n").replace("scale_out = 0\n", "scale_out = x\n")
     result = _fixed(text)
     assert "functional_or_scalar" not in result and ".add(scale_out, identity_out)" in result
+
+
+def test_a_file_that_already_holds_the_chooser_still_uses_it():
+    """A later `fix` (new code in a file fixed before) reuses the generated helper: the call goes through
+    it, the helper is not written twice, and PTQ runs."""
+    fixed = _fixed(SOURCE)
+    helper = fixed[fixed.index("def functional_or_scalar("):]
+    helper = helper[:helper.index("\n\n\n") + 3]
+    text = SOURCE.replace("\n\n\nclass ", "\n\n\n" + helper + "class ", 1)
+    result = _fixed(text)
+    assert result.count("def functional_or_scalar(") == 1
+    assert 'functional_or_scalar(self.add, "add", scale_out, identity_out)' in result
+    prepared = load_module_from_source(result, "number_paths_reused_fixed")
+    torch.manual_seed(0)
+    model = prepared.build().eval()
+    calibration = random_batches((2, 4, 8, 8), 4, seed=1)
+    with torch.no_grad():
+        readme_recipe()(model, calibration)(torch.randn(2, 4, 8, 8))

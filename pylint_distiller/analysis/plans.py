@@ -213,6 +213,7 @@ class Planner:
         method = rep.method
         forward = [p for p in rep.forward if p in bound]
         definitions: tuple = ()
+        chooser = None  # the generated functional_or_scalar(), where an operand is a number on some path
         if rep.tensor_first and site.kinds and site.kinds[0] == K.NUMBER:
             return Plan(suggestion, None, "its first operand is a Python number, which the module cannot take")
         if method and rep.scalar_method and len(forward) == 2:
@@ -249,7 +250,7 @@ class Planner:
                 args.append(hole(value))
         pick = f"[{slot.position}]" if slot else ""
         call = receiver + ".{m}" + pick + (f".{method}" if method else "") + "(" + ", ".join(args) + ")"
-        if definitions:  # an operand may be a number: the generated helper picks add or add_scalar
+        if chooser is not None:  # an operand may be a number: the generated helper picks add or add_scalar
             call = f'{number_paths.HELPER}({receiver}.{{m}}{pick}, "{method}", {", ".join(args)})'
         if isinstance(node, nodes.AugAssign):
             target = node.target
