@@ -16,7 +16,8 @@ from astroid import nodes
 from pylint_distiller.analysis.class_facts import CONST, CONTAINER, FUNCTION, MODULE, TENSOR, UNKNOWN, AttrFact, \
     ClassInfo
 from pylint_distiller.analysis.module_bases import is_torch_module_class
-from pylint_distiller.catalogue import CONTAINER_MODULES, STATELESS_MODULES, TENSOR_CLASSES, UNQUANTIZABLE
+from pylint_distiller.catalogue import (CONTAINER_MODULES, STATELESS_MODULES, STATELESS_QUANT_MODULES, TENSOR_CLASSES,
+                                        UNQUANTIZABLE)
 
 
 class AttributeFacts:
@@ -190,6 +191,8 @@ class AttributeFacts:
                 callee.startswith("torch.") and last[:1].islower() and not callee.startswith("torch.nn.")
             ):
                 return TENSOR, None, None, None
+            if callee in STATELESS_QUANT_MODULES:
+                return MODULE, None, False, None  # a FloatFunctional or stub: no parameters to tie
             if isinstance(value.func, (nodes.Name, nodes.Attribute)):
                 last = value.func.as_string().rsplit(".", 1)[-1]
                 if last[:1].isupper() and last not in ("int", "float"):

@@ -54,6 +54,7 @@ from pylint_distiller.catalogue.modules import (  # noqa: F401 - the catalogue's
     QUANT_NEUTRAL_MODULES,
     QuantizableVariant,
     STATELESS_MODULES,
+    STATELESS_QUANT_MODULES,
     TENSOR_CLASSES,
     TENSOR_FACTORIES,
     TENSOR_METADATA_ATTRS,

@@ -28,6 +28,18 @@ STATELESS_MODULES = frozenset(
     ).split()
 )
 
+#: Quantization helper modules that hold no parameters in float: sharing one
+#: shares an observer, never weights (FloatFunctional, the stubs).
+STATELESS_QUANT_MODULES = frozenset(
+    prefix + name
+    for prefix in ("torch.ao.nn.quantized.", "torch.nn.quantized.")
+    for name in ("FloatFunctional", "FXFloatFunctional")
+) | frozenset(
+    prefix + name
+    for prefix in ("torch.ao.quantization.", "torch.quantization.")
+    for name in ("QuantStub", "DeQuantStub")
+)
+
 #: Stateless modules whose reuse does not matter to a quantizer: they carry no
 #: observer (identity, dropout). Reported only with distiller-report-stateless-reuse.
 QUANT_NEUTRAL_MODULES = frozenset(
