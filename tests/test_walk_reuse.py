@@ -223,3 +223,27 @@ def test_real_files_same_with_and_without_reuse(monkeypatch, reuse_log, path):
     reuse_log.clear()
     assert _state(_walk(text, str(path))) == full
     assert _findings(text, str(path)) == full_findings
+
+
+LAST = SHARED + '''
+
+def last_helper(x):
+    return torch.tanh(x) - x
+
+
+class Last(nn.Module):
+    """Walked last in file order, second in callers-first order: the budget left differs."""
+
+    def forward(self, x):
+        return last_helper(x) * 0.5
+'''
+
+
+@pytest.mark.parametrize("budget", range(2, 24, 2))
+def test_visit_budget_running_out_gives_the_same_walk(monkeypatch, budget):
+    """Where the visit budget cut a first walk short, the second walk (more budget left) is not reused."""
+    from pylint_distiller.analysis import forward
+
+    monkeypatch.setattr(forward, "_VISIT_BUDGET", budget)
+    full, _ = _full(monkeypatch, LAST)
+    assert _state(_walk(LAST)) == full
