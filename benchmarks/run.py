@@ -569,9 +569,12 @@ def print_table(summary: dict, meta: dict, slow: dict, out=sys.stdout) -> None:
             value = f"{r['value']:,.0f} {r['unit']}"
         limit = f"{r['limit']:.2f}" if r["limit"] is not None else ""
         out.write(f"  {r['label']:<{width}}  {value:>12}  {limit:>6}  {r['status']:<6}  {r['note']}\n")
-    if slow["by_ratio"]:
-        out.write("\n  files where analysis costs most relative to parsing ((parse+analysis)/parse, CPU-s):\n")
-        for item in slow["by_ratio"]:
+    for key, title in (("by_ratio", "files where analysis costs most relative to parsing"),
+                       ("by_analysis_time", "files whose analysis costs most CPU time")):
+        if not slow[key]:
+            continue
+        out.write(f"\n  {title} ((parse+analysis)/parse, CPU-s):\n")
+        for item in slow[key]:
             path = item["path"]
             if path.startswith(meta["corpus"]):
                 path = os.path.relpath(path, meta["corpus"])

@@ -21,7 +21,9 @@ expression its kind, `sites.py` records op sites and module calls, and
 The file is walked twice. The first walk records, for each same-file module
 class, the kinds of the arguments its callers pass (`self.rel_bias(window_size)`
 passes a tuple); the second walk starts each forward with those kinds instead of
-the default "positional inputs are tensors". After the walk, a class whose
+the default "positional inputs are tensors". A class whose second walk would
+repeat its first (same start, same callee returns, records nobody else wrote)
+keeps its first walk's records instead (`walk_reuse.py`). After the walk, a class whose
 instance runs more than once per pass (called twice, or an element of a
 container indexed many-to-one, ALBERT-style) passes that multiplicity on to every
 module call of its own forward: those submodules run more than once as well.
@@ -42,6 +44,7 @@ from pylint_distiller.analysis.multiplicity import Multiplicity
 from pylint_distiller.analysis.params import ParamKinds, SiteKinds
 from pylint_distiller.analysis.paths import cmax, empty
 from pylint_distiller.analysis.sites import InlineModule, ModuleCall, OpSite
+from pylint_distiller.analysis.walk_reuse import TouchedKeys, WalkJournal
 
 __all__ = ["ForwardAnalysis", "InlineModule", "ModuleCall", "OpSite"]
 
@@ -71,12 +74,17 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         self._forward_cache: dict[ClassInfo, nodes.FunctionDef | None] = {}
         self._owner_cache: dict[ClassInfo, ClassInfo | None] = {}
         self._declared_kinds: dict[nodes.NodeNG, str | None] = {}  # annotation -> kind (`params.py`)
+        #: nodes of `inline` and lift records the current class walk wrote (`walk_reuse.py`)
+        self.touched: set = set()
+        #: same-file class returns the current first walk looked up (None: not noted)
+        self.looked_up: list | None = None
+        self.walk_id = 0
         self._reset()
 
     def _reset(self) -> None:
         self.ops: dict[nodes.NodeNG, OpSite] = {}
         self.calls: dict[nodes.Call, ModuleCall] = {}
-        self.inline: dict[nodes.Call, InlineModule] = {}
+        self.inline: dict[nodes.Call, InlineModule] = TouchedKeys(self.touched)
         self.forward_assigned: dict[ClassInfo, set[str]] = {}
         self.per_forward: list[tuple[ClassInfo, nodes.FunctionDef, Counter, list[nodes.Call]]] = []
         self.multiplicity: dict[ClassInfo, int] = {}
@@ -86,19 +94,27 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         self._current_ops: set[nodes.NodeNG] = set()
         self._forward_ops: dict[ClassInfo, set[nodes.NodeNG]] = {}
         self._referenced: set[nodes.FunctionDef] = set()
-        self.walk_id = 0
-        self.lifts = LiftRecords()
+        # walk ids keep counting across walks: a reused record's id never matches a later walk's
+        self.lifts = LiftRecords(callee=TouchedKeys(self.touched))
 
     # ------------------------------------------------------------------ entry
     def run(self) -> None:
         classes = self.index.module_classes()
-        self._walk_forwards(classes)
+        journal = WalkJournal()
+        self._walk_forwards(classes, first=journal)
         if self._site_kinds:
             order = self._callers_first(classes)
+            journal.finish_first(self)
+            first_returns = dict(self._class_returns)
             self._collect_sites = False
             self._site_kinds = {}
             self._reset()
-            self._walk_forwards(order)
+            self._walk_forwards(order, second=journal)
+            if not journal.held():  # a class walked again wrote where a reused one did: walk in full
+                self._class_returns = first_returns
+                self._site_kinds = {}
+                self._reset()
+                self._walk_forwards(order)
         self._propagate_multiplicity()
 
     def _callers_first(self, classes: list[ClassInfo]) -> list[ClassInfo]:
@@ -170,24 +186,41 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         init = info.init()
         return init is not None and any(fact.in_own_init for fact in info.attrs.values())
 
-    def _walk_forwards(self, classes: list[ClassInfo]) -> None:
+    def _walk_forwards(self, classes: list[ClassInfo], first: WalkJournal | None = None,
+                       second: WalkJournal | None = None) -> None:
+        """Walk each class's forward; `first` notes each walk, `second` reuses the noted ones it can."""
         for info in classes:
             func = self.forward_of(info)
             if func is None or self._skipped(func):
                 continue
             self.walk_id += 1
-            self._current_owner = info
-            self._current_calls = []
-            self._current_ops = set()
-            self._referenced = set()
             env = self._param_env(func, self._caller_kinds(info, func), is_forward=True)
-            frame = Frame(info, func, env, multi=False, silent=False, depth=0, scope=self.scope_of(func))
-            self._stack = [func]
-            paths = self.walk_block(func.body, frame)
-            totals = cmax(paths.fall, paths.done) or empty()
-            self.per_forward.append((info, func, totals, self._current_calls))
-            self._class_returns[info] = (frame.returns, None if frame.returns_mixed else frame.returns_elts)
-            self._forward_ops[info] = self._current_ops
+            reused = second.reusable(self, info, env) if second is not None else None
+            if reused is not None:
+                second.replay(self, reused)
+                continue
+            if first is not None:
+                first.begin(self, env)
+            else:
+                self.touched.clear()
+            self._walk_forward(info, func, env)
+            if first is not None:
+                first.end(self, info)
+            elif second is not None:
+                second.walked(self)
+
+    def _walk_forward(self, info: ClassInfo, func: nodes.FunctionDef, env: dict[str, str]) -> None:
+        self._current_owner = info
+        self._current_calls = []
+        self._current_ops = set()
+        self._referenced = set()
+        frame = Frame(info, func, env, multi=False, silent=False, depth=0, scope=self.scope_of(func))
+        self._stack = [func]
+        paths = self.walk_block(func.body, frame)
+        totals = cmax(paths.fall, paths.done) or empty()
+        self.per_forward.append((info, func, totals, self._current_calls))
+        self._class_returns[info] = (frame.returns, None if frame.returns_mixed else frame.returns_elts)
+        self._forward_ops[info] = self._current_ops
 
     def _skipped(self, func: nodes.FunctionDef) -> bool:
         if not func.decorators:
@@ -213,7 +246,16 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         if len(targets) != 1:
             return K.TENSOR, None
         owner = self._forward_owner(targets[0])
-        kind, elts = self._class_returns.get(owner, (None, None)) if owner is not None else (None, None)
+        if owner is None:
+            return K.TENSOR, None
+        result = self.class_result(owner)
+        if self.looked_up is not None:
+            self.looked_up.append((owner, result))
+        return result
+
+    def class_result(self, owner: ClassInfo) -> tuple[str, list[str] | None]:
+        """What a call of `owner`'s forward returns, as far as the walks so far know."""
+        kind, elts = self._class_returns.get(owner, (None, None))
         if kind == K.TENSORS and elts is not None:
             return K.TENSORS, elts
         if kind == K.INDEX:

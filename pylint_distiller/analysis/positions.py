@@ -22,6 +22,7 @@ class Positions:
         self.text = text
         # only \r\n, \r and \n end a line for Python (str.splitlines also splits at \f, \x1c, U+2028...)
         self._lines = _LINE_BREAK.split(text) if text is not None and not text.isascii() else None
+        self._all_lines: list[str] | None = self._lines  # every line, split once (`has_comment`)
 
     def col(self, line: int, byte_col: int) -> int:
         if self._lines is None or line < 1 or line > len(self._lines):
@@ -40,7 +41,9 @@ class Positions:
         """Does a multi-line span hold a comment outside its holes (text a rewrite would drop)?"""
         if self.text is None or span[0] == span[2] or "#" not in self.text:
             return False
-        lines = _LINE_BREAK.split(self.text)
+        if self._all_lines is None:
+            self._all_lines = _LINE_BREAK.split(self.text)
+        lines = self._all_lines
         cuts = sorted(h for h in holes if h[0] >= span[0] and h[2] <= span[2])
         pos = (span[0], span[1])
         for hole in cuts + [(span[2], span[3], span[2], span[3])]:
