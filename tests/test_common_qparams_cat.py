@@ -168,3 +168,55 @@ def test_the_helper_covers_every_input_where_a_plain_quantized_cat_clips():
     assert (out.dequantize() - expected).abs().max() <= out.q_scale() / 2 + 1e-6
     clipped = torch.cat([small, wide]).dequantize()
     assert (clipped - expected).abs().max() > 1.0  # the plain cat cut the wide input to [0, 2.55]
+
+
+TWICE = "import torch\nimport torch.nn as nn\n\n\n" + textwrap.dedent("""
+    class Mix(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+        def forward(self, x):
+            return torch.cat([x, self.conv(x)], 1)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.relu = nn.ReLU()
+            self.mix = Mix(4)
+            self.head = nn.Conv2d(8, 4, 1)
+
+        def forward(self, x):
+            return self.head(self.mix(self.mix(self.relu(self.stem(x)))[:, :4]))
+
+
+    def build():
+        net = Net()
+        with torch.no_grad():
+            net.mix.conv.weight.mul_(4.0)
+        return net
+    """)
+
+
+def test_a_cat_in_a_class_that_runs_twice_per_pass_goes_through_the_helper():
+    """Net runs self.mix twice (safe fixes leave the weight tying): one FloatFunctional in Mix would be
+    reused by both runs, the stateless helper is not."""
+    findings = [f for f in analyze_source(TWICE, settings=Settings(target="torch-eager")) if f.op == "torch.cat"]
+    assert len(findings) == 1 and "one module would be reused by every run, so it calls" in findings[0].message
+    result = _fixed(TWICE)
+    assert "return cat_common_qparams([x, self.conv(x)], dim=1)" in result
+    torch.manual_seed(0)
+    original = load_module_from_source(TWICE, "qparams_cat_twice").build().eval()
+    calibration = random_batches(SHAPE, 4, seed=1)
+    data = random_batches(SHAPE, 2, seed=100)
+    with torch.no_grad():
+        reference = torch.cat([original(x) for x in data])
+    quality, own = _quantized_sqnr(result, "qparams_cat_twice_fixed", original.state_dict(), calibration, data)
+    assert torch.equal(own, reference)
+    plain, _ = _quantized_sqnr(result.replace("cat_common_qparams([x, self.conv(x)], dim=1)",
+                                              "torch.cat([x, self.conv(x)], 1)"),
+                               "qparams_cat_twice_plain", original.state_dict(), calibration, data)
+    assert quality > 20.0 and quality > plain + 3.0, (quality, plain)
+    assert _fixed(result) == result
