@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from astroid import nodes
 
+from pylint_distiller.analysis import chain_readers
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
@@ -219,7 +220,7 @@ class FusionAnalysis:
             runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1
                          and not in_loop(call, call.frame(), _LOOPS)
                          and not (record.multi and runs < 2) and not record.element)
-            if fact is None or not runs_once or not self._private_member(info, attr, fact) \
+            if fact is None or not runs_once or not self._private_member(info, attr, fact, call) \
                     or not is_self_attr(call.func):
                 continue
             qname, inferred = self._ctor_type(fact.values[0])
@@ -239,14 +240,20 @@ class FusionAnalysis:
             found = [members[c] for c in run]
             for start, spec in _segment(found):
                 part = found[start:start + len(spec.types)]
-                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
-                                    any(m.inferred for m in part)))
+                names = tuple(m.name for m in part)
+                if not chain_readers.same_chain_elsewhere(names, {m.node for m in part},
+                                                          lambda name: self._self_uses(info, name),
+                                                          self._producer, _LOOPS):
+                    continue  # another method calls a member outside this chain
+                chains.append(Chain(names, spec, tuple(m.node for m in part), any(m.inferred for m in part)))
         return chains
 
-    def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
-        """One instance, bound once, read by nothing but its one call (fusion replaces it)."""
+    def _private_member(self, info: ClassInfo, attr: str, fact, call: nodes.Call) -> bool:
+        """One instance, bound once, read by nothing but its call here and by calls in other methods
+        (which must run the same chain: `chain_readers`); fusion replaces it."""
         return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
-                and attr not in self._foreign and len(self._self_uses(info, attr)) == 1
+                and attr not in self._foreign
+                and all(u is call.func or chain_readers.called_elsewhere(u, {call}) for u in self._self_uses(info, attr))
                 and not any(attr in (a, o) for _v, a, o in info.shared))
 
     @staticmethod
