@@ -190,11 +190,14 @@ class FusionAnalysis:
         return [n for klass in [info] + self._subclasses.get(info, []) for n in self._reads(klass).get(name, ())]
 
     def _reads(self, info: ClassInfo) -> dict[str, list[nodes.Attribute]]:
-        """`self.<attr>` nodes of the class's own methods other than `__init__`, by name (one walk per class)."""
+        """`self.<attr>` nodes of the class's own methods other than `__init__` and `_load_from_state_dict`
+        (torch's load hook: on a fused model only a fused checkpoint loads, so what it patches for older
+        checkpoints, torchvision MNASNet's `self.layers[idx] = layer`, never meets a fused member),
+        by name (one walk per class)."""
         if info not in self._reads_cache:
             reads: dict[str, list[nodes.Attribute]] = {}
             for method in info.node.mymethods():
-                if method.name != "__init__":
+                if method.name not in ("__init__", "_load_from_state_dict"):
                     for node in method.nodes_of_class(nodes.Attribute):
                         if is_self_attr(node):
                             reads.setdefault(node.attrname, []).append(node)
