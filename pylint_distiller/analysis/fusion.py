@@ -256,7 +256,8 @@ class FusionAnalysis:
         (which must run the same chain: `chain_readers`); fusion replaces it."""
         return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
                 and attr not in self._foreign
-                and all(u is call.func or chain_readers.called_elsewhere(u, {call}) for u in self._self_uses(info, attr))
+                and all(u is call.func or chain_readers.called_elsewhere(u, {call})
+                        for u in self._self_uses(info, attr))
                 and not any(attr in (a, o) for _v, a, o in info.shared))
 
     @staticmethod
