@@ -114,3 +114,56 @@ def test_another_read_of_a_member_keeps_the_chain_unfused():
                           "    def forward(self, x):")
     assert text != SOURCE
     assert FUSED not in _fixed(text)
+
+
+INHERITED = "import torch\nimport torch.nn as nn\n\n\n" + textwrap.dedent("""
+    class Base(nn.Module):
+        def forward(self, x):
+            x = self.conv1(x)
+            x = self.bn1(x)
+            x = self.act1(x)
+            return self.head(x)
+
+
+    class Block(Base):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.act1 = nn.ReLU(inplace=True)
+            self.head = nn.Conv2d(8, 4, 1)
+
+
+    def build():
+        return Block()
+    """)
+
+
+def test_an_inherited_forward_chain_is_fused_unless_a_base_method_reads_a_member():
+    """The calls are the base's reads (senet's SEBottleneck runs Bottleneck.forward); a base method
+    reading a member otherwise blocks the chain (before, such chains were never found)."""
+    result = _fixed(INHERITED)
+    assert FUSED in result
+    torch.manual_seed(0)
+    original = load_module_from_source(INHERITED, "chain_inherited").build().eval()
+    model = _build(result, "chain_inherited_fixed", original.state_dict())
+    fused = copy.deepcopy(model)
+    fused.fuse_model()
+    x = torch.randn(SHAPE)
+    with torch.no_grad():
+        assert torch.equal(model(x), original(x))
+        assert torch.allclose(fused(x), original(x), atol=1e-5)
+    assert _quality(model, random_batches(SHAPE, 4, seed=1), random_batches(SHAPE, 2, seed=100)) > 25.0
+    blocked = INHERITED.replace("        return self.head(x)\n",
+                                "        return self.head(x)\n\n    def zero_init_last(self):\n"
+                                "        nn.init.zeros_(self.bn1.weight)\n")
+    assert blocked != INHERITED and FUSED not in _fixed(blocked)
+
+
+def test_a_forward_after_overload_stubs_is_read_in_full():
+    """torchvision's DenseLayer declares `@torch.jit._overload_method` stubs before its forward;
+    the reads of the real forward count (norm2 -> relu2 was never fused there)."""
+    text = SOURCE.replace("    def forward(self, x):\n",
+                          "    @torch.jit._overload_method\n    def forward(self, x):  # noqa: F811\n"
+                          "        pass\n\n    def forward(self, x):  # noqa: F811\n", 1)
+    assert text != SOURCE and FUSED in _fixed(text)

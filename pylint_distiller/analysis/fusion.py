@@ -196,8 +196,9 @@ class FusionAnalysis:
         by name (one walk per class)."""
         if info not in self._reads_cache:
             reads: dict[str, list[nodes.Attribute]] = {}
-            for method in info.node.mymethods():
-                if method.name not in ("__init__", "_load_from_state_dict"):
+            for method in info.node.body:  # every def: `mymethods()` yields one per name (torchvision's
+                # DenseLayer has two `@torch.jit._overload_method` stubs before its real forward)
+                if isinstance(method, nodes.FunctionDef) and method.name not in ("__init__", "_load_from_state_dict"):
                     for node in method.nodes_of_class(nodes.Attribute):
                         if is_self_attr(node):
                             reads.setdefault(node.attrname, []).append(node)
@@ -245,7 +246,7 @@ class FusionAnalysis:
                 part = found[start:start + len(spec.types)]
                 names = tuple(m.name for m in part)
                 if not chain_readers.same_chain_elsewhere(names, {m.node for m in part},
-                                                          lambda name: self._self_uses(info, name),
+                                                          lambda name: self._member_reads(info, name),
                                                           self._producer, _LOOPS):
                     continue  # another method calls a member outside this chain
                 chains.append(Chain(names, spec, tuple(m.node for m in part), any(m.inferred for m in part)))
@@ -254,11 +255,16 @@ class FusionAnalysis:
     def _private_member(self, info: ClassInfo, attr: str, fact, call: nodes.Call) -> bool:
         """One instance, bound once, read by nothing but its call here and by calls in other methods
         (which must run the same chain: `chain_readers`); fusion replaces it."""
+        uses = self._member_reads(info, attr)
         return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
-                and attr not in self._foreign
-                and all(u is call.func or chain_readers.called_elsewhere(u, {call})
-                        for u in self._self_uses(info, attr))
+                and attr not in self._foreign and call.func in uses
+                and all(u is call.func or chain_readers.called_elsewhere(u, {call}) for u in uses)
                 and not any(attr in (a, o) for _v, a, o in info.shared))
+
+    def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
+        """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases
+        (an inherited forward's calls are its base's reads: senet's SEBottleneck runs Bottleneck.forward)."""
+        return self._self_uses(info, name) + [n for base in info.mro()[1:] for n in self._reads(base).get(name, ())]
 
     @staticmethod
     def _producer(call: nodes.Call, members) -> nodes.Call | None:
