@@ -126,7 +126,8 @@ def assert_only_edits_changed(before: str, after: str, result) -> None:
     for finding in result.applied:
         line, col, end_line, end_col = finding.fix.span
         spans.append((starts[line - 1] + col, starts[end_line - 1] + end_col))
-    classes = tuple({line for f in result.applied for c in f.fix.classes for line in c.lines})
+    classes = tuple({line for f in result.applied for c in f.fix.classes for line in c.lines}
+                    | {line for f in result.applied for d in f.fix.definitions for line in d.lines})  # (helpers)
     if re.fullmatch(_outside_pattern(before, spans, classes), after) is None:
         diff = "".join(difflib.unified_diff(split_lines(before), split_lines(after), "before", "after"))
         pytest.fail(f"text outside the edit spans changed (or a non-member line was inserted):\n{diff}")

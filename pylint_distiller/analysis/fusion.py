@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from astroid import nodes
 
+from pylint_distiller.analysis import chain_readers
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.forward import ForwardAnalysis
@@ -189,11 +190,15 @@ class FusionAnalysis:
         return [n for klass in [info] + self._subclasses.get(info, []) for n in self._reads(klass).get(name, ())]
 
     def _reads(self, info: ClassInfo) -> dict[str, list[nodes.Attribute]]:
-        """`self.<attr>` nodes of the class's own methods other than `__init__`, by name (one walk per class)."""
+        """`self.<attr>` nodes of the class's own methods other than `__init__` and `_load_from_state_dict`
+        (torch's load hook: on a fused model only a fused checkpoint loads, so what it patches for older
+        checkpoints, torchvision MNASNet's `self.layers[idx] = layer`, never meets a fused member),
+        by name (one walk per class)."""
         if info not in self._reads_cache:
             reads: dict[str, list[nodes.Attribute]] = {}
-            for method in info.node.mymethods():
-                if method.name != "__init__":
+            for method in info.node.body:  # every def: `mymethods()` yields one per name (torchvision's
+                # DenseLayer has two `@torch.jit._overload_method` stubs before its real forward)
+                if isinstance(method, nodes.FunctionDef) and method.name not in ("__init__", "_load_from_state_dict"):
                     for node in method.nodes_of_class(nodes.Attribute):
                         if is_self_attr(node):
                             reads.setdefault(node.attrname, []).append(node)
@@ -219,7 +224,7 @@ class FusionAnalysis:
             runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1
                          and not in_loop(call, call.frame(), _LOOPS)
                          and not (record.multi and runs < 2) and not record.element)
-            if fact is None or not runs_once or not self._private_member(info, attr, fact) \
+            if fact is None or not runs_once or not self._private_member(info, attr, fact, call) \
                     or not is_self_attr(call.func):
                 continue
             qname, inferred = self._ctor_type(fact.values[0])
@@ -239,15 +244,27 @@ class FusionAnalysis:
             found = [members[c] for c in run]
             for start, spec in _segment(found):
                 part = found[start:start + len(spec.types)]
-                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
-                                    any(m.inferred for m in part)))
+                names = tuple(m.name for m in part)
+                if not chain_readers.same_chain_elsewhere(names, {m.node for m in part},
+                                                          lambda name: self._member_reads(info, name),
+                                                          self._producer, _LOOPS):
+                    continue  # another method calls a member outside this chain
+                chains.append(Chain(names, spec, tuple(m.node for m in part), any(m.inferred for m in part)))
         return chains
 
-    def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
-        """One instance, bound once, read by nothing but its one call (fusion replaces it)."""
+    def _private_member(self, info: ClassInfo, attr: str, fact, call: nodes.Call) -> bool:
+        """One instance, bound once, read by nothing but its call here and by calls in other methods
+        (which must run the same chain: `chain_readers`); fusion replaces it."""
+        uses = self._member_reads(info, attr)
         return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
-                and attr not in self._foreign and len(self._self_uses(info, attr)) == 1
+                and attr not in self._foreign and call.func in uses
+                and all(u is call.func or chain_readers.called_elsewhere(u, {call}) for u in uses)
                 and not any(attr in (a, o) for _v, a, o in info.shared))
+
+    def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
+        """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases
+        (an inherited forward's calls are its base's reads: senet's SEBottleneck runs Bottleneck.forward)."""
+        return self._self_uses(info, name) + [n for base in info.mro()[1:] for n in self._reads(base).get(name, ())]
 
     @staticmethod
     def _producer(call: nodes.Call, members) -> nodes.Call | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from astroid import nodes
 
 from pylint_distiller.analysis import kinds as K
-from pylint_distiller.analysis import number_paths
+from pylint_distiller.analysis import common_qparams_cat, number_paths
 from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.conditions import guards, self_attrs
@@ -165,7 +165,7 @@ class Planner:
                 class_lines: tuple[int, ...]) -> Plan:
         blocked = self._blocked(class_lines)
         if blocked:
-            return Plan(suggestion, None, blocked)
+            return self._memberless(site, suggestion, blocked.removesuffix(" (manual)"), " (manual)", class_lines)
         in_init = runs_in_init_note(site.node, self._init_reached)
         if in_init:
             return Plan(suggestion, None, in_init)
@@ -202,7 +202,8 @@ class Planner:
                 reasons.append(f"{slot}: {SHARED_NOTE}")
                 slot = None
             elif isinstance(slot, str):
-                return Plan(suggestion, None, f"{slot}: {_REUSED_PER_RUN}")
+                return self._memberless(site, suggestion, f"{slot}: {_REUSED_PER_RUN}".removesuffix(", so no fix"),
+                                        ", so no fix", class_lines)
         node = site.node
         holes: list = []
 
@@ -286,6 +287,15 @@ class Planner:
             definitions=definitions,
         )
         return Plan(suggestion, fix, "; ".join(reasons))
+
+    def _memberless(self, site: OpSite, suggestion: str, reason: str, refusal: str,
+                    class_lines: tuple[int, ...]) -> Plan:
+        """No member can hold the op (`reason`): a cat still gets the generated helper
+        (`common_qparams_cat`), any other op no fix (`reason` + `refusal`)."""
+        fix = common_qparams_cat.helper_fix(self.target, site, self.pos, class_lines)
+        if fix is None:
+            return Plan(suggestion, None, reason + refusal)
+        return Plan(f"{common_qparams_cat.HELPER}()", fix, f"{reason}, {common_qparams_cat.NOTE}")
 
     def _training_bound(self, site: OpSite, rep: Replacement, bound: dict, receiver: str) -> dict:
         """`F.dropout(x, p=dropout, training=module.training)` in a helper: the rate every caller

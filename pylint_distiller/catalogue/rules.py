@@ -198,7 +198,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "Safe when the arguments map exactly onto the module's constructor "
                     "and forward (e.g. `torch.cat([a, b], dim=1)` -> `Concat(dim=1)` "
                     "called `(a, b)`) and constructor arguments can be evaluated in "
-                    "`__init__`; otherwise no fix."
+                    "`__init__`; otherwise no fix. torch-eager: a `torch.cat` no member can hold "
+                    "(a subclass of `nn.Sequential`/`nn.ModuleDict` whose forward iterates itself, "
+                    "a module class run several times per pass) calls a generated "
+                    "`cat_common_qparams(tensors, dim)`, which is `torch.cat` in float and "
+                    "requantizes quantized inputs to one scale covering all of them (a quantized "
+                    "`torch.cat` keeps the first input's scale and clips the others): safe, no state."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"

@@ -39,6 +39,8 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
+from pylint_distiller.analysis.generated_helpers import MARKER
+
 STUBS_DIR = Path(__file__).resolve().parent.parent / "stubs"
 
 _counter = itertools.count(1)
@@ -387,10 +389,12 @@ _HELPER_ISLAND = re.compile(r"\.\w+_quant(?:_\d+)?\((\w+)\(")
 def island_lines(text: str) -> set[int]:
     """Lines of torch-eager float islands (`self.sub_quant(self.sub_dequant(a) - ...)`), and the body of
     a module-level helper called in one (`self.swish_quant(swish(...))`): their ops run in float on
-    purpose, between a DeQuantStub and a QuantStub (tests/test_islands_runtime.py)."""
+    purpose, between a DeQuantStub and a QuantStub (tests/test_islands_runtime.py). Also the body of
+    a helper a fix generated (its docstring carries MARKER): `cat_common_qparams()` runs `torch.cat`
+    where no module can hold it, and picks the quantized output's qparams itself."""
     lines = {i for i, line in enumerate(text.splitlines(), 1) if _ISLAND.search(line)}
     helpers = {m.group(1) for i in lines for m in _HELPER_ISLAND.finditer(text.splitlines()[i - 1])}
     for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef) and node.name in helpers:
+        if isinstance(node, ast.FunctionDef) and (node.name in helpers or MARKER in (ast.get_docstring(node) or "")):
             lines.update(range(node.lineno, node.end_lineno + 1))
     return lines
