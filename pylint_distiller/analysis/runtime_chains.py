@@ -18,6 +18,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis import class_facts as attrs
+from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSABLE_CHAINS, FusableChain
 
 _LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
@@ -37,7 +38,7 @@ def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bo
                 continue  # `self.act = None` on a path: no type of the table
             if not isinstance(candidate, nodes.Call):
                 return False  # a module built elsewhere may be shared
-            qname, _inferred = analysis._ctor_type(candidate)
+            qname, _inferred = analysis._ctor_type(_copied(candidate, info, analysis))
             if qname is not None:
                 found.add(qname)
             elif not _names_a_class(candidate.func, analysis):
@@ -46,13 +47,22 @@ def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bo
     return kinds or False
 
 
+def _copied(call: nodes.Call, info, analysis) -> nodes.NodeNG:
+    """`copy.deepcopy(self.layer)` (an unsafe fix's untied copy): the constructor of `self.layer`."""
+    if analysis.imports.qualify(call.func) == "copy.deepcopy" and len(call.args) == 1 and is_self_attr(call.args[0]):
+        fact = info.attrs.get(call.args[0].attrname)
+        if fact is not None and len(fact.values) == 1:
+            return fact.values[0]
+    return call
+
+
 def _names_a_class(func: nodes.NodeNG, analysis) -> bool:
-    """`DropPath(...)`, `Block(...)`, `timm.layers.Mlp(...)`: a class, never one of torch.nn's exact types."""
+    """`DropPath(...)`, `Block(...)`, `DeQuantStub()`: a class that is not a chain type (`_ctor_type` knows those)."""
     if isinstance(func, nodes.Name) and any(isinstance(d, nodes.ClassDef) for d in func.root().locals.get(func.name, ())):
         return True
     qname = analysis.imports.qualify(func) or ""
     last = qname.rsplit(".", 1)[-1]
-    return bool(qname) and not qname.startswith("torch.") and last[:1].isupper()
+    return last[:1].isupper()
 
 
 def plausible_chains(kinds: list[frozenset[str] | None]) -> tuple[FusableChain, ...]:
