@@ -165,7 +165,8 @@ class FusionReporter:
         if chain.by_type:
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
             lines = sorted({n.lineno for n in chain.nodes})
-            return (f"{' -> '.join(f'self.{n}' for n in chain.names)} (lines {lines[0]}-{lines[-1]}), whose classes "
+            where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+            return (f"{' -> '.join(f'self.{n}' for n in chain.names)} ({where}), whose classes "
                     f"show only at run time and may run {kinds}: fused by {runtime_fusion.HELPER}() where their "
                     f"exact types match")
         if chain.scan:
