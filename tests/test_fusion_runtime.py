@@ -436,10 +436,15 @@ def test_an_injected_downsample_is_fused_behind_a_type_test():
     model.fuse_model()
     first, second = model.layer
     assert isinstance(first.downsample[1], nn.Identity) and second.downsample is None
-    # another value of the parameter (here with a ReLU) does not match the test: it is left alone
+    # another value of the parameter (here with a ReLU) does not match the test; the walk's run-time
+    # scan of the Sequentials it reaches fuses it by its exact types (fuse_by_type), outputs kept
     other = prepared_mod.Block(4, 8, 2, nn.Sequential(nn.Conv2d(4, 8, 1, 2), nn.BatchNorm2d(8), nn.ReLU())).eval()
-    other.fuse_model()
-    assert isinstance(other.downsample[1], nn.BatchNorm2d)
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        reference = other(x)
+        other.fuse_model()
+        assert _close(reference, other(x))
+    assert [type(m) for m in other.downsample] == [nni.ConvReLU2d, nn.Identity, nn.Identity]
 
 
 def test_qat_fusion_keeps_batchnorm_trainable():

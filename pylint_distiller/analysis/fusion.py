@@ -33,7 +33,9 @@ from astroid import nodes
 from pylint_distiller.analysis import chain_readers
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.runtime_chains import plausible_chains, runtime_kinds
 from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
@@ -52,6 +54,9 @@ class Chain:
     #: a list-built Sequential (names = its attribute, "" for the class itself) whose children the
     #: fix scans at run time for these chains (`fusion_lists`)
     scan: tuple[FusableChain, ...] = ()
+    #: members whose classes show only at run time: `fuse_by_type()` fuses the runs whose exact
+    #: types match (`scan` holds the chains they may run, for the message)
+    by_type: bool = False
 
 
 @dataclass
@@ -97,7 +102,7 @@ class FusionAnalysis:
         self.walk = walk
         module = next(iter(index.classes)).root() if index.classes else None
         self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
-        self._foreign = self._foreign_references(module) if module else set()
+        self._foreign = ForeignReads(module, index, self.imports) if module else None
         self._sequential_calls = [c for c in module.nodes_of_class(nodes.Call)
                                   if self.imports.qualify(c.func) == _SEQUENTIAL] if module else []
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
@@ -173,17 +178,9 @@ class FusionAnalysis:
         return self.imports.qualify(value)
 
     # ------------------------------------------------------------ references
-    def _foreign_references(self, module: nodes.Module) -> set[str]:
-        """Attribute names read as `<not self>.name` outside `__init__` (`self.block.conv1`, `m.bn`)."""
-        out = set()
-        for node in module.nodes_of_class(nodes.Attribute):
-            if is_self_attr(node) or self.imports.qualify(node) is not None:
-                continue  # a member of its own class, or an imported name (`F.relu`)
-            frame = node.frame()
-            if isinstance(frame, nodes.FunctionDef) and frame.name == "__init__":
-                continue
-            out.add(node.attrname)
-        return out
+    def _foreign_read(self, info: ClassInfo, name: str) -> bool:
+        """Code outside the class may read member `name` of its instances (`self.block.conv1`, `m.bn`)."""
+        return self._foreign is not None and self._foreign.blocks(info, name)
 
     def _self_uses(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__`, in the class and its same-file subclasses."""
@@ -208,15 +205,23 @@ class FusionAnalysis:
     # ---------------------------------------------------------- forward chains
     def _forward_chains(self, info: ClassInfo) -> list[Chain]:
         entry = next(((totals, calls) for owner, _f, totals, calls in self.walk.per_forward if owner is info), None)
-        if entry is None or any("forward" in sub.node.locals for sub in self._subclasses.get(info, [])):
-            return []  # a subclass runs another forward over the same members
-        totals, calls = entry
+        if entry is None:
+            return []
+        overriding = [sub for sub in self._subclasses.get(info, []) if "forward" in sub.node.locals]
+        if overriding:  # a subclass runs another forward over the same members: only the chains it runs too
+            theirs = [{c.names for c in self._forward_chains(sub)} for sub in overriding]
+            return [c for c in self._own_forward_chains(info, *entry) if all(c.names in t for t in theirs)]
+        return self._own_forward_chains(info, *entry)
+
+    def _own_forward_chains(self, info: ClassInfo, totals, calls) -> list[Chain]:
         runs = self.walk.multiplicity.get(info, 1)
         own = [c for c in dict.fromkeys(calls) if self.walk.calls[c].owner is info]
         by_attr: dict[str, list[nodes.Call]] = {}
         for call in own:
             by_attr.setdefault(self.walk.calls[call].attr, []).append(call)
         members: dict[nodes.Call, _Member] = {}
+        loose: dict[nodes.Call, _Member] = {}  # run-time types: qname None
+        kinds: dict[nodes.Call, frozenset[str] | None] = {}
         for call in own:
             record = self.walk.calls[call]
             attr = record.attr
@@ -224,42 +229,60 @@ class FusionAnalysis:
             runs_once = (len(by_attr[attr]) == 1 and totals.get(attr, 0) // runs == 1
                          and not in_loop(call, call.frame(), _LOOPS)
                          and not (record.multi and runs < 2) and not record.element)
-            if fact is None or not runs_once or not self._private_member(info, attr, fact, call) \
-                    or not is_self_attr(call.func):
+            if fact is None or not runs_once or not is_self_attr(call.func):
                 continue
-            qname, inferred = self._ctor_type(fact.values[0])
-            if qname is not None:
-                members[call] = _Member(attr, qname, inferred, call)
+            if self._private_member(info, attr, fact):
+                qname, inferred = self._ctor_type(fact.values[0])
+                if qname is not None:
+                    members[call] = _Member(attr, qname, inferred, call)
+                    continue
+            possible = runtime_kinds(self, info, attr, fact)
+            if possible is not False:
+                loose[call] = _Member(attr, None, True, call)
+                kinds[call] = possible
+        linked = {**members, **loose}
         succ: dict[nodes.Call, nodes.Call] = {}
-        for call in members:
-            producer = self._producer(call, members)
+        for call in linked:
+            producer = self._producer(call, linked)
             if producer is not None:
                 succ[producer] = call
         chains = []
-        heads = [c for c in members if c in succ and c not in set(succ.values())]
+        heads = [c for c in linked if c in succ and c not in set(succ.values())]
         for head in sorted(heads, key=lambda c: (c.lineno, c.col_offset)):
             run = [head]
             while run[-1] in succ:
                 run.append(succ[run[-1]])
+            if any(c in loose for c in run):
+                specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,)) for c in run])
+                if specs:
+                    chains.append(Chain(tuple(linked[c].name for c in run), specs[0], tuple(run), True,
+                                        scan=specs, by_type=True))
+                continue
             found = [members[c] for c in run]
             for start, spec in _segment(found):
                 part = found[start:start + len(spec.types)]
-                names = tuple(m.name for m in part)
-                if not chain_readers.same_chain_elsewhere(names, {m.node for m in part},
-                                                          lambda name: self._member_reads(info, name),
-                                                          self._producer, _LOOPS):
-                    continue  # another method calls a member outside this chain
-                chains.append(Chain(names, spec, tuple(m.node for m in part), any(m.inferred for m in part)))
-        return chains
+                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                    any(m.inferred for m in part)))
+        return [c for c in chains if self._same_elsewhere(info, c)]
 
-    def _private_member(self, info: ClassInfo, attr: str, fact, call: nodes.Call) -> bool:
-        """One instance, bound once, read by nothing but its call here and by calls in other methods
-        (which must run the same chain: `chain_readers`); fusion replaces it."""
-        uses = self._member_reads(info, attr)
+    def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
+        """One instance, bound once, read by nothing but its calls, one per method (fusion replaces it;
+        `_same_elsewhere` then checks that the other methods chain it the same way)."""
         return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
-                and attr not in self._foreign and call.func in uses
-                and all(u is call.func or chain_readers.called_elsewhere(u, {call}) for u in uses)
+                and not self._foreign_read(info, attr) and self._called_once_per_method(info, attr)
                 and not any(attr in (a, o) for _v, a, o in info.shared))
+
+    def _called_once_per_method(self, info: ClassInfo, attr: str) -> bool:
+        uses = self._member_reads(info, attr)
+        frames = [u.frame() for u in uses]
+        return bool(uses) and len(set(frames)) == len(frames) \
+            and all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in uses)
+
+    def _same_elsewhere(self, info: ClassInfo, chain: Chain) -> bool:
+        """Every other method calling a member of `chain` runs the whole chain, linked the same way
+        (timm's `forward_intermediates` repeats the stem of `forward_features`): `chain_readers`."""
+        return chain_readers.same_chain_elsewhere(chain.names, set(chain.nodes),
+                                                  lambda name: self._member_reads(info, name), self._producer, _LOOPS)
 
     def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases
@@ -303,14 +326,14 @@ class FusionAnalysis:
         chains = []
         for name, fact in info.attrs.items():
             if fact.kind != attrs.CONTAINER or fact.qname != _SEQUENTIAL or fact.elements \
-                    or name in self._foreign or not fact.in_own_init:
+                    or self._foreign_read(info, name) or not fact.in_own_init:
                 continue
             if not self._called_whole(info, name):
                 continue  # indexed, iterated or handed on: an intermediate may be read
             chains += self._assigned_sequentials(name, fact.values)
         for name, fact in info.attrs.items():
             if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
-                    and name not in self._foreign and fact.in_own_init and self._called_whole(info, name):
+                    and not self._foreign_read(info, name) and fact.in_own_init and self._called_whole(info, name):
                 chains += self._known_chains(fact.values[0], name + ".")
         chains += self._injected_chains(info)
         bases = info.node.bases
@@ -343,7 +366,7 @@ class FusionAnalysis:
         for name, fact in info.attrs.items():
             value = fact.values[0] if len(fact.values) == 1 else None
             if not (isinstance(value, nodes.Name) and value.name in params and value.frame() is init) \
-                    or needs or name in self._foreign or not self._called_or_tested(info, name):
+                    or needs or self._foreign_read(info, name) or not self._called_or_tested(info, name):
                 continue
             seen = set()
             for literal in self._literals_named(value.name):

@@ -94,7 +94,7 @@ class ListChains:
             value = fact.values[0] if len(fact.values) == 1 else None
             list_name = _starred_name(value.args) if isinstance(value, nodes.Call) and not value.keywords else None
             if list_name is None or analysis.imports.qualify(value.func) != _SEQUENTIAL or value.frame() is not init \
-                    or fact.elements or name in analysis._foreign or not analysis._called_whole(info, name):
+                    or fact.elements or analysis._foreign_read(info, name) or not analysis._called_whole(info, name):
                 continue
             specs, inferred = self._specs(init, list_name)
             if specs:

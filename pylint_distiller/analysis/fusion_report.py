@@ -22,6 +22,7 @@ from pylint_distiller.analysis.fusion import Chain, FusionAnalysis
 from pylint_distiller.analysis.fusion_lists import ListChains, scan_lines
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.positions import Positions
+from pylint_distiller.analysis import runtime_fusion
 from pylint_distiller.analysis.runtime_islands import (
     definition,
     is_island_class,
@@ -58,6 +59,8 @@ class FusionReporter:
         self.lists = ListChains(self.analysis)
         #: the run-time island class the walks use (None: the file binds its name to something else)
         self.island = island_name(self.index.module)
+        #: the generated run-time fuser (None: the file binds its name to something else)
+        self.fuser = runtime_fusion.helper_name(self.index.module)
         self.container_kind = container_kind  # ClassInfo -> "Sequential"/... (the planner's ChildViews)
         self._holders: dict[ClassInfo, bool] = {}  # may a class hold a module that needs a run-time island?
 
@@ -69,7 +72,7 @@ class FusionReporter:
         for info in self.index.module_classes():
             if is_island_class(info):
                 continue  # the generated FloatIsland: prepared, and reached by no walk
-            chains = self.analysis.chains(info) + self.lists.chains(info)
+            chains = [c for c in self.analysis.chains(info) + self.lists.chains(info) if self.fuser or not c.by_type]
             existing = info.methods.get(FUSE_METHOD)
             if existing is not None:
                 fusing.add(info)
@@ -93,13 +96,16 @@ class FusionReporter:
         def listing(group):
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
-        scans = [c for c in chains if c.scan]
+        scans = [c for c in chains if c.scan and not c.by_type]
+        lines_by_type = [runtime_fusion.call_line(self.fuser, c.names, qat_param)
+                         for c in chains if c.by_type and self.fuser is not None]
         chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
         shared = bool(qat_param) and any(c.spec.qat for c in chains + scans)
         lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
         for scan in scans:
             lines += scan_lines(scan, self.imports.render, "fuse" if shared else fuse, qat_param)
+        lines += lines_by_type
         for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
             group = [c for c in chains if c.guard == guard]
             body = []
@@ -156,6 +162,13 @@ class FusionReporter:
                        klass=info.name, op=FUSE_METHOD, node=first[0])
 
     def _describe(self, chain: Chain) -> str:
+        if chain.by_type:
+            kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
+            lines = sorted({n.lineno for n in chain.nodes})
+            where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+            return (f"{' -> '.join(f'self.{n}' for n in chain.names)} ({where}), whose classes "
+                    f"show only at run time and may run {kinds}: fused by {runtime_fusion.HELPER}() where their "
+                    f"exact types match")
         if chain.scan:
             where = "self" if chain.names == ("",) else f"self.{chain.names[0]}"
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
@@ -183,7 +196,9 @@ class FusionReporter:
             lines, imports = self._fuse_call_lines(chains, qat)
             method = Method(FUSE_METHOD, tuple(lines), extend=True)
             title = f"Fuse {len(chains)} more chain(s) in the existing {FUSE_METHOD}()"
-            return Fix(title, Applicability.SAFE, method=method, imports=imports, class_lines=class_lines), ""
+            definitions, more = self._definitions(None, any(c.by_type for c in chains))
+            return Fix(title, Applicability.SAFE, method=method, imports=tuple(dict.fromkeys(imports + more)),
+                       class_lines=class_lines, definitions=definitions), ""
         if FUSED_FLAG in info.node.locals or any(FUSED_FLAG in i.attrs for i in info.mro()):
             return None, f"the class already uses self.{FUSED_FLAG}, the flag the generated method would set"
         fuse_lines, imports = self._fuse_call_lines(chains, "is_qat")
@@ -194,8 +209,10 @@ class FusionReporter:
         lines += ["    " + line for line in fuse_lines]
         lines.append(f"    self.{FUSED_FLAG} = True")
         island = self._island_for(info)
-        lines += walk_lines(FUSE_METHOD, island)
-        definitions, more = self._definitions(island)
+        walk, walk_imports = self._walk(island)
+        lines += walk
+        definitions, more = self._definitions(island, any(c.by_type for c in chains))
+        more += walk_imports
         fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) fusing {len(chains)} chain(s){_islands_title(island)}",
                   Applicability.SAFE, method=Method(FUSE_METHOD, tuple(lines)),
                   imports=tuple(dict.fromkeys(imports + more)), class_lines=class_lines, definitions=definitions)
@@ -228,8 +245,19 @@ class FusionReporter:
             self._holders[info] = may_hold_islands(info, self.imports.qualify, self.container_kind) is not None
         return self._holders[info]
 
-    def _definitions(self, island: str | None):
-        return definition(self.index.module, self.imports.render) if island else ((), ())
+    def _walk(self, island: str | None) -> tuple[list[str], tuple[str, ...]]:
+        """The walk's lines; an island walk also fuses the Sequentials it reaches by run-time type."""
+        if island is None or self.fuser is None:
+            return walk_lines(FUSE_METHOD, island), ()
+        scan, imports = runtime_fusion.sequential_scan_lines(self.fuser, self.imports.render)
+        return walk_lines(FUSE_METHOD, island, scan), imports
+
+    def _definitions(self, island: str | None, by_type: bool = False):
+        definitions, imports = definition(self.index.module, self.imports.render) if island else ((), ())
+        if (island or by_type) and self.fuser is not None:
+            more, more_imports = runtime_fusion.definition(self.index.module, self.imports.render)
+            definitions, imports = definitions + more, imports + more_imports
+        return definitions, imports
 
     # ------------------------------------------------------------------ roots
     def _root_findings(self, fusing: set[ClassInfo]) -> list[Finding]:
@@ -274,8 +302,10 @@ class FusionReporter:
             lines = [f"def {FUSE_METHOD}(self, is_qat=False):",
                      '    """Fuse the conv/bn/relu chains of every submodule for eager quantization."""']
             island = self.island if info in seeds else self._island_for(info)
-            lines += walk_lines(FUSE_METHOD, island)
+            walk, walk_imports = self._walk(island)
+            lines += walk
             definitions, imports = self._definitions(island)
+            imports += walk_imports
             fix = Fix(f"Add {FUSE_METHOD}(self, is_qat=False) reaching its submodules{_islands_title(island)}",
                       Applicability.SAFE, method=Method(FUSE_METHOD, tuple(lines)), class_lines=(info.node.lineno,),
                       imports=imports, definitions=definitions)

@@ -129,8 +129,11 @@ def is_island_class(info: ClassInfo) -> bool:
     return ISLAND_MARKER in info.node.locals
 
 
-def walk_lines(fuse_method: str, island: str | None) -> list[str]:
-    """The walk every generated `fuse_model()` ends with: fuse blocks, walk containers, island what must stay float."""
+def walk_lines(fuse_method: str, island: str | None, scan: list[str] = ()) -> list[str]:
+    """The walk every generated `fuse_model()` ends with: fuse blocks, walk containers, island what must stay float.
+
+    `scan`: lines that fuse a reached container's children by run-time type (`runtime_fusion`).
+    """
     if island is None:
         return ["    todo = list(self.children())",
                 "    while todo:  # blocks fuse their own chains; containers are walked through",
@@ -148,6 +151,7 @@ def walk_lines(fuse_method: str, island: str | None) -> list[str]:
             f'        if callable(getattr(module, "{fuse_method}", None)):',
             f"            module.{fuse_method}(is_qat)",
             f"        elif not {island}.needed(module):",
+            *scan,
             "            todo.extend((module, child) for child in module._modules)",
             f"        if {island}.needed(module):  # after fusion: what eager cannot run on quantized tensors",
             f"            setattr(parent, name, {island}(module))"]

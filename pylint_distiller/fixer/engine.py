@@ -419,9 +419,9 @@ def method_edit(lines: LineIndex, cls: nodes.ClassDef, method: Method):
         line = _above_comments(lines, first.lineno)
         at, nl = lines.line_start(line), lines.terminator(line)
         return at, at, "".join(indent + _reindent(text, indent) + nl for text in method.lines)
-    last = cls.body[-1]
+    last = cls.body[-1] if cls.body else cls.doc_node  # astroid keeps a docstring out of the body
     end_line = last.end_lineno or last.lineno
-    indent = _indent(lines, cls.body[0])
+    indent = _indent(lines, cls.body[0] if cls.body else cls.doc_node)
     at, nl = lines.line_end(end_line), lines.terminator(end_line)
     return at, at, nl + "".join(nl + indent + _reindent(text, indent) for text in method.lines)
 
