@@ -26,6 +26,7 @@ import tokenize
 from collections import Counter
 from pathlib import Path
 
+import astroid
 import pytest
 
 from pylint_distiller.catalogue import TARGETS
@@ -508,3 +509,23 @@ def test_generated_forward_bodies(seed, target):
         original = load_module_from_source(before, f"generated_{seed}")
         prepared = load_module_from_source(after, f"generated_{seed}_fixed")
     assert_same_model(original, prepared, modes=("eval", "train"), atol=1e-5)
+
+
+def test_a_method_goes_after_the_docstring_of_a_class_with_no_other_statement():
+    """astroid keeps a class's docstring out of `body`: a class holding only a docstring (transformers'
+    `class DeepseekV3MoE(DeepseekV2Moe): \"\"\"...\"\"\"`) has an empty body, and adding `fuse_model` to it
+    raised IndexError (which stopped `check --format json` on the whole run)."""
+    from pylint_distiller.findings import Method
+    from pylint_distiller.fixer.engine import method_edit
+    from pylint_distiller.fixer.text import LineIndex
+
+    for nl in ("\n", "\r\n"):
+        text = nl.join(["import torch.nn as nn", "", "", "class Sub(nn.Module):", '    """Only a docstring."""',
+                        "", "", "x = 1", ""])
+        cls = astroid.parse(text).body[1]
+        assert cls.body == []
+        at, end, insert = method_edit(LineIndex(text), cls, Method("fuse_model", ("def fuse_model(self):", "    pass")))
+        result = text[:at] + insert + text[end:]
+        compile(result, "<fixed>", "exec")
+        assert astroid.parse(result).body[1].body[0].name == "fuse_model"
+        assert '"""Only a docstring."""' + nl + nl + "    def fuse_model(self):" + nl + "        pass" + nl in result
