@@ -24,14 +24,17 @@ body runs on float tensors, which is what it computed before quantization. It ne
 * calls that the forward walk runs (`helper_calls.py`), each once per pass, in a method of
   a module class reachable through `self`; arguments seen as tensors (and not float
   parameters) are dequantized, the others (`reverse=True`, sizes, `self.cls_token1`) pass.
+  Every call must take its island: else none does, and the helper's ops keep their own
+  findings (a call left out would still run them on quantized tensors).
 
-The helper's own ops are then not reported; a call already between stubs is prepared, so a
-second `fix` adds nothing.
+The helper's own ops are then not reported, and it is not lifted into a module class
+(`lifting.py` asks `covers`); a call already between stubs is prepared, so a second `fix`
+adds nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from astroid import nodes
 
@@ -55,6 +58,7 @@ class FloatHelper:
     sites: list  # op sites of its body that cannot run as written on quantized tensors
     calls: list[HelperCall]
     why: str  # what makes it float, for the message
+    plans: list = field(default_factory=list)  # (call, owner, plan) of each call not prepared yet
 
     @property
     def rule(self) -> str:
@@ -92,8 +96,8 @@ class HelperIslands:
         out = {}
         for func, own in by_func.items():
             calls = records.calls_of(func)
-            if not calls or any(self.p.lifter.lifts(s) for s in own):
-                continue  # not reached by a call here (a referenced function), or lifted into a module class
+            if not calls:
+                continue  # not reached by a call here (a function handed on as a value)
             failing = [s for s in own if self._needs_float(s)]
             passes_float = self._passes_float(calls, func)
             repeated = any(s.multi for s in failing) or (passes_float and len(calls) > 1)
@@ -101,8 +105,11 @@ class HelperIslands:
                 continue  # (run once: its ops get their own islands or modules inside it)
             why = ("its ops cannot run on quantized tensors" if failing else
                    "a caller passes it a float parameter, which meets an activation in its ops")
-            out[func] = FloatHelper(func, sorted(failing or own, key=lambda s: (s.node.lineno, s.node.col_offset)),
-                                    calls, why)
+            helper = FloatHelper(func, sorted(failing or own, key=lambda s: (s.node.lineno, s.node.col_offset)),
+                                 calls, why)
+            helper.plans = list(self._plans(helper))
+            if all(plan.fix is not None for _, _, plan in helper.plans):
+                out[func] = helper  # (else its ops keep their own findings: no call is left quantized)
         return out
 
     def _needs_float(self, site) -> bool:
@@ -156,7 +163,7 @@ class HelperIslands:
         return info.attrs.get(name) if info is not None else None
 
     # ------------------------------------------------------------ each call
-    def plans(self, helper: FloatHelper):
+    def _plans(self, helper: FloatHelper):
         """(call node, owner, plan) per walked call; a call already between stubs is left out."""
         written = _written_params(helper.func)
         for record in helper.calls:

@@ -166,6 +166,8 @@ class Reporter:
 
     def _helper_island(self, site) -> bool:
         """A helper op that runs in float between stubs at the helper's call (a whole-helper island)."""
+        if self.helper_islands.covers(site):
+            return True  # run in float at each of its calls (`helper_islands.py`)
         reason = self.islands.helper_reason(site)
         return bool(reason) and (self.islands.helper_in_island(site)
                                  or self.islands.plan_helper(site, reason).fix is not None)
@@ -324,7 +326,7 @@ class Reporter:
         for helper in self.helper_islands.helpers(()).values():
             ops = ", ".join(dict.fromkeys(site.spec.shown for site in helper.sites))
             lines = ", ".join(str(r.node.lineno) for r in helper.calls)
-            for call, owner, plan in self.helper_islands.plans(helper):
+            for call, owner, plan in helper.plans:
                 message = (f"{helper.func.name}() runs {ops} and {helper.why}, and it runs at several calls "
                            f"(lines {lines}); use {plan.suggestion or ISLAND}{self._tail(plan)}")
                 self._add(helper.rule, call, message, plan, klass=owner.name if owner else None,
