@@ -210,6 +210,19 @@ CASES = {
                     x = blk(x)
                 return x
         """, "torch.randn(2, 8, 4)"),
+    # timm convmixer: a depthwise "same" conv whose kernel size is an __init__ argument
+    "same_padding_conv": ("""
+        class Net(nn.Module):
+            def __init__(self, dim, kernel_size=5, device=None):
+                super().__init__()
+                dd = {"device": device}
+                self.dw = nn.Conv2d(dim, dim, kernel_size, groups=dim, padding="same", **dd)
+                self.pw = nn.Conv2d(dim, dim, 3, padding="same")
+                self.wide = nn.Conv2d(dim, dim, (3, 5), dilation=(2, 1), padding="same")
+
+            def forward(self, x):
+                return self.wide(self.pw(self.dw(x)))
+        """, "torch.randn(2, 4, 8, 8)"),
 }
 
 
@@ -295,3 +308,36 @@ def test_a_helper_calling_a_module_gets_no_call_site_island():
                 return self.shift(self.shift(x))
         """)
     assert "shift_quant" not in _fixed(text)
+
+
+def test_same_padding_becomes_explicit_only_where_it_is_equal():
+    result = _fixed(_source("same_padding_conv"))
+    assert "padding=explicit_same_padding(kernel_size, 1, 2), **dd)" in result
+    assert "nn.Conv2d(dim, dim, 3, padding=1)" in result
+    assert "nn.Conv2d(dim, dim, (3, 5), dilation=(2, 1), padding=(2, 2))" in result
+    even = HEADER + textwrap.dedent("""
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.conv = nn.Conv2d(dim, dim, 4, padding="same")
+
+            def forward(self, x):
+                return self.conv(x)
+        """)
+    assert _fixed(even) == even  # torch pads an odd total one more on the right: no symmetric padding is equal
+    findings = analyze_source(even, "model.py", Settings(target="torch-eager"))
+    assert [f.fix for f in findings if "padding=\"same\"" in f.message] == [None]
+
+
+def test_the_generated_padding_keeps_same_where_the_total_is_odd():
+    namespace: dict = {}
+    exec("\n".join(__import__("pylint_distiller.analysis.same_padding", fromlist=["LINES"]).LINES), namespace)
+    pick = namespace["explicit_same_padding"]
+    assert pick(5, 1, 2) == (2, 2) and pick((3, 5), (2, 1), 2) == (2, 2) and pick(4, 2, 1) == (3,)
+    assert pick(4, 1, 2) == "same" and pick((3, 4), 1, 2) == "same"
+    for kernel, dilation in ((5, 1), (3, 2), (4, 2), ((3, 5), (1, 3))):
+        same = torch.nn.Conv2d(2, 2, kernel, dilation=dilation, padding="same")
+        explicit = torch.nn.Conv2d(2, 2, kernel, dilation=dilation, padding=pick(kernel, dilation, 2))
+        explicit.load_state_dict(same.state_dict(), strict=True)
+        x = torch.randn(1, 2, 9, 7)
+        assert torch.equal(same(x), explicit(x))

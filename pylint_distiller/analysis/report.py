@@ -20,6 +20,7 @@ from pylint_distiller.analysis.weight_reads import WeightReadPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.reshape import VIEWS, plan_view
+from pylint_distiller.analysis.same_padding import same_padding_findings
 from pylint_distiller.catalogue import (
     NATIVE,
     QUANT_NEUTRAL_MODULES,
@@ -317,6 +318,9 @@ class Reporter:
             for node, message, plan in self.qconfigs.qconfig_findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
                           op=self.index.imports.qualify(node.func))
+            for node, message, plan in same_padding_findings(info, self.planner):
+                self._add("unquantizable-module", node, f"{message}; use {plan.suggestion}{self._tail(plan)}", plan,
+                          klass=info.name, op=self.index.imports.qualify(node.func))
             for node, message, plan in self.weight_reads.findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan,
                           klass=info.name, op=plan.suggestion)
