@@ -210,6 +210,22 @@ CASES = {
                     x = blk(x)
                 return x
         """, "torch.randn(2, 8, 4)"),
+    # timm efficientvim: float weights times each head's output, over a container a method rebuilds
+    "island_op_in_a_loop_without_a_static_trip_count": ("""
+        class Net(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.weights = nn.Parameter(torch.rand(2) + 0.5)
+                self.heads = nn.ModuleList([nn.Linear(dim, dim) for _ in range(2)])
+
+            def reset_classifier(self, dim, n):
+                self.heads = nn.ModuleList([nn.Linear(dim, dim) for _ in range(n)])
+
+            def forward(self, x):
+                weights = self.weights.softmax(-1)
+                logits = [weights[i] * head(x) for i, head in enumerate(self.heads)]
+                return torch.stack(logits).mean(0)
+        """, "torch.randn(2, 8, 4)"),
     # timm convmixer: a depthwise "same" conv whose kernel size is an __init__ argument
     "same_padding_conv": ("""
         class Net(nn.Module):
