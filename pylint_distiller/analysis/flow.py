@@ -373,6 +373,7 @@ class FlowWalk:
             self._stack.pop()
         if func.is_generator():
             return K.SEQ, paths, None
+        self.helper_calls.returned(call, sub.returns)
         return sub.returns or K.UNKNOWN, paths, (None if sub.returns_mixed else sub.returns_elts)
 
 

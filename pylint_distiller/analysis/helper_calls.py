@@ -34,6 +34,7 @@ class HelperCall:
     in_loop: bool = False  # some walk reached it in a loop, a comprehension or a repeated helper
     runs: int = 0  # the most runs per pass on one path of a forward (calls in exclusive branches are one)
     foreign: bool = False  # in a submodule's method (`self.attn.prepare(x)`)
+    results: set = field(default_factory=set)  # kinds the helper returned at this call (None: never walked)
 
     @property
     def multi(self) -> bool:
@@ -59,6 +60,12 @@ class HelperCalls:
         record.in_loop = record.in_loop or frame.multi
         for name, kind in (kinds or {}).items():
             record.kinds.setdefault(name, set()).add(kind)
+
+    def returned(self, call: nodes.Call | None, kind: str | None) -> None:
+        """The kind the helper's walk at this call returned (a tensor, a tuple of tensors, ...)."""
+        record = self.records.get(call) if call is not None else None
+        if record is not None:
+            record.results.add(kind)
 
     def count_runs(self, per_forward) -> None:
         """Runs per pass of each call from the forwards' path counts (`calls.py` counts each call node
