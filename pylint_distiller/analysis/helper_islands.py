@@ -43,7 +43,14 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.helper_calls import HelperCall
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.island_template import IslandTemplate
-from pylint_distiller.analysis.operands import DEQUANT_STUB, QUANT_STUB, dequantized, float_parameter, is_stub_call
+from pylint_distiller.analysis.operands import (
+    DEQUANT_STUB,
+    QUANT_STUB,
+    dequantized,
+    float_on_some_path,
+    float_parameter,
+    is_stub_call,
+)
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, _self_reachable
 from pylint_distiller.analysis.syntax import is_self_attr
 
@@ -208,8 +215,15 @@ class HelperIslands:
             if K.TENSORS in kinds or K.MODULE in kinds:
                 return Plan("", None, f"{refuse}; argument {param!r} may be a sequence of tensors or a module, "
                                       "which an island cannot dequantize (manual)")
-            if K.TENSOR in kinds and not float_parameter(arg, owner):
-                acts.add(id(arg))
+            if K.TENSOR not in kinds or float_parameter(arg, owner):
+                continue
+            if _may_be_none(func, param, arg):
+                # (`maybe_add_mask(attn, attn_bias)`: a DeQuantStub fails on None after convert)
+                if float_on_some_path(arg, owner):
+                    continue  # a float mask or None: it meets the dequantized activation as it is
+                return Plan("", None, f"{refuse}; argument {param!r} may be None, which a DeQuantStub cannot take "
+                                      "(manual)")
+            acts.add(id(arg))
         if not acts:
             return Plan("", None, f"{refuse}; no argument of this call is seen to be an activation (manual)")
         builder = IslandTemplate(self.p.pos, "self", acts)
@@ -272,3 +286,62 @@ def _stored_back(call: nodes.Call, bound: dict, written: set[str], func: nodes.F
     returns = [r for r in func.nodes_of_class(nodes.Return) if r.frame() is func]
     return isinstance(arg, nodes.Name) and arg.name == assign.targets[0].name and all(
         isinstance(r.value, nodes.Name) and r.value.name == param for r in returns)
+
+
+def _may_be_none(func: nodes.FunctionDef, param: str, arg: nodes.NodeNG) -> bool:
+    """The helper takes None there (a None default, an Optional annotation, an `is None` test), or the
+    argument is None on some path (a None literal, a name bound to None or to a call's result that
+    the calling function also tests against None, a parameter of the caller defaulting to None)."""
+    if isinstance(arg, nodes.Const) and arg.value is None:
+        return True
+    default = _default_of(func, param)
+    if isinstance(default, nodes.Const) and default.value is None:
+        return True
+    annotation = _annotation_of(func, param)
+    if annotation is not None and ("Optional" in annotation.as_string() or "None" in annotation.as_string()):
+        return True
+    if _tested_against_none(func, param):
+        return True
+    if isinstance(arg, nodes.Name):
+        caller = arg.frame()
+        if isinstance(caller, nodes.FunctionDef):
+            default = _default_of(caller, arg.name)
+            if isinstance(default, nodes.Const) and default.value is None:
+                return True
+            for binding in caller.locals.get(arg.name, ()):
+                assign = binding.parent
+                if isinstance(assign, nodes.Assign) and isinstance(assign.value, nodes.Const) \
+                        and assign.value.value is None:
+                    return True
+            return _tested_against_none(caller, arg.name)
+    return False
+
+
+def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
+    args = func.args
+    positional = list(args.posonlyargs or []) + list(args.args or [])
+    defaults = list(args.defaults or [])
+    for param, default in zip(positional[len(positional) - len(defaults):], defaults):
+        if param.name == name:
+            return default
+    for param, default in zip(args.kwonlyargs or [], args.kw_defaults or []):
+        if param.name == name:
+            return default
+    return None
+
+
+def _annotation_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
+    args = func.args
+    params = list(args.posonlyargs or []) + list(args.args or []) + list(args.kwonlyargs or [])
+    notes = list(args.posonlyargs_annotations or []) + list(args.annotations or []) + list(
+        args.kwonlyargs_annotations or [])
+    return next((note for param, note in zip(params, notes) if param.name == name), None)
+
+
+def _tested_against_none(func: nodes.FunctionDef, name: str) -> bool:
+    for compare in func.nodes_of_class(nodes.Compare):
+        operands = [compare.left] + [right for _, right in compare.ops]
+        if any(isinstance(n, nodes.Name) and n.name == name for n in operands) and any(
+                isinstance(n, nodes.Const) and n.value is None for n in operands):
+            return True
+    return False
