@@ -226,25 +226,6 @@ CASES = {
                 logits = [weights[i] * head(x) for i, head in enumerate(self.heads)]
                 return torch.stack(logits).mean(0)
         """, "torch.randn(2, 8, 4)"),
-    # timm crossvit: the class token of each branch chosen by an if-expression, in a loop
-    "class_token_chosen_by_an_if_expression": ("""
-        class Net(nn.Module):
-            def __init__(self, dim):
-                super().__init__()
-                self.embeds = nn.ModuleList([nn.Linear(dim, dim) for _ in range(2)])
-                self.cls_token_0 = nn.Parameter(torch.randn(1, 1, dim))
-                self.cls_token_1 = nn.Parameter(torch.randn(1, 1, dim))
-
-            def forward(self, x):
-                xs = []
-                for i, embed in enumerate(self.embeds):
-                    x_ = embed(x)
-                    cls_tokens = self.cls_token_0 if i == 0 else self.cls_token_1
-                    cls_tokens = cls_tokens.expand(x.shape[0], -1, -1)
-                    x_ = torch.cat((cls_tokens, x_), dim=1)
-                    xs.append(x_)
-                return torch.cat(xs, dim=1)
-        """, "torch.randn(2, 8, 4)"),
     # timm convmixer: a depthwise "same" conv whose kernel size is an __init__ argument
     "same_padding_conv": ("""
         class Net(nn.Module):

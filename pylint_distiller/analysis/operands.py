@@ -157,8 +157,6 @@ def float_parameter(node: nodes.NodeNG, owner: ClassInfo | None, _depth: int = 0
         return bool(sides) and all(float_parameter(side, owner, _depth + 1, _names) for side in sides)
     if isinstance(node, nodes.UnaryOp):
         return float_parameter(node.operand, owner, _depth + 1, _names)
-    if isinstance(node, nodes.IfExp):  # `self.cls_token_0 if i == 0 else self.cls_token_1` (timm crossvit)
-        return all(float_parameter(side, owner, _depth + 1, _names) for side in (node.body, node.orelse))
     if isinstance(node, nodes.Call) and isinstance(node.func, nodes.Attribute) and not _on_self(node.func) \
             and all(constant(a, owner) for a in node.args) \
             and all(constant(kw.value, owner) for kw in node.keywords or ()):
