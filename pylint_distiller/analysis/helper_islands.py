@@ -27,8 +27,9 @@ body runs on float tensors, which is what it computed before quantization. It ne
   Every call must take its island: else none does, and the helper's ops keep their own
   findings (a call left out would still run them on quantized tensors).
 
-The helper's own ops are then not reported, and it is not lifted into a module class
-(`lifting.py` asks `covers`); a call already between stubs is prepared, so a second `fix`
+The helper's own ops are then not reported. Where every op of a module-level helper could
+run quantized in a module (`torch.sigmoid(a) * b`) and the helper can be lifted into a module
+class (`lifting.py`), the lift wins; else the islands do (`lifting.py` asks `covers`). A call already between stubs is prepared, so a second `fix`
 adds nothing.
 """
 
@@ -106,6 +107,8 @@ class HelperIslands:
             if not calls:
                 continue  # not reached by a call here (a function handed on as a value)
             failing = [s for s in own if self._needs_float(s)]
+            if not any(self.i.reason(s) for s in own) and any(self.p.lifter.lifts(s) for s in own):
+                continue  # ops a module can take, and a lift gives them one: lifted into a module class
             passes_float = self._passes_float(calls, func)
             repeated = any(s.multi for s in failing) or (passes_float and len(calls) > 1)
             if not (failing or passes_float) or not repeated or not self._pure(func, 0):
