@@ -29,8 +29,8 @@ body runs on float tensors, which is what it computed before quantization. It ne
 
 The helper's own ops are then not reported. Where every op of a module-level helper could
 run quantized in a module (`torch.sigmoid(a) * b`) and the helper can be lifted into a module
-class (`lifting.py`), the lift wins; else the islands do (`lifting.py` asks `covers`). A call already between stubs is prepared, so a second `fix`
-adds nothing.
+class (`lifting.py`), the lift wins; else the islands do (`lifting.py` asks `covers`). A call
+already between stubs is prepared, so a second `fix` adds nothing.
 """
 
 from __future__ import annotations
