@@ -141,7 +141,7 @@ class HelperIslands:
     def _pure(self, func: nodes.FunctionDef, depth: int) -> bool:
         """Tensor code only: no module call, no call of a passed-in callable, no state written."""
         if depth > _MAX_NESTING or func.is_generator() or any(
-                isinstance(n, (nodes.Global, nodes.Nonlocal)) for n in func.nodes_of_class((nodes.Global, nodes.Nonlocal))):
+                True for _ in func.nodes_of_class((nodes.Global, nodes.Nonlocal))):
             return False
         params = set(func.argnames())
         for call in func.nodes_of_class(nodes.Call):
