@@ -53,7 +53,7 @@ from pylint_distiller.analysis.operands import (
     is_stub_call,
 )
 from pylint_distiller.analysis.plans import _EARLY_RETURN, Plan, _self_reachable
-from pylint_distiller.analysis.syntax import is_self_attr
+from pylint_distiller.analysis.syntax import is_self_attr, parameter_annotation, parameter_default
 
 _MAX_NESTING = 3
 
@@ -297,10 +297,10 @@ def _may_be_none(func: nodes.FunctionDef, param: str, arg: nodes.NodeNG) -> bool
     the calling function also tests against None, a parameter of the caller defaulting to None)."""
     if isinstance(arg, nodes.Const) and arg.value is None:
         return True
-    default = _default_of(func, param)
+    default = parameter_default(func, param)
     if isinstance(default, nodes.Const) and default.value is None:
         return True
-    annotation = _annotation_of(func, param)
+    annotation = parameter_annotation(func, param)
     if annotation is not None and ("Optional" in annotation.as_string() or "None" in annotation.as_string()):
         return True
     if _tested_against_none(func, param):
@@ -308,7 +308,7 @@ def _may_be_none(func: nodes.FunctionDef, param: str, arg: nodes.NodeNG) -> bool
     if isinstance(arg, nodes.Name):
         caller = arg.frame()
         if isinstance(caller, nodes.FunctionDef):
-            default = _default_of(caller, arg.name)
+            default = parameter_default(caller, arg.name)
             if isinstance(default, nodes.Const) and default.value is None:
                 return True
             for binding in caller.locals.get(arg.name, ()):
@@ -318,27 +318,6 @@ def _may_be_none(func: nodes.FunctionDef, param: str, arg: nodes.NodeNG) -> bool
                     return True
             return _tested_against_none(caller, arg.name)
     return False
-
-
-def _default_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
-    args = func.args
-    positional = list(args.posonlyargs or []) + list(args.args or [])
-    defaults = list(args.defaults or [])
-    for param, default in zip(positional[len(positional) - len(defaults):], defaults):
-        if param.name == name:
-            return default
-    for param, default in zip(args.kwonlyargs or [], args.kw_defaults or []):
-        if param.name == name:
-            return default
-    return None
-
-
-def _annotation_of(func: nodes.FunctionDef, name: str) -> nodes.NodeNG | None:
-    args = func.args
-    params = list(args.posonlyargs or []) + list(args.args or []) + list(args.kwonlyargs or [])
-    notes = list(args.posonlyargs_annotations or []) + list(args.annotations or []) + list(
-        args.kwonlyargs_annotations or [])
-    return next((note for param, note in zip(params, notes) if param.name == name), None)
 
 
 def _tested_against_none(func: nodes.FunctionDef, name: str) -> bool:
