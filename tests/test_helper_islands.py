@@ -357,3 +357,25 @@ def test_the_generated_padding_keeps_same_where_the_total_is_odd():
         explicit.load_state_dict(same.state_dict(), strict=True)
         x = torch.randn(1, 2, 9, 7)
         assert torch.equal(same(x), explicit(x))
+
+
+def test_a_call_that_also_runs_an_override_gets_no_island():
+    """A subclass's override calls a module: that call would hand the module float input after convert."""
+    text = HEADER + textwrap.dedent("""
+        class Base(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim)
+
+            def shift(self, x):
+                return torch.roll(x, 1, 1)
+
+            def forward(self, x):
+                return self.fc(self.shift(self.shift(x)))
+
+
+        class Sub(Base):
+            def shift(self, x):
+                return self.fc(x)
+        """)
+    assert "shift_quant" not in _fixed(text)

@@ -35,6 +35,7 @@ class HelperCall:
     runs: int = 0  # the most runs per pass on one path of a forward (calls in exclusive branches are one)
     foreign: bool = False  # in a submodule's method (`self.attn.prepare(x)`)
     results: set = field(default_factory=set)  # kinds the helper returned at this call (None: never walked)
+    others: set = field(default_factory=set)  # other functions the same call runs (an override in a subclass)
 
     @property
     def multi(self) -> bool:
@@ -58,6 +59,8 @@ class HelperCalls:
         if record is None:
             record = self.records[call] = HelperCall(call, func, frame.owner, foreign=frame.foreign)
         record.in_loop = record.in_loop or frame.multi
+        if record.func is not func:
+            record.others.add(func)  # `self.helper(x)` in a base's forward: a subclass overrides the helper
         for name, kind in (kinds or {}).items():
             record.kinds.setdefault(name, set()).add(kind)
 

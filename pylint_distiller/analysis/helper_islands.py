@@ -193,6 +193,8 @@ class HelperIslands:
         refuse = f"{helper.why}, and it is called at several places"
         if owner is None or record.foreign:
             return Plan("", None, f"{refuse}; this call is not in a method of a module class (manual)")
+        if record.others:
+            return Plan("", None, f"{refuse}; this call also runs an override of {name}() (manual)")
         if record.results != {K.TENSOR}:
             return Plan("", None, f"{refuse}; it is not seen to return one tensor at this call (manual)")
         if record.multi or self.walk.multiplicity.get(self.walk.forward_owner(owner), 1) > 1:
