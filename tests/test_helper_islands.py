@@ -6,8 +6,7 @@ efficientvit's `_attn` with its `.float()` casts in two exclusive branches, coat
 meeting a class token, mvitv2's `cal_rel_pos_type` with `einsum` and an in-place write) gets an
 island at each call. Also: a loop-carried number operand (`ctx_all = 0`, then `ctx_all = ctx_all
 + ...` in the loop: focalnet), a method called from non-forward code too (volo's
-`forward_tokens`, also called by `forward_train`), and an op of a module instance that runs
-several times per pass (coat's shared `ConvPosEnc`).
+`forward_tokens`, also called by `forward_train`).
 
 For every case: eager PTQ fails as written; after ``fix --target torch-eager`` the model loads
 the original state_dict strictly, gives the same float outputs before and after `fuse_model()`
@@ -177,38 +176,6 @@ CASES = {
 
             def forward(self, x):
                 return self.forward_tokens(x)
-        """, "torch.randn(2, 8, 4)"),
-    # timm coat: one ConvPosEnc instance called by two blocks (shared), with an add inside
-    "op_of_a_module_instance_run_twice": ("""
-        class PosEnc(nn.Module):
-            def __init__(self, dim):
-                super().__init__()
-                self.proj = nn.Linear(dim, dim)
-
-            def forward(self, x):
-                return self.proj(x) + x
-
-
-        class Block(nn.Module):
-            def __init__(self, dim, cpe):
-                super().__init__()
-                self.cpe = cpe
-                self.fc = nn.Linear(dim, dim)
-
-            def forward(self, x):
-                return self.fc(self.cpe(x))
-
-
-        class Net(nn.Module):
-            def __init__(self, dim):
-                super().__init__()
-                self.cpe = PosEnc(dim)
-                self.blocks = nn.ModuleList([Block(dim, self.cpe) for _ in range(2)])
-
-            def forward(self, x):
-                for blk in self.blocks:
-                    x = blk(x)
-                return x
         """, "torch.randn(2, 8, 4)"),
     # timm efficientvim: float weights times each head's output, over a container a method rebuilds
     "island_op_in_a_loop_without_a_static_trip_count": ("""

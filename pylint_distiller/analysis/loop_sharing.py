@@ -15,7 +15,7 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.class_facts import AttrFact
-from pylint_distiller.analysis.loops import InLoop, RunsRepeatedly
+from pylint_distiller.analysis.loops import InLoop
 from pylint_distiller.catalogue import TORCH_EAGER
 from pylint_distiller.catalogue.ops import FF
 
@@ -35,15 +35,11 @@ UNOBSERVED_NOTE = ("for torch-eager this costs nothing: eager PTQ gives nn.ReLU 
 def shares_across_runs(target: str, module: str | None, receiver: str, why: str | None = None) -> bool:
     """May a member of class `module` (qualified name), called on every run of the op, stand in for one per run?
 
-    `why` is the per-iteration refusal (`loops.per_iteration`): a loop's own (`InLoop`: the
-    trip count, the position, nesting) qualifies, and so does a module instance that itself runs
-    several times per pass (`RunsRepeatedly`: coat's one `ConvPosEnc` called by several blocks):
-    its own members (the conv beside the add) already share one observer across those runs, and
-    the new FloatFunctional does what they do. A helper called twice keeps its no-fix: a module
-    per call is possible there, by hand.
+    `why` is the per-iteration refusal (`loops.per_iteration`): only a loop's own (`InLoop`: the
+    trip count, the position, nesting) qualifies. A helper called twice or a module class run
+    twice keeps its no-fix: a module per call is possible there, by hand.
     """
-    return target == TORCH_EAGER and module == FF and receiver == "self" and (
-        why is None or isinstance(why, (InLoop, RunsRepeatedly)))
+    return target == TORCH_EAGER and module == FF and receiver == "self" and (why is None or isinstance(why, InLoop))
 
 
 def built_as(fact: AttrFact | None, imports) -> str | None:

@@ -60,7 +60,7 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
             return "it is in a helper that runs several times per forward pass (called in a loop or more than once)"
         walkers = [c for c in walk.index.module_classes() if walk.forward_of(c) is entry]
         if any(walk.multiplicity.get(c, 1) > 1 for c in walkers):
-            return RunsRepeatedly("its module class runs several times per forward pass")
+            return "its module class runs several times per forward pass"
         if _called_explicitly(entry, walkers, walk.index):
             return "its forward is also called explicitly (`super().forward(...)`, `self.forward(...)`)"
     loops = _enclosing_repeaters(node, func)
@@ -72,10 +72,6 @@ def per_iteration(node: nodes.NodeNG, owner: ClassInfo | None, walk) -> Slot | s
 
 class InLoop(str):
     """Why a loop of forward code (run once per pass) cannot give each of its runs a module."""
-
-
-class RunsRepeatedly(str):
-    """The op's module instance itself runs several times per pass (one instance called at several places)."""
 
 
 def _loop_slot(loops: list[nodes.NodeNG], owner: ClassInfo, walk) -> Slot | str:
