@@ -124,7 +124,7 @@ def _state(walk: ForwardAnalysis) -> dict:
         "calls": [(_pos(n), r.attr, r.owner.name, r.visits, r.multi, r.element, _names(r.targets), r.walk_visits)
                   for n, r in walk.calls.items()],
         "inline": [(_pos(n), r.qname, r.owner.name if r.owner else None, r.multi) for n, r in walk.inline.items()],
-        "per_forward": [(info.name, _pos(func), sorted(totals.items()), [_pos(c) for c in calls])
+        "per_forward": [(info.name, _pos(func), sorted((k if isinstance(k, str) else str(_pos(k)), v) for k, v in totals.items()), [_pos(c) for c in calls])
                         for info, func, totals, calls in walk.per_forward],
         "multiplicity": sorted((info.name, n) for info, n in walk.multiplicity.items()),
         "assigned": sorted((info.name, sorted(names)) for info, names in walk.forward_assigned.items()),

@@ -224,6 +224,7 @@ class CallKinds(Events):
             helper_owner = self.a.index.classes.get(func.parent, owner)
         result, paths, elts = self.a.call_helper(func, call, kinds, self.frame, helper_owner)
         self.counts = plus(self.counts, cmax(paths.fall, paths.done) or empty())
+        self.counts[call] += 2 if self.frame.multi else 1  # runs of this call per path (`helper_calls.py`)
         if elts is not None:
             self.elt_kinds[call] = elts
         return result

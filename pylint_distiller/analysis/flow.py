@@ -354,6 +354,7 @@ class FlowWalk:
     def call_helper(self, func: nodes.FunctionDef, call: nodes.Call | None, arg_kinds: dict[str, str] | None,
                     frame: Frame, owner: ClassInfo | None, referenced: bool = False, foreign: bool = False):
         """Walk a same-file helper at this call; returns its result kind, paths and tuple element kinds."""
+        self.helper_calls.record(call, func, arg_kinds, frame)  # (also a call not walked again below)
         if func in self._stack or frame.depth >= _MAX_DEPTH or self._budget <= 0 or self._skipped(func):
             return K.UNKNOWN, Paths(), None
         env = self._param_env(func, arg_kinds, is_forward=referenced)
@@ -372,6 +373,7 @@ class FlowWalk:
             self._stack.pop()
         if func.is_generator():
             return K.SEQ, paths, None
+        self.helper_calls.returned(call, sub.returns)
         return sub.returns or K.UNKNOWN, paths, (None if sub.returns_mixed else sub.returns_elts)
 
 

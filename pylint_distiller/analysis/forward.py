@@ -39,6 +39,7 @@ from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.flow import FlowWalk
 from pylint_distiller.analysis.frames import Frame, Scope
+from pylint_distiller.analysis.helper_calls import HelperCalls
 from pylint_distiller.analysis.lift_records import LiftRecords
 from pylint_distiller.analysis.multiplicity import Multiplicity
 from pylint_distiller.analysis.params import ParamKinds, SiteKinds
@@ -96,6 +97,7 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         self._referenced: set[nodes.FunctionDef] = set()
         # walk ids keep counting across walks: a reused record's id never matches a later walk's
         self.lifts = LiftRecords(callee=TouchedKeys(self.touched))
+        self.helper_calls = HelperCalls()  # helper calls the walk ran (`helper_calls.py`)
 
     # ------------------------------------------------------------------ entry
     def run(self) -> None:
@@ -116,6 +118,7 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
                 self._reset()
                 self._walk_forwards(order)
         self._propagate_multiplicity()
+        self.helper_calls.count_runs(self.per_forward)
 
     def _callers_first(self, classes: list[ClassInfo]) -> list[ClassInfo]:
         """Classes ordered so that each comes after the classes whose forward calls it."""
@@ -216,6 +219,7 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         self._referenced = set()
         frame = Frame(info, func, env, multi=False, silent=False, depth=0, scope=self.scope_of(func))
         self._stack = [func]
+        self.helper_calls.walked.add(func)
         paths = self.walk_block(func.body, frame)
         totals = cmax(paths.fall, paths.done) or empty()
         self.per_forward.append((info, func, totals, self._current_calls))

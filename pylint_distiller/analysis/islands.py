@@ -37,7 +37,8 @@ from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.boundaries import no_activation
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.island_template import IslandTemplate
-from pylint_distiller.analysis.loops import Slot, per_iteration
+from pylint_distiller.analysis.loop_sharing import SHARED_STUBS_NOTE
+from pylint_distiller.analysis.loops import InLoop, Slot, per_iteration
 from pylint_distiller.analysis.sites import ModuleCall, OpSite
 from pylint_distiller.analysis.plans import (
     _EARLY_RETURN,
@@ -202,7 +203,12 @@ class IslandPlanner:
             # one pair of stubs per iteration of a loop with a static trip count (`self.add_quants[i]`)
             slot = per_iteration(site.node, site.owner, self.p.walk) if receiver == "self" and not (
                 children or merged) else "it runs in a helper that receives its module"
-            if isinstance(slot, str):
+            if isinstance(slot, InLoop):
+                # as `loop_sharing.py` shares a FloatFunctional: eager runs one pair of stubs on every run
+                # (a DeQuantStub holds no state; the QuantStub's observer sees every run)
+                reason += f" ({slot}: {SHARED_STUBS_NOTE})"
+                slot = None
+            elif isinstance(slot, str):
                 return Plan(ISLAND, None, f"{reason}, and it runs several times per forward pass ({slot}): one "
                                           "QuantStub would observe every run (manual)")
         node = site.node

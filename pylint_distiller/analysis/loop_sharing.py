@@ -21,6 +21,9 @@ from pylint_distiller.catalogue.ops import FF
 
 SHARED_NOTE = ("one FloatFunctional shared by every run, so its observer's statistics (one scale and "
                "zero point) are shared across the iterations")
+#: the same for a float island's stubs (`islands.py`): only the QuantStub has an observer
+SHARED_STUBS_NOTE = ("one pair of stubs shared by every run, so the QuantStub's observer statistics (one scale "
+                     "and zero point) are shared across the runs")
 
 #: modules eager `prepare` gives no observer and `convert` leaves as they are (measured, torch 2.14):
 #: their quantized runs keep the input's scale, so a run in a loop shares nothing with the others

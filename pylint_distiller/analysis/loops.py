@@ -101,7 +101,11 @@ def _once_per_pass(func: nodes.FunctionDef, owner: ClassInfo, walk, depth: int) 
     if depth > 4 or not isinstance(func.parent, nodes.ClassDef) or owner.methods.get(func.name) is not func:
         return None
     calls = []
+    # (a walk cut short by its budget may not have entered every method that runs)
+    ran = getattr(walk, "helper_calls", None) if getattr(walk, "_budget", 0) > 0 else None
     for method in {m for m in owner.methods.values() if m is not func}:
+        if ran is not None and not ran.runs(method):
+            continue  # not forward code (`forward_train`, `forward_intermediates`): its calls never run in a pass
         for call in nodes_in(method, nodes.Call):
             callee = call.func
             if isinstance(callee, nodes.Attribute) and callee.attrname == func.name and \

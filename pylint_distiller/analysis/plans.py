@@ -223,6 +223,13 @@ class Planner:
             first, second = (K.NUMBER if kind == K.UNKNOWN and init_number(bound[name], site.owner) else kind
                              for kind, name in zip((first, second), forward))
             op = spec.key.rsplit(".", 1)[1].lstrip("i") if spec.key.startswith("operator.") else spec.key.rsplit(".", 1)[1]
+            # a number where the walk reads it, a tensor on later loop turns (`ctx_all = 0`, then
+            # `ctx_all = ctx_all + ctx * g` in the loop): neither add nor add_scalar fits every turn
+            carried = op in number_paths.OPS and method == op and any(
+                kind == K.NUMBER and number_paths.number_on_some_path(bound[name])
+                for kind, name in zip((first, second), forward))
+            if carried:
+                first = second = K.TENSOR
             if second == K.NUMBER:
                 method = rep.scalar_method
             elif first == K.NUMBER and op in _COMMUTATIVE:

@@ -13,12 +13,14 @@ from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.fusion import FusionAnalysis
 from pylint_distiller.analysis.fusion_report import fusion_findings
 from pylint_distiller.analysis.generated_helpers import in_generated_helper
-from pylint_distiller.analysis.islands import IslandPlanner
+from pylint_distiller.analysis.helper_islands import HelperIslands
+from pylint_distiller.analysis.islands import ISLAND, IslandPlanner
 from pylint_distiller.analysis.qconfigs import QConfigPlanner
 from pylint_distiller.analysis.weight_reads import WeightReadPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.reshape import VIEWS, plan_view
+from pylint_distiller.analysis.same_padding import same_padding_findings
 from pylint_distiller.catalogue import (
     NATIVE,
     QUANT_NEUTRAL_MODULES,
@@ -59,6 +61,8 @@ class Reporter:
         self.islands = IslandPlanner(self.planner, self.fusion) if self.fusion is not None else None
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.weight_reads = WeightReadPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        #: helpers run in float at each of their calls (`helper_islands.py`)
+        self.helper_islands = HelperIslands(self.islands) if self.islands is not None else None
         if self.islands is not None:
             self.planner.lifter.in_float = self._helper_island
         self.findings: list[Finding] = []
@@ -72,6 +76,7 @@ class Reporter:
         self._module_facts()
         if self.islands is not None:
             self._float_modules()
+            self._helper_calls()
         if self.fusion is not None and self.settings.target in RULES["unfused-modules"].targets \
                 and self.settings.reports("unfused-modules"):
             self.findings += fusion_findings(self.fusion, self.pos, self.path, self.planner.views.container_kind)
@@ -100,6 +105,8 @@ class Reporter:
         loud = [site for site in self._sites()
                 if site.loud and not settings.ignores(site.spec.key, site.spec.shown)]
         self.float_leaves = self.islands.float_leaves(loud, self.walk) if self.islands else {}
+        if self.helper_islands is not None:
+            self.helper_islands.helpers([s for s in loud if s.owner not in self.float_leaves])
         for site in loud:
             spec = site.spec
             if in_generated_helper(site.node):
@@ -113,6 +120,8 @@ class Reporter:
                 if plan is not None:
                     planned.append((site, plan))
                 continue
+            if self.helper_islands is not None and self.helper_islands.covers(site):
+                continue  # its helper runs in float between stubs at each call (_helper_calls)
             island = self.islands.reason(site) if self.islands else None
             if self.islands and self.islands.in_island(site):
                 continue  # prepared: it runs in float between its stubs (a FloatFunctional there would fail)
@@ -158,6 +167,8 @@ class Reporter:
 
     def _helper_island(self, site) -> bool:
         """A helper op that runs in float between stubs at the helper's call (a whole-helper island)."""
+        if self.helper_islands.covers(site):
+            return True  # run in float at each of its calls (`helper_islands.py`)
         reason = self.islands.helper_reason(site)
         return bool(reason) and (self.islands.helper_in_island(site)
                                  or self.islands.plan_helper(site, reason).fix is not None)
@@ -307,9 +318,23 @@ class Reporter:
             for node, message, plan in self.qconfigs.qconfig_findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan, klass=info.name,
                           op=self.index.imports.qualify(node.func))
+            for node, message, plan in same_padding_findings(info, self.planner):
+                self._add("unquantizable-module", node, f"{message}; use {plan.suggestion}{self._tail(plan)}", plan,
+                          klass=info.name, op=self.index.imports.qualify(node.func))
             for node, message, plan in self.weight_reads.findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan,
                           klass=info.name, op=plan.suggestion)
+
+    def _helper_calls(self) -> None:
+        """torch-eager: each call of a helper that runs in float at its calls (`helper_islands.py`)."""
+        for helper in self.helper_islands.helpers(()).values():
+            ops = ", ".join(dict.fromkeys(site.spec.shown for site in helper.sites))
+            lines = ", ".join(str(r.node.lineno) for r in helper.calls)
+            for call, owner, plan in helper.plans:
+                message = (f"{helper.func.name}() runs {ops} and {helper.why}, and it runs at several calls "
+                           f"(lines {lines}); use {plan.suggestion or ISLAND}{self._tail(plan)}")
+                self._add(helper.rule, call, message, plan, klass=owner.name if owner else None,
+                          op=helper.sites[0].spec.key if helper.sites else None)
 
     # ------------------------------------------------- module-level facts
     def _module_facts(self) -> None:

@@ -365,7 +365,9 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "`.weight.shape`) goes through a generated `float_parameter()`, and a cast of an "
                     "activation to that dtype through `cast_unless_quantized()`: in float both return "
                     "exactly what the original expression did; after convert they answer from the "
-                    "dequantized weight and leave a quantized activation as it is."
+                    "dequantized weight and leave a quantized activation as it is. A conv built with "
+                    "`padding=\"same\"` (no quantized form) gets the explicit symmetric padding where it "
+                    "is the same convolution (every `dilation * (kernel_size - 1)` even), else no fix."
                 ),
                 bad=(
                     "class LM(nn.Module):\n"
