@@ -30,7 +30,7 @@ from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.operands import init_number
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.training_args import training_value
-from pylint_distiller.analysis.syntax import is_self_attr
+from pylint_distiller.analysis.syntax import member_read
 from pylint_distiller.catalogue import NATIVE, TORCH_EAGER, UNSUPPORTED, OpSpec, Replacement
 from pylint_distiller.findings import Applicability, Definition, Fix, Member
 
@@ -370,7 +370,7 @@ class Planner:
         fix = Fix(
             title=f"Give this call its own instance: self.<{base}_2> = {copy_text}",
             applicability=applicability,
-            span=self.pos.span(_member_read(node.func, attr)),
+            span=self.pos.span(member_read(node.func, attr)),
             template="self.{m}",
             member=member,
             imports=imports,
@@ -604,13 +604,3 @@ def _param_names(func) -> set[str]:
     if args.kwarg:
         names.add(args.kwarg)
     return names
-
-
-def _member_read(func: nodes.NodeNG, attr: str) -> nodes.NodeNG:
-    """The `self.<attr>` inside a call's func: `self.ff` of `self.ff.add(a, b)`, so `.add` survives."""
-    node = func
-    while isinstance(node, nodes.Attribute):
-        if node.attrname == attr and is_self_attr(node):
-            return node
-        node = node.expr
-    return func

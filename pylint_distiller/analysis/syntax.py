@@ -67,6 +67,16 @@ def is_self_attr(node: nodes.NodeNG) -> bool:
     return isinstance(node, nodes.Attribute) and isinstance(node.expr, nodes.Name) and node.expr.name == "self"
 
 
+def member_read(func: nodes.NodeNG, attr: str) -> nodes.NodeNG:
+    """The `self.<attr>` inside a call's func: `self.ff` of `self.ff.add(a, b)`, so `.add` survives."""
+    node = func
+    while isinstance(node, nodes.Attribute):
+        if node.attrname == attr and is_self_attr(node):
+            return node
+        node = node.expr
+    return func
+
+
 #: nodes whose body runs several times per execution of the code around them
 REPEATING = (nodes.For, nodes.While, nodes.Comprehension, nodes.ListComp, nodes.SetComp, nodes.GeneratorExp,
              nodes.DictComp)
