@@ -80,6 +80,9 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         #: same-file class returns the current first walk looked up (None: not noted)
         self.looked_up: list | None = None
         self.walk_id = 0
+        #: helper calls the walks ran (`helper_calls.py`): kept across the two walks, as a class whose
+        #: second walk is reused (`walk_reuse.py`) runs its helpers only in the first
+        self.helper_calls = HelperCalls()
         self._reset()
 
     def _reset(self) -> None:
@@ -97,7 +100,6 @@ class ForwardAnalysis(FlowWalk, ParamKinds, Multiplicity):
         self._referenced: set[nodes.FunctionDef] = set()
         # walk ids keep counting across walks: a reused record's id never matches a later walk's
         self.lifts = LiftRecords(callee=TouchedKeys(self.touched))
-        self.helper_calls = HelperCalls()  # helper calls the walk ran (`helper_calls.py`)
 
     # ------------------------------------------------------------------ entry
     def run(self) -> None:
