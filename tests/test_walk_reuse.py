@@ -135,6 +135,12 @@ def _state(walk: ForwardAnalysis) -> dict:
         "callee": [(_pos(c), f.name) for c, f in lifts.callee.items()],
         "useful": sorted(_pos(c) for c in lifts.useful),
         "once": [(_pos(c), sorted(_pos(n) for n in ops)) for c, ops in lifts.once.items()],
+        # helper calls (call-site islands, once-per-pass checks): a reused class ran its helpers in the first walk
+        "helper_calls": sorted((_pos(c), r.func.name, r.owner.name if r.owner else None,
+                                sorted((k, sorted(v)) for k, v in r.kinds.items()), r.in_loop, r.runs, r.foreign,
+                                sorted(map(str, r.results)), sorted(f.name for f in r.others))
+                               for c, r in walk.helper_calls.records.items()),
+        "walked": sorted(_pos(f) for f in walk.helper_calls.walked),
     }
 
 
