@@ -268,7 +268,12 @@ class FusionAnalysis:
     def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
         """One instance, bound once, read by nothing but its calls, one per method (fusion replaces it;
         `_same_elsewhere` then checks that the other methods chain it the same way)."""
-        return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and len(fact.values) == 1 and not fact.alias_of
+        return len(fact.values) == 1 and self.sole_caller_member(info, attr, fact)
+
+    def sole_caller_member(self, info: ClassInfo, attr: str, fact) -> bool:
+        """A module member no alias, other class or shared instance reaches, called at most once per method
+        (also the test of `runtime_chains` for members bound on several paths)."""
+        return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.alias_of
                 and not self._foreign_read(info, attr) and self._called_once_per_method(info, attr)
                 and not any(attr in (a, o) for _v, a, o in info.shared))
 

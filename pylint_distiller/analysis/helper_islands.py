@@ -43,6 +43,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
 from pylint_distiller.analysis.helper_calls import HelperCall
 from pylint_distiller.analysis.init_calls import runs_in_init_note
+from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.island_template import IslandTemplate
 from pylint_distiller.analysis.operands import (
     DEQUANT_STUB,
@@ -140,11 +141,10 @@ class HelperIslands:
 
     def _pure(self, func: nodes.FunctionDef, depth: int) -> bool:
         """Tensor code only: no module call, no call of a passed-in callable, no state written."""
-        if depth > _MAX_NESTING or func.is_generator() or any(
-                True for _ in func.nodes_of_class((nodes.Global, nodes.Nonlocal))):
+        if depth > _MAX_NESTING or func.is_generator() or nodes_in(func, (nodes.Global, nodes.Nonlocal)):
             return False
         params = set(func.argnames())
-        for call in func.nodes_of_class(nodes.Call):
+        for call in nodes_in(func, nodes.Call):
             if call in self.walk.calls:
                 return False  # a submodule call: it would get float input after convert
             callee = call.func
@@ -158,10 +158,10 @@ class HelperIslands:
                 owner_attr = self._self_fact(func, callee.attrname)
                 if owner_attr is not None and owner_attr.kind in (attrs.MODULE, attrs.CONTAINER, attrs.FUNCTION):
                     return False
-        for node in func.nodes_of_class((nodes.AssignAttr,)):
+        for node in nodes_in(func, nodes.AssignAttr):
             if isinstance(node.expr, nodes.Name) and node.expr.name == "self":
                 return False
-        returns = [r for r in func.nodes_of_class(nodes.Return) if r.frame() is func]
+        returns = [r for r in nodes_in(func, nodes.Return) if r.frame() is func]
         if not returns or any(r.value is None or isinstance(r.value, (nodes.Tuple, nodes.List, nodes.Dict, nodes.Set))
                               or isinstance(r.value, nodes.Const) for r in returns):
             return False
@@ -263,7 +263,7 @@ def _written_params(func: nodes.FunctionDef) -> set[str]:
     """Parameters the helper writes into: `attn[...] = v`, `x += v` on a subscript, `x.add_(v)`."""
     params = set(func.argnames())
     out = set()
-    for node in func.nodes_of_class((nodes.Subscript, nodes.Call)):
+    for node in nodes_in(func, (nodes.Subscript, nodes.Call)):
         if isinstance(node, nodes.Subscript) and isinstance(node.parent, (nodes.Assign, nodes.AugAssign)) \
                 and node in getattr(node.parent, "targets", [node.parent.target] if isinstance(
                     node.parent, nodes.AugAssign) else []):
@@ -288,7 +288,7 @@ def _stored_back(call: nodes.Call, bound: dict, written: set[str], func: nodes.F
         return False
     param = next(iter(written))
     arg = bound.get(param)
-    returns = [r for r in func.nodes_of_class(nodes.Return) if r.frame() is func]
+    returns = [r for r in nodes_in(func, nodes.Return) if r.frame() is func]
     return isinstance(arg, nodes.Name) and arg.name == assign.targets[0].name and all(
         isinstance(r.value, nodes.Name) and r.value.name == param for r in returns)
 
@@ -323,7 +323,7 @@ def _may_be_none(func: nodes.FunctionDef, param: str, arg: nodes.NodeNG) -> bool
 
 
 def _tested_against_none(func: nodes.FunctionDef, name: str) -> bool:
-    for compare in func.nodes_of_class(nodes.Compare):
+    for compare in nodes_in(func, nodes.Compare):
         operands = [compare.left] + [right for _, right in compare.ops]
         if any(isinstance(n, nodes.Name) and n.name == name for n in operands) and any(
                 isinstance(n, nodes.Const) and n.value is None for n in operands):

@@ -17,19 +17,16 @@ from __future__ import annotations
 
 from astroid import nodes
 
-from pylint_distiller.analysis import class_facts as attrs
+from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
 from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSABLE_CHAINS, FusableChain
 
-_LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
 _CHAIN_TYPES = frozenset(t for c in FUSABLE_CHAINS for t in c.types)
 
 
 def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bool:
     """The chain types `self.<attr>` may have: a set, None (any: a factory's product), or False (no candidate)."""
-    if fact.kind not in (attrs.MODULE, attrs.UNKNOWN) or not fact.values or fact.alias_of \
-            or analysis._foreign_read(info, attr) or not analysis._called_once_per_method(info, attr) \
-            or any(attr in (a, o) for _v, a, o in info.shared):
+    if not fact.values or not analysis.sole_caller_member(info, attr, fact):
         return False
     found: set[str] = set()
     for value in fact.values:
@@ -68,7 +65,7 @@ def _names_a_class(func: nodes.NodeNG, analysis) -> bool:
 def plausible_chains(kinds: list[frozenset[str] | None]) -> tuple[FusableChain, ...]:
     """The table chains some window of a run may form (None: any type), longest first."""
     out = []
-    for spec in _LONGEST_FIRST:
+    for spec in LONGEST_FIRST:
         n = len(spec.types)
         for i in range(len(kinds) - n + 1):
             window = kinds[i:i + n]

@@ -32,7 +32,8 @@ from pylint_distiller.findings import Definition
 
 HELPER = "fuse_by_type"
 _SEQUENTIAL = "torch.nn.Sequential"
-_LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
+#: the table's chains, longest first: a run is matched against the longest chain it can form
+LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
 
 
 def helper_name(module: nodes.Module) -> str | None:
@@ -53,7 +54,7 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
 
     fuse, fuse_qat = spell(FUSE_FUNCTIONS[0]), spell(FUSE_FUNCTIONS[1])
     table = [f"        (({', '.join(spell(t) for t in c.types)}{',' if len(c.types) == 1 else ''}), {c.qat}),"
-             for c in _LONGEST_FIRST]
+             for c in LONGEST_FIRST]
     lines = (
         f"def {HELPER}(module, names, is_qat=False):",
         '    """Fuse each run of the children `names` of `module` whose exact types fuse_modules fuses.',
@@ -72,7 +73,7 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
         "    names = list(names)",
         "    i = 0",
         "    while i < len(names):",
-        f"        kinds = tuple(type(module._modules.get(name)) for name in names[i:i + {len(_LONGEST_FIRST[0].types)}])",
+        f"        kinds = tuple(type(module._modules.get(name)) for name in names[i:i + {len(LONGEST_FIRST[0].types)}])",
         "        for types, qat in chains:",
         "            if kinds[:len(types)] == types and (qat or not is_qat):",
         "                fuse(module, [names[i:i + len(types)]], inplace=True)",
