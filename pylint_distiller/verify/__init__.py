@@ -1,8 +1,9 @@
 """`pylint-distiller verify`: run a model once and see what a quantizer would miss.
 
-This is the only part of pylint-distiller that imports torch and executes user
-code. The rest of the package (the pylint plugin, `fix`) must stay importable
-without torch, so the names below are loaded lazily: importing
+This is the only part of pylint-distiller that executes user code; it and
+`pylint_distiller.calibration` (used by the README's PTQ recipe) are the only parts
+that import torch. The rest of the package (the pylint plugin, `fix`) must stay
+importable without torch, so the names below are loaded lazily: importing
 `pylint_distiller.verify.command` (the CLI entry) costs nothing until it runs.
 
 * `trace_model(model, inputs)` -> `RuntimeReport`: one traced forward pass.
