@@ -35,6 +35,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
+from pylint_distiller.analysis.own_children_loop import own_children_loop
 from pylint_distiller.analysis.runtime_chains import plausible_chains, runtime_kinds
 from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
@@ -57,6 +58,10 @@ class Chain:
     #: members whose classes show only at run time: `fuse_by_type()` fuses the runs whose exact
     #: types match (`scan` holds the chains they may run, for the message)
     by_type: bool = False
+    #: the class's own children, which its forward runs in a row (`own_children_loop`); `ends`
+    #: names the children whose outputs the loop also reads (a run ends at one)
+    own_children: bool = False
+    ends: str | None = None
 
 
 @dataclass
@@ -512,9 +517,19 @@ class FusionAnalysis:
         once their own file is prepared, so the class's fuse_model must reach them."""
         return {c.func.as_string() for c in info.node.nodes_of_class(nodes.Call) if self._known_layers(c)}
 
+    @staticmethod
+    def _own_children_chains(info: ClassInfo) -> list[Chain]:
+        found = own_children_loop(info)
+        if found is None:
+            return []
+        loop, ends = found
+        return [Chain(("",), _LONGEST_FIRST[0], (loop,), True, scan=tuple(_LONGEST_FIRST), by_type=True,
+                      own_children=True, ends=ends)]
+
     def chains(self, info: ClassInfo) -> list[Chain]:
         """The fusable chains of one module class, in source order (computed once per class)."""
         if info not in self._chains:
-            self._chains[info] = sorted(self._forward_chains(info) + self._sequential_chains(info),
+            self._chains[info] = sorted(self._forward_chains(info) + self._sequential_chains(info)
+                                        + self._own_children_chains(info),
                                         key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
         return self._chains[info]

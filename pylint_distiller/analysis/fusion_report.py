@@ -79,7 +79,9 @@ class FusionReporter:
                 if existing.parent is info.node:
                     listed = _listed_names(existing)
                     scanned = _scanned_targets(existing)
-                    chains = [c for c in chains if not (listed & set(c.names) or c.scan and c.names[0] in scanned)]
+                    own = _fuses_own_children(existing)
+                    chains = [c for c in chains if not (c.own_children and own or not c.own_children and (
+                        listed & set(c.names) or c.scan and c.names[0] in scanned))]
             if chains:
                 fusing.add(info)
                 pending.append((info, chains))
@@ -97,8 +99,12 @@ class FusionReporter:
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
         scans = [c for c in chains if c.scan and not c.by_type]
-        lines_by_type = [runtime_fusion.call_line(self.fuser, c.names, qat_param)
-                         for c in chains if c.by_type and self.fuser is not None]
+        lines_by_type = []
+        for c in chains:
+            if c.own_children and self.fuser is not None:
+                lines_by_type += runtime_fusion.children_lines(self.fuser, c.ends, qat_param)
+            elif c.by_type and self.fuser is not None:
+                lines_by_type.append(runtime_fusion.call_line(self.fuser, c.names, qat_param))
         chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
         shared = bool(qat_param) and any(c.spec.qat for c in chains + scans)
@@ -162,6 +168,10 @@ class FusionReporter:
                        klass=info.name, op=FUSE_METHOD, node=first[0])
 
     def _describe(self, chain: Chain) -> str:
+        if chain.own_children:
+            ends = f", except across a child named in {chain.ends}, whose output it also reads" if chain.ends else ""
+            return (f"the children its forward runs in a row (line {chain.nodes[0].lineno}), whose classes show "
+                    f"only at run time: fused by {runtime_fusion.HELPER}() where their exact types match{ends}")
         if chain.by_type:
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
             lines = sorted({n.lineno for n in chain.nodes})
@@ -363,6 +373,18 @@ def _scanned_targets(method: nodes.FunctionDef) -> set[str]:
             elif is_self_attr(arg):
                 out.add(arg.attrname)
     return out
+
+
+def _fuses_own_children(method: nodes.FunctionDef) -> bool:
+    """An existing fuse_model already fuses the class's own children (`runtime_fusion.children_lines`)."""
+    for call in method.nodes_of_class(nodes.Call):
+        if len(call.args) >= 2 and isinstance(call.args[0], nodes.Name) and call.args[0].name == "self":
+            second = call.args[1]
+            if isinstance(second, nodes.Name) and second.name == "run" or isinstance(second, nodes.Attribute) \
+                    and second.attrname == "_modules" and isinstance(second.expr, nodes.Name) \
+                    and second.expr.name == "self":
+                return True
+    return False
 
 
 def _member_expr(path: str) -> str:

@@ -99,3 +99,18 @@ def call_line(helper: str, names: tuple[str, ...], qat_param: str | None) -> str
     """`fuse_by_type(self, ["conv", "bn", "act"], is_qat)`: one forward chain fused by run-time type."""
     listed = ", ".join(f'"{n}"' for n in names)
     return f"{helper}(self, [{listed}], {qat_param or 'False'})"
+
+
+def children_lines(helper: str, ends: str | None, qat_param: str | None) -> list[str]:
+    """The class's own children, run in a row by its forward, fused by type; a child named in
+    `ends` (its output is also read) closes a run (`own_children_loop`)."""
+    qat = qat_param or "False"
+    if ends is None:
+        return [f"{helper}(self, self._modules, {qat})  # the children forward runs in a row"]
+    return ["run = []  # the children forward runs in a row; one whose output it also reads ends a run",
+            "for child in self._modules:",
+            "    run.append(child)",
+            f"    if child in {ends}:",
+            f"        {helper}(self, run, {qat})",
+            "        run = []",
+            f"{helper}(self, run, {qat})"]
