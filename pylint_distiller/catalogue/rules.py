@@ -365,7 +365,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "`.weight.shape`) goes through a generated `float_parameter()`, and a cast of an "
                     "activation to that dtype through `cast_unless_quantized()`: in float both return "
                     "exactly what the original expression did; after convert they answer from the "
-                    "dequantized weight and leave a quantized activation as it is. A conv built with "
+                    "dequantized weight and leave a quantized activation as it is. An activation's "
+                    "`.dtype` whose every use builds a tensor that is never quantized (a mask: a torch "
+                    "factory's `dtype=`, `torch.finfo`, `.to()` of numbers, also through a local or a "
+                    "method's parameter) goes through a generated `float_dtype()`: the same dtype in float, "
+                    "`torch.float32` for a quantized tensor, whose `torch.quint8` such a tensor cannot take. "
+                    "A conv built with "
                     "`padding=\"same\"` (no quantized form) gets the explicit symmetric padding where it "
                     "is the same convolution (every `dilation * (kernel_size - 1)` even), else no fix."
                 ),
