@@ -161,7 +161,13 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "checked package gets its class in that file, and both files are written "
                     "together or not at all. No lift where the call runs several times per "
                     "pass, or the helper is decorated, recursive, a generator, or declares "
-                    "`global`/`nonlocal` names: the message says which."
+                    "`global`/`nonlocal` names: the message says which. torch-eager: a tensor `a + b` "
+                    "or `a * b` no member can hold (its module class or helper runs several times per "
+                    "pass, as timm CoaT's shared `ConvPosEnc`, or the class can take no member) calls a "
+                    "generated `add_dynamic_qparams(a, b)` / `mul_dynamic_qparams(a, b)`: the operator "
+                    "in float; on two quantized tensors it computes on the dequantized inputs and "
+                    "quantizes the result at its own range, measured on each call (safe: no state, "
+                    "no module run twice)."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
