@@ -12,7 +12,8 @@ seed and the same weights, a small input (64 px where the model takes it):
 * ``fx``: `prepare_fx`/`convert_fx` (x86) of the original model;
 * ``baseline``: the README recipe on the ORIGINAL code (stubs around the model only);
 * ``prepared``: every file defining one of the model's classes rewritten by `fix --target
-  torch-eager` with safe then unsafe fixes, loaded the same way, the reference state_dict
+  torch-eager` with safe then unsafe fixes, the files named together (project mode, as a user
+  runs it; `--per-file`: each file alone), loaded the same way, the reference state_dict
   loaded strictly, float outputs compared, then the README recipe (`fuse_model()` included).
 
 Detection models quantize their ``backbone`` (a tensor in, feature maps out): the detection
