@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from astroid import nodes
 
+from pylint_distiller.analysis.arguments import bind_to
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.generated_helpers import MARKER, helper_bound
 from pylint_distiller.analysis.node_tables import nodes_in
@@ -97,11 +98,9 @@ class DtypeReadPlanner:
             if not isinstance(call, nodes.Call) or keyword is None:
                 return False
             return keyword == "dtype" and (self._factory(call) or self._cast(call, value)) \
-                or self._passed(call, keyword, None, info, depth)
+                or self._passed(call, value, info, depth)
         if isinstance(parent, nodes.Call) and value in parent.args:
-            position = parent.args.index(value)
-            return self._dtype_info(parent) or self._cast(parent, value) \
-                or self._passed(parent, None, position, info, depth)
+            return self._dtype_info(parent) or self._cast(parent, value) or self._passed(parent, value, info, depth)
         if isinstance(parent, nodes.Assign) and parent.value is value and len(parent.targets) == 1 \
                 and isinstance(parent.targets[0], nodes.AssignName):
             return self._name_uses(parent.targets[0].name, parent.frame(), info, depth)
@@ -131,28 +130,17 @@ class DtypeReadPlanner:
             return False
         return _never_quantized(func.expr, self.imports, 0)
 
-    def _passed(self, call: nodes.Call, keyword: str | None, position: int | None, info: ClassInfo,
-                depth: int) -> bool:
+    def _passed(self, call: nodes.Call, value: nodes.NodeNG, info: ClassInfo, depth: int) -> bool:
         """`self.method(..., dtype=value)` / `helper(value)`: the callee's parameter has only building uses."""
         callee = self._callee(call, info)
-        if callee is None or callee.args.vararg or callee.args.kwarg:
+        bound = bind_to(call, callee) if callee is not None else None
+        params = [name for name, arg in (bound or {}).items() if arg is value]
+        if len(params) != 1:
             return False
-        params = [a.name for a in callee.args.posonlyargs + callee.args.args]
-        if isinstance(call.func, nodes.Attribute):
-            params = params[1:]  # self
-        if keyword is not None:
-            if keyword not in params + [a.name for a in callee.args.kwonlyargs]:
-                return False
-            param = keyword
-        elif position is not None and position < len(params) and not any(
-                isinstance(a, nodes.Starred) for a in call.args[:position + 1]):
-            param = params[position]
-        else:
-            return False
-        binding = callee.locals.get(param, ())
+        binding = callee.locals.get(params[0], ())
         if len(binding) != 1 or not isinstance(binding[0].parent, nodes.Arguments):
             return False  # reassigned in the callee
-        return self._name_uses(param, callee, info, depth)
+        return self._name_uses(params[0], callee, info, depth)
 
     def _callee(self, call: nodes.Call, info: ClassInfo) -> nodes.FunctionDef | None:
         func = call.func
