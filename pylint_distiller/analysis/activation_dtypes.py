@@ -63,7 +63,7 @@ LINES = (
     '    """',
     "    import torch",
     "",
-    "    return torch.float32 if tensor.is_quantized else tensor.dtype",
+    '    return torch.float32 if getattr(tensor, "is_quantized", False) else tensor.dtype',
 )
 
 
