@@ -128,6 +128,9 @@ def test_helper_is_the_dtype_in_float_and_float32_for_a_quantized_tensor():
     "h = self.qkv(x)\n        return self.out(self.cast(x, h.dtype))",
     # torch.empty takes a quantized dtype: kept
     "h = self.qkv(x)\n        return self.out(h) + torch.empty(h.shape, dtype=h.dtype).zero_()",
+    # a closure reads the local too, and casts a tensor that may be quantized: kept
+    "h = self.qkv(x)\n        dtype = h.dtype\n        cast = lambda t: t.to(dtype)\n"
+    "        return self.out(cast(x) + torch.zeros(2, dtype=dtype))",
     # the read goes somewhere else too (another class's method): kept
     "h = self.qkv(x)\n        dtype = h.dtype\n        self.log(dtype)\n        return self.out(torch.zeros(2, dtype=dtype) + h)",
 ])

@@ -110,7 +110,9 @@ class DtypeReadPlanner:
         """Every read of local or parameter `name` in `func` builds a never-quantized tensor (and there is one)."""
         if not isinstance(func, nodes.FunctionDef):
             return False
-        reads = [n for n in nodes_in(func, nodes.Name) if n.name == name and n.frame() is func]
+        reads = [n for n in nodes_in(func, nodes.Name) if n.name == name]
+        if any(n.frame() is not func for n in reads):
+            return False  # a nested function or lambda reads it too (a closure): its uses are not followed
         return bool(reads) and all(self._uses_build(n, info, depth + 1) for n in reads)
 
     def _factory(self, call: nodes.Call) -> bool:
