@@ -12,7 +12,8 @@ seed and the same weights, a small input (64 px where the model takes it):
 * ``fx``: `prepare_fx`/`convert_fx` (x86) of the original model;
 * ``baseline``: the README recipe on the ORIGINAL code (stubs around the model only);
 * ``prepared``: every file defining one of the model's classes rewritten by `fix --target
-  torch-eager` with safe then unsafe fixes, loaded the same way, the reference state_dict
+  torch-eager` with safe then unsafe fixes, the files named together (project mode, as a user
+  runs it; `--per-file`: each file alone), loaded the same way, the reference state_dict
   loaded strictly, float outputs compared, then the README recipe (`fuse_model()` included).
 
 Detection models quantize their ``backbone`` (a tensor in, feature maps out): the detection
@@ -148,6 +149,46 @@ def failure_class(record: dict[str, Any]) -> str:
     return f"{kind}: {op} | {module or '-'} | {line or '-'}"
 
 
+def project_fixed(sources: dict[str, tuple[str, str]], tree: str) -> dict[str, str]:
+    """The model's files as `pylint-distiller fix --target torch-eager --unsafe-fixes FILE...` leaves them.
+
+    What a user preparing the model runs: the files defining its classes, named together, so
+    `fix` analyses them as one project (a helper of another file is lifted into a class there,
+    a class another file runs twice makes its ops' fixes refuse). They are copied into `tree`
+    at their package paths, with the `__init__.py` of every package above them (re-exports,
+    which the project follows but `fix` does not edit), and fixed there.
+    """
+    import contextlib  # pylint: disable=import-outside-toplevel
+    import io  # pylint: disable=import-outside-toplevel
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    from pylint_distiller import cli  # pylint: disable=import-outside-toplevel
+
+    copies = {}
+    for name, (path, _) in sources.items():
+        parts = name.split(".")
+        package = path.endswith("__init__.py")
+        copy_path = os.path.join(tree, *parts, "__init__.py") if package else os.path.join(tree, *parts) + ".py"
+        os.makedirs(os.path.dirname(copy_path), exist_ok=True)
+        shutil.copyfile(path, copy_path)
+        copies[name] = copy_path
+        here, there = os.path.dirname(path), os.path.dirname(copy_path)
+        if package:
+            here, there = os.path.dirname(here), os.path.dirname(there)
+        for _ in parts[:-1]:  # the packages above the file
+            init = os.path.join(here, "__init__.py")
+            if os.path.isfile(init) and not os.path.exists(os.path.join(there, "__init__.py")):
+                shutil.copyfile(init, os.path.join(there, "__init__.py"))
+            here, there = os.path.dirname(here), os.path.dirname(there)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        cli.main(["fix", "--target", "torch-eager", "--unsafe-fixes", *copies.values()])
+    out = {}
+    for name, copy_path in copies.items():
+        with open(copy_path, encoding="utf-8", newline="") as stream:
+            out[name] = stream.read()
+    return out
+
+
 def measure(spec: dict[str, Any], folder: str, max_params: int, args) -> dict[str, Any]:
     import torch  # pylint: disable=import-outside-toplevel
 
@@ -209,10 +250,10 @@ def measure(spec: dict[str, Any], folder: str, max_params: int, args) -> dict[st
     with substituted(texts, folder, case.roots):
         row["variants"]["fx"] = variant("fx", copy.deepcopy(model), pw.fx_quantize(calibration), reference, data)
         row["variants"]["baseline"] = variant("baseline", model, pw.recipe(calibration), reference, data)
-    prepared_texts = {}
-    for name, (path, text) in sources.items():
-        result = fixed(text, path, "torch-eager", True)
-        prepared_texts[name] = result.text
+    if args.per_file:
+        prepared_texts = {name: fixed(text, path, "torch-eager", True).text for name, (path, text) in sources.items()}
+    else:
+        prepared_texts = project_fixed(sources, tempfile.mkdtemp(dir=folder, prefix="project-"))
     row["fixed_files"] = len([n for n in files if prepared_texts[n] != texts[n]])
     try:
         with substituted(prepared_texts, folder, case.roots):
@@ -267,7 +308,7 @@ def _run_group(specs: list[dict[str, Any]], args) -> list[dict[str, Any]]:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(pending),
                "--timeout", str(args.timeout), "--max-params", str(args.max_params),
                "--calibration", str(args.calibration), "--evaluation", str(args.evaluation),
-               "--rounds", str(args.rounds)]
+               "--rounds", str(args.rounds)] + (["--per-file"] if args.per_file else [])
         env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env,
@@ -365,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", type=int, default=4)
     parser.add_argument("--evaluation", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1, help="latency rounds")
+    parser.add_argument("--per-file", action="store_true",
+                        help="fix each file alone (fix_source), not the model's files as one project (the CLI)")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     parser.add_argument("--merge", nargs="+", metavar="JSON")

@@ -141,8 +141,12 @@ def test_container_classes_get_no_member_and_say_why(case, target):
             assert not [m for m in module.children()
                         if type(m).__module__.startswith(("distiller", "torch.ao"))], type(module).__name__
     refused = [f for f in result.remaining if f.klass not in ("Holder", "Net") and "has no module for it" not in f.message]
-    assert refused and all(f.fix is None for f in refused)
+    assert all(f.fix is None for f in refused)
     assert all("a new member would become one of" in f.message and "(manual)" in f.message for f in refused)
+    if target == "torch-eager":  # their tensor adds and muls call the stateless generated helpers (no member)
+        assert result.text.count("add_dynamic_qparams(") > 1  # its definition, and a call
+    else:
+        assert refused
 
 
 def test_container_refusal_messages_name_the_view():

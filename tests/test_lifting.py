@@ -320,3 +320,54 @@ def test_static_method_overridden_by_a_subclass_is_not_lifted():
         """)
     found = [m for m in messages(source) if "'*'" in m or "'+'" in m]
     assert found and all("runs different methods in different classes" in m for m in found), found
+
+
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_helper_reexported_by_a_package_init_is_imported_from_its_own_file(tmp_path, capsys, target, absolute):
+    """timm eva's `from timm.layers import apply_rot_embed_cat`: the helper is defined in
+    `timm/layers/pos_embed_sincos.py` and re-exported by `timm/layers/__init__.py`, which `fix`
+    does not edit. The lifted class goes next to the helper, so the caller must import it from
+    there: `from timm.layers import ApplyRotEmbedCat` raised ImportError."""
+    packages = []
+    for _ in range(2):
+        name, folder = _copy_package(tmp_path)
+        (folder / "layers").mkdir()
+        (folder / "rotary.py").rename(folder / "layers" / "rotary.py")
+        (folder / "layers" / "__init__.py").write_text("from .rotary import apply_rotary_pos_emb, rotate_half\n")
+        model = folder / "model.py"
+        source = f"{name}.layers" if absolute else ".layers"
+        model.write_text(model.read_text().replace("from .rotary import", f"from {source} import"))
+        packages.append((name, folder))
+    (original_name, _), (name, folder) = packages
+    code, _out, err = _fix(capsys, folder, target)
+    assert code == 0, err
+    text = (folder / "model.py").read_text()
+    assert f"from {source}.rotary import ApplyRotaryPosEmb" in text, text
+    assert (folder / "layers" / "__init__.py").read_text() == "from .rotary import apply_rotary_pos_emb, rotate_half\n"
+
+    original_mod, prepared_mod = _import(tmp_path, original_name), _import(tmp_path, name)
+    torch.manual_seed(0)
+    original = original_mod.build().eval()
+    torch.manual_seed(0)
+    prepared = prepared_mod.build().eval()
+    assert any(type(m).__name__ == "ApplyRotaryPosEmb" for m in prepared.modules())
+    prepared.load_state_dict(original.state_dict(), strict=True)
+    inputs = original_mod.example_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(prepared(*inputs), original(*inputs), atol=1e-6, rtol=0)
+    if target == "torch-eager":
+        torch.backends.quantized.engine = "x86"
+        wrapped = _Quantized(copy.deepcopy(prepared), len(inputs)).eval()
+        wrapped.qconfig = tq.get_default_qconfig("x86")
+        tq.prepare(wrapped, inplace=True)
+        with torch.no_grad():
+            for _ in range(3):
+                wrapped(*[torch.randn_like(x) for x in inputs])
+        tq.convert(wrapped, inplace=True)
+        with torch.no_grad():
+            assert sqnr_db(prepared(*inputs), wrapped(*inputs)) > 15
+    again = {p: p.read_text() for p in folder.rglob("*.py")}
+    code, _out, err = _fix(capsys, folder, target)
+    assert code == 0, err
+    assert {p: p.read_text() for p in folder.rglob("*.py")} == again, "fix is not idempotent across files"

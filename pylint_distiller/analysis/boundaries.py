@@ -30,6 +30,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import operands as O
+from pylint_distiller.analysis.arguments import bind_call
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.syntax import is_property, is_staticmethod
@@ -129,25 +130,6 @@ def handed_helpers(func: nodes.Name) -> list[nodes.FunctionDef]:
     return out
 
 
-def _bound(call: nodes.Call, params: list[str], partial: bool = False) -> dict[str, nodes.NodeNG] | None:
-    """Parameter name -> argument of a call (None: a starred argument or `**kwargs`; with `partial`,
-    the arguments before a `**kwargs`, which binds none of those again)."""
-    out: dict[str, nodes.NodeNG] = {}
-    for name, arg in zip(params, call.args):
-        if isinstance(arg, nodes.Starred):
-            return None
-        out[name] = arg
-    if len(call.args) > len(params):
-        return None
-    for kw in call.keywords or ():
-        if kw.arg is None and partial:
-            continue
-        if kw.arg is None:
-            return None
-        out[kw.arg] = kw.value
-    return out
-
-
 def returns_float(call: nodes.Call, owner: ClassInfo | None, depth: int) -> bool:
     """A method or helper call whose every return is a float parameter or a value computed from
     parameters only, and whose arguments carry no activation: its result is float after convert.
@@ -160,7 +142,7 @@ def returns_float(call: nodes.Call, owner: ClassInfo | None, depth: int) -> bool
     if found is None:
         return False
     func, params = found
-    bound = _bound(call, params)
+    bound = bind_call(call, params, keep_unknown=True)
     if bound is None or not all(no_activation(arg, owner) for arg in bound.values()):
         return False
     floats = frozenset(name for name, arg in bound.items() if O.float_parameter(arg, owner, depth + 1))
@@ -262,7 +244,7 @@ def _argument_float(name: nodes.Name, depth: int, seen: set) -> bool:
         memo[key] = False  # (a recursive call passes its own parameter on)
         memo[key] = any(maybe_float(bound[name.name], info, depth + 1, seen)
                         for call, info, params in _callers(func.root(), index).get(func, ())
-                        if (bound := _bound(call, params, partial=True)) and name.name in bound)
+                        if (bound := bind_call(call, params, keep_unknown=True, skip_double_star=True)) and name.name in bound)
     return memo[key]
 
 
@@ -289,7 +271,7 @@ def _binding_float(name: nodes.Name, owner: ClassInfo | None, depth: int, seen: 
             continue
         position = target.elts.index(binding)
         for call, info, params in _callers(func.root(), index).get(func, ()):
-            bound = _bound(call, params)
+            bound = bind_call(call, params, keep_unknown=True)
             arg = bound.get(value.name) if bound else None
             if isinstance(arg, (nodes.Tuple, nodes.List)) and len(arg.elts) == len(target.elts) \
                     and maybe_float(arg.elts[position], info, depth + 1, seen):

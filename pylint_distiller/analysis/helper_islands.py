@@ -41,6 +41,7 @@ from astroid import nodes
 
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis import kinds as K
+from pylint_distiller.analysis.arguments import bind_to
 from pylint_distiller.analysis.helper_calls import HelperCall
 from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.node_tables import nodes_in
@@ -129,7 +130,7 @@ class HelperIslands:
     def _passes_float(self, calls: list[HelperCall], func: nodes.FunctionDef) -> bool:
         for record in calls:
             owner = record.owner
-            bound = _bound(record.node, func)
+            bound = bind_to(record.node, func)
             if owner is None or bound is None:
                 continue
             values = list(bound.values())
@@ -200,7 +201,7 @@ class HelperIslands:
         if record.multi or self.walk.multiplicity.get(self.walk.forward_owner(owner), 1) > 1:
             return Plan("", None, f"{refuse}; this call runs several times per pass: one QuantStub would observe "
                                   "every run (manual)")
-        bound = _bound(call, func)
+        bound = bind_to(call, func)
         if bound is None:
             return Plan("", None, f"{refuse}; this call's arguments cannot be mapped (starred or unknown) (manual)")
         if not _self_reachable(call):
@@ -239,24 +240,6 @@ class HelperIslands:
                           (owner.node.lineno,))
         return Plan("a float island around this call", fix,
                     f"{name}() holds no module, so each of its calls runs it in float between its own stubs")
-
-
-def _bound(call: nodes.Call, func: nodes.FunctionDef) -> dict[str, nodes.NodeNG] | None:
-    """Parameter name -> argument of this call (None: starred, `**kw` or unknown keywords)."""
-    params = [a.name for a in (func.args.posonlyargs or []) + (func.args.args or [])]
-    if isinstance(func.parent, nodes.ClassDef) and params and is_self_attr(call.func):
-        params = params[1:]
-    kwonly = {a.name for a in func.args.kwonlyargs or []}
-    out: dict[str, nodes.NodeNG] = {}
-    for i, arg in enumerate(call.args):
-        if isinstance(arg, nodes.Starred) or i >= len(params):
-            return None
-        out[params[i]] = arg
-    for kw in call.keywords or ():
-        if kw.arg is None or (kw.arg not in params and kw.arg not in kwonly) or kw.arg in out:
-            return None
-        out[kw.arg] = kw.value
-    return out
 
 
 def _written_params(func: nodes.FunctionDef) -> set[str]:

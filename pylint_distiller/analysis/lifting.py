@@ -256,14 +256,17 @@ class Lifter:
             return (f"the call at line {call.lineno} does not name {func.name}() through a module-level "
                     "`from ... import`")
         name = self.class_names(self._home(func))[func]
-        if name in self.module.locals and not self._imports_class(imported, name):
+        if name in self.module.locals and not self._imports_class(self._import_of(imported, func), name):
             return f"{name}, the lifted class's name, is already bound in this file"
         return None
 
-    @staticmethod
-    def _imports_class(stmt: nodes.ImportFrom, name: str) -> bool:
-        return any(stmt2.modname == stmt.modname and stmt2.level == stmt.level and (name, None) in stmt2.names
-                   for stmt2 in stmt.root().body if isinstance(stmt2, nodes.ImportFrom))
+    def _imports_class(self, source: tuple[int, str], name: str) -> bool:
+        return any((stmt.level or 0, stmt.modname) == source and (name, None) in stmt.names
+                   for stmt in self.module.body if isinstance(stmt, nodes.ImportFrom))
+
+    def _import_of(self, stmt: nodes.ImportFrom, func: nodes.FunctionDef) -> tuple[int, str]:
+        """(level, module) the lifted class is imported from: the helper's own file (`project.import_of`)."""
+        return self.walk.project.import_of(self.module, stmt, self._home(func).path)
 
     def _useful(self, root: nodes.Call) -> bool:
         """Some op the lifted code runs has a module in the target: lifting gives it a home."""
@@ -288,8 +291,8 @@ class Lifter:
         name = self._class_for(func, classes, [])
         imports: tuple[str, ...] = ()
         if func.root() is not self.module:
-            stmt = _imported_from(call, func)
-            imports = (f"from {'.' * (stmt.level or 0)}{stmt.modname} import {name}",)
+            level, source = self._import_of(_imported_from(call, func), func)
+            imports = (f"from {'.' * level}{source} import {name}",)
         return Fix(
             title=f"Lift {func.name}() into a module class: self.<{func.name}> = {name}() runs it",
             applicability=Applicability.SAFE,

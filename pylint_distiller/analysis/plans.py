@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from astroid import nodes
 
 from pylint_distiller.analysis import kinds as K
-from pylint_distiller.analysis import common_qparams_cat, number_paths
+from pylint_distiller.analysis import common_qparams_cat, dynamic_qparams, number_paths
 from pylint_distiller.analysis.add_relu import add_relu_fix
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.conditions import guards, self_attrs
@@ -297,12 +297,16 @@ class Planner:
 
     def _memberless(self, site: OpSite, suggestion: str, reason: str, refusal: str,
                     class_lines: tuple[int, ...]) -> Plan:
-        """No member can hold the op (`reason`): a cat still gets the generated helper
-        (`common_qparams_cat`), any other op no fix (`reason` + `refusal`)."""
+        """No member can hold the op (`reason`): a cat, a tensor add or mul still gets a generated helper
+        (`common_qparams_cat`, `dynamic_qparams`), any other op no fix (`reason` + `refusal`)."""
         fix = common_qparams_cat.helper_fix(self.target, site, self.pos, class_lines)
-        if fix is None:
-            return Plan(suggestion, None, reason + refusal)
-        return Plan(f"{common_qparams_cat.HELPER}()", fix, f"{reason}, {common_qparams_cat.NOTE}")
+        if fix is not None:
+            return Plan(f"{common_qparams_cat.HELPER}()", fix, f"{reason}, {common_qparams_cat.NOTE}")
+        found = dynamic_qparams.helper_fix(self.target, site, self.pos, class_lines)
+        if found is not None:
+            name, note, fix = found
+            return Plan(f"{name}()", fix, f"{reason}, {note}")
+        return Plan(suggestion, None, reason + refusal)
 
     def _training_bound(self, site: OpSite, rep: Replacement, bound: dict, receiver: str) -> dict:
         """`F.dropout(x, p=dropout, training=module.training)` in a helper: the rate every caller

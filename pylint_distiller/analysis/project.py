@@ -256,6 +256,28 @@ class ProjectIndex:
         base = package[:len(package) - up] if up else package
         return ".".join(base + ([stmt.modname] if stmt.modname else []))
 
+    def import_of(self, module: nodes.Module, stmt: nodes.ImportFrom, path: str) -> tuple[int, str]:
+        """(level, dotted name) of a from-import in `module` that reads the project file `path` itself.
+
+        `stmt` is how `module` already imports a name of `path`; it may read a package
+        `__init__` that re-exports that name (`from timm.layers import apply_rot_embed_cat`,
+        defined in `timm/layers/pos_embed_sincos.py`). A name added to `path` (a lifted class)
+        is not re-exported there, so the import must read `path` itself: `stmt`'s own module
+        when that is `path`, else `path` relative with `stmt`'s dots when it lies under the
+        package they name, else absolute.
+        """
+        entry = self.entry_of(module)
+        real = os.path.realpath(path)
+        held = self._modnames.get(real) or _package_root(real)[1]
+        target = self._import_target(entry, stmt) if entry is not None else None
+        if target is None or target == held:
+            return stmt.level or 0, stmt.modname
+        if stmt.level:
+            base = target[:len(target) - len(stmt.modname) - 1] if stmt.modname else target
+            if base and held.startswith(base + "."):
+                return stmt.level, held[len(base) + 1:]
+        return 0, held
+
     def resolve(self, module: nodes.Module, name: str, _depth: int = 0):
         """(entry, definition node) that the module-level `name` of `module` means, if the project's."""
         entry = self.entry_of(module)

@@ -17,6 +17,7 @@ from pylint_distiller.analysis.helper_islands import HelperIslands
 from pylint_distiller.analysis.islands import ISLAND, IslandPlanner
 from pylint_distiller.analysis.qconfigs import QConfigPlanner
 from pylint_distiller.analysis.weight_reads import WeightReadPlanner
+from pylint_distiller.analysis.activation_dtypes import DtypeReadPlanner
 from pylint_distiller.analysis.plans import Plan, Planner
 from pylint_distiller.analysis.positions import Positions
 from pylint_distiller.analysis.reshape import VIEWS, plan_view
@@ -61,6 +62,7 @@ class Reporter:
         self.islands = IslandPlanner(self.planner, self.fusion) if self.fusion is not None else None
         self.qconfigs = QConfigPlanner(self.planner) if settings.target == TORCH_EAGER else None
         self.weight_reads = WeightReadPlanner(self.planner) if settings.target == TORCH_EAGER else None
+        self.dtype_reads = DtypeReadPlanner(self.planner) if settings.target == TORCH_EAGER else None
         #: helpers run in float at each of their calls (`helper_islands.py`)
         self.helper_islands = HelperIslands(self.islands) if self.islands is not None else None
         if self.islands is not None:
@@ -321,7 +323,7 @@ class Reporter:
             for node, message, plan in same_padding_findings(info, self.planner):
                 self._add("unquantizable-module", node, f"{message}; use {plan.suggestion}{self._tail(plan)}", plan,
                           klass=info.name, op=self.index.imports.qualify(node.func))
-            for node, message, plan in self.weight_reads.findings(info):
+            for node, message, plan in self.weight_reads.findings(info) + self.dtype_reads.findings(info):
                 self._add("unquantizable-module", node, f"{message}{self._tail(plan)}", plan,
                           klass=info.name, op=plan.suggestion)
 

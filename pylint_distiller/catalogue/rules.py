@@ -161,7 +161,13 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "checked package gets its class in that file, and both files are written "
                     "together or not at all. No lift where the call runs several times per "
                     "pass, or the helper is decorated, recursive, a generator, or declares "
-                    "`global`/`nonlocal` names: the message says which."
+                    "`global`/`nonlocal` names: the message says which. torch-eager: a tensor `a + b` "
+                    "or `a * b` no member can hold (its module class or helper runs several times per "
+                    "pass, as timm CoaT's shared `ConvPosEnc`, or the class can take no member) calls a "
+                    "generated `add_dynamic_qparams(a, b)` / `mul_dynamic_qparams(a, b)`: the operator "
+                    "in float; on two quantized tensors it computes on the dequantized inputs and "
+                    "quantizes the result at its own range, measured on each call (safe: no state, "
+                    "no module run twice)."
                 ),
                 bad=(
                     "class Block(nn.Module):\n"
@@ -365,7 +371,12 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                     "`.weight.shape`) goes through a generated `float_parameter()`, and a cast of an "
                     "activation to that dtype through `cast_unless_quantized()`: in float both return "
                     "exactly what the original expression did; after convert they answer from the "
-                    "dequantized weight and leave a quantized activation as it is. A conv built with "
+                    "dequantized weight and leave a quantized activation as it is. An activation's "
+                    "`.dtype` whose every use builds a tensor that is never quantized (a mask: a torch "
+                    "factory's `dtype=`, `torch.finfo`, `.to()` of numbers, also through a local or a "
+                    "method's parameter) goes through a generated `float_dtype()`: the same dtype in float, "
+                    "`torch.float32` for a quantized tensor, whose `torch.quint8` such a tensor cannot take. "
+                    "A conv built with "
                     "`padding=\"same\"` (no quantized form) gets the explicit symmetric padding where it "
                     "is the same convolution (every `dilation * (kernel_size - 1)` even), else no fix."
                 ),

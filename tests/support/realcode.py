@@ -154,6 +154,7 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
     by a module under `roots` (package prefixes) with the sibling's object."""
     loaded = Loaded()
     undo: list[tuple[Any, str, Any]] = []
+    added: list[tuple[Any, str]] = []
 
     def patch_references(mapping: dict[int, Any]) -> None:
         for name, module in list(sys.modules.items()):
@@ -195,10 +196,18 @@ def substituted(texts: dict[str, str], folder: str, roots: tuple[str, ...]) -> I
                 # patched at once, so a later file's `from .x import Base` binds the sibling's Base
                 patch_references({id(obj): getattr(sibling, attr) for attr, obj in _own_objects(original).items()
                                   if hasattr(sibling, attr)})
+                # a class the fix added (a helper lifted across files) is importable from the original
+                # name too: the caller's `from pkg.helpers import NewClass` reads the original module
+                for attr, obj in _own_objects(sibling).items():
+                    if not hasattr(original, attr):
+                        setattr(original, attr, obj)
+                        added.append((original, attr))
         yield loaded
     finally:
         for module, attr, value in reversed(undo):
             setattr(module, attr, value)
+        for module, attr in added:
+            delattr(module, attr)
 
 
 def model_files(model: nn.Module, roots: tuple[str, ...], extra: tuple[str, ...] = ()) -> list[str]:
