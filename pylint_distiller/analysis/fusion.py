@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from astroid import nodes
 
-from pylint_distiller.analysis import chain_readers
+from pylint_distiller.analysis import chain_readers, member_settings
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.foreign_reads import ForeignReads
@@ -108,6 +108,7 @@ class FusionAnalysis:
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
         self._reads_cache: dict[ClassInfo, dict[str, list[nodes.Attribute]]] = {}
         self._chains: dict[ClassInfo, list[Chain]] = {}
+        self._forward_code_cache: dict[ClassInfo, set[nodes.FunctionDef]] = {}
         for info in index.classes.values():
             for base in info.mro()[1:]:
                 self._subclasses.setdefault(base, []).append(info)
@@ -270,24 +271,39 @@ class FusionAnalysis:
         `_same_elsewhere` then checks that the other methods chain it the same way)."""
         return len(fact.values) == 1 and self.sole_caller_member(info, attr, fact)
 
-    def sole_caller_member(self, info: ClassInfo, attr: str, fact) -> bool:
+    def sole_caller_member(self, info: ClassInfo, attr: str, fact, containers: bool = False) -> bool:
         """A module member no alias, other class or shared instance reaches, called at most once per method
-        (also the test of `runtime_chains` for members bound on several paths)."""
-        return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.alias_of
+        (also the test of `runtime_chains` for members bound on several paths; `containers`: an empty
+        `nn.Sequential()` on one path, timm's ConvNormAct `bn` without a norm, is a member too)."""
+        kinds = (attrs.MODULE, attrs.UNKNOWN, attrs.CONTAINER) if containers else (attrs.MODULE, attrs.UNKNOWN)
+        return (fact.kind in kinds and not fact.alias_of
                 and not self._foreign_read(info, attr) and self._called_once_per_method(info, attr)
                 and not any(attr in (a, o) for _v, a, o in info.shared))
 
     def _called_once_per_method(self, info: ClassInfo, attr: str) -> bool:
-        uses = self._member_reads(info, attr)
+        uses = self._chain_reads(info, attr)
         frames = [u.frame() for u in uses]
         return bool(uses) and len(set(frames)) == len(frames) \
             and all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in uses)
+
+    def _forward_code(self, info: ClassInfo) -> set[nodes.FunctionDef]:
+        """The methods the forward of the class or of a same-file subclass reaches (`member_settings`)."""
+        if info not in self._forward_code_cache:
+            self._forward_code_cache[info] = set().union(*(
+                member_settings.forward_methods(k.node, [b.node for b in k.mro()])
+                for k in [info] + self._subclasses.get(info, [])))
+        return self._forward_code_cache[info]
 
     def _same_elsewhere(self, info: ClassInfo, chain: Chain) -> bool:
         """Every other method calling a member of `chain` runs the whole chain, linked the same way
         (timm's `forward_intermediates` repeats the stem of `forward_features`): `chain_readers`."""
         return chain_readers.same_chain_elsewhere(chain.names, set(chain.nodes),
-                                                  lambda name: self._member_reads(info, name), self._producer, _LOOPS)
+                                                  lambda name: self._chain_reads(info, name), self._producer, _LOOPS)
+
+    def _chain_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
+        """The member reads fusion must account for: all but construction settings outside forward code."""
+        forward_code = self._forward_code(info)
+        return [u for u in self._member_reads(info, name) if not member_settings.settings_read(u, forward_code)]
 
     def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases

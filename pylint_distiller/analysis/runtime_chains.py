@@ -26,7 +26,7 @@ _CHAIN_TYPES = frozenset(t for c in FUSABLE_CHAINS for t in c.types)
 
 def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bool:
     """The chain types `self.<attr>` may have: a set, None (any: a factory's product), or False (no candidate)."""
-    if not fact.values or not analysis.sole_caller_member(info, attr, fact):
+    if not fact.values or not analysis.sole_caller_member(info, attr, fact, containers=True):
         return False
     found: set[str] = set()
     for value in fact.values:
@@ -69,8 +69,7 @@ def plausible_chains(kinds: list[frozenset[str] | None]) -> tuple[FusableChain, 
         n = len(spec.types)
         for i in range(len(kinds) - n + 1):
             window = kinds[i:i + n]
-            if all(k is None or t in k for k, t in zip(window, spec.types)) \
-                    and not all(k is None for k in window):
+            if all(k is None or t in k for k, t in zip(window, spec.types)):
                 out.append(spec)
                 break
     return tuple(out)

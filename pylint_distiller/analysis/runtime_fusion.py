@@ -53,6 +53,9 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
         return text
 
     fuse, fuse_qat = spell(FUSE_FUNCTIONS[0]), spell(FUSE_FUNCTIONS[1])
+    conv, norm, sequential, identity = (spell(f"torch.nn.{n}") for n in ("Conv2d", "BatchNorm2d", "Sequential",
+                                                                         "Identity"))
+    torch = spell("torch")
     table = [f"        (({', '.join(spell(t) for t in c.types)}{',' if len(c.types) == 1 else ''}), {c.qat}),"
              for c in LONGEST_FIRST]
     lines = (
@@ -64,6 +67,11 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
         "    time (a factory, a layer passed in, `add_module`). Runs match longest first, left to right;",
         "    any other run is left as it is. Fusion keeps the float outputs.",
         "",
+        "    For PTQ (eval mode), a BatchNorm2d subclass with a forward of its own that follows a conv",
+        "    (timm's BatchNormAct2d: norm, then its drop and act children) is replaced by its plain",
+        "    layers, an nn.Sequential of a BatchNorm2d sharing its tensors and its other children, when a",
+        "    fixed probe gives the same output; conv+bn(+relu) then fuses. Otherwise it is left as it is.",
+        "",
         f"    {MARKER}",
         '    """',
         "    chains = (  # (types, QAT fusion supports it)",
@@ -71,9 +79,35 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
         "    )",
         f"    fuse = {fuse_qat} if is_qat else {fuse}",
         "    names = list(names)",
+        "",
+        "    def child(name):  # a direct child, or one of a norm's plain layers (`bn.0`)",
+        '        parent, _, last = name.rpartition(".")',
+        "        return (module.get_submodule(parent) if parent else module)._modules.get(last)",
+        "",
+        "    i = 1",
+        "    while i < len(names) and not is_qat:",
+        "        bn, kind = child(names[i]), type(child(names[i]))",
+        f"        if type(child(names[i - 1])) is {conv} and isinstance(bn, {norm}) and kind is not {norm} \\",
+        '                and not kind.__module__.startswith("torch.") and not bn.training and bn.running_mean is not None:',
+        f"            plain = {norm}(bn.num_features, bn.eps, bn.momentum, bn.affine)",
+        "            plain.running_mean, plain.running_var = bn.running_mean, bn.running_var",
+        "            if bn.affine:",
+        "                plain.weight, plain.bias = bn.weight, bn.bias",
+        f"            layers = {sequential}(plain.eval(), *(m for m in bn.children() if type(m) is not {identity}))",
+        f"            probe = {torch}.randn(2, bn.num_features, 3, 3, generator={torch}.Generator().manual_seed(0))",
+        f"            with {torch}.no_grad():",
+        "                try:",
+        f"                    same = {torch}.allclose(bn(probe.to(bn.running_mean)), layers(probe.to(bn.running_mean)),",
+        "                                          rtol=1e-4, atol=1e-5)",
+        "                except (RuntimeError, TypeError, ValueError):  # not a norm of this shape: left as it is",
+        "                    same = False",
+        "            if same:",
+        "                setattr(module, names[i], layers)",
+        '                names[i:i + 1] = [f"{names[i]}.{j}" for j in range(len(layers))]',
+        "        i += 1",
         "    i = 0",
         "    while i < len(names):",
-        f"        kinds = tuple(type(module._modules.get(name)) for name in names[i:i + {len(LONGEST_FIRST[0].types)}])",
+        f"        kinds = tuple(type(child(name)) for name in names[i:i + {len(LONGEST_FIRST[0].types)}])",
         "        for types, qat in chains:",
         "            if kinds[:len(types)] == types and (qat or not is_qat):",
         "                fuse(module, [names[i:i + len(types)]], inplace=True)",
