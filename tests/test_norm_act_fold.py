@@ -1,0 +1,195 @@
+"""A conv followed by a BatchNorm2d subclass with an activation inside (timm's BatchNormAct2d), executed.
+
+timm builds almost every conv+norm+act as `ConvNormAct`: `self.conv = create_conv2d(...)`,
+`self.bn = norm_act_layer(...)` (a `BatchNormAct2d`, a BatchNorm2d subclass whose forward runs
+`F.batch_norm` then its `drop` and `act` children), or an empty `nn.Sequential()` without a norm,
+and `in_channels`/`out_channels` properties reading `self.conv`. Nothing fused that pair: eager
+`convert` leaves the subclass float, so each one became a float island after a conv that requantized
+its output (vovnet39a 4.9 dB, FX 6.2). The generated `fuse_by_type()` now replaces such a norm by
+its plain layers (a BatchNorm2d sharing its tensors, then its other children) when a fixed probe
+gives the same output, and conv+bn(+relu) fuses. Each case: strict load, same float outputs,
+same outputs after `fuse_model()`, no BatchNorm left, eager PTQ (the README recipe) beats the
+same model with the norms left as float islands.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import torch
+import torch.ao.nn.intrinsic as nni
+import torch.nn as nn
+
+from pylint_distiller.fixer.engine import fix_source
+from pylint_distiller.settings import Settings
+from tests.support.ptq import readme_recipe, sqnr_db
+from tests.support.runtime_equivalence import assert_same_model, load_module_from_source
+
+SOURCE = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    def __init__(self, num_features, apply_act=True, act_layer=nn.ReLU):
+        super().__init__(num_features)
+        self.drop = nn.Identity()
+        self.act = act_layer() if apply_act else nn.Identity()
+
+    def forward(self, x):
+        if self.training:
+            bn_training = True
+        else:
+            bn_training = (self.running_mean is None) and (self.running_var is None)
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, bn_training,
+                         0.0 if self.momentum is None else self.momentum, self.eps)
+        x = self.drop(x)
+        x = self.act(x)
+        return x
+
+
+def create_conv2d(cin, cout, k, stride=1):
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+
+
+def get_norm_act_layer(act_layer):
+    return BatchNormAct2d
+
+
+class ConvNormAct(nn.Module):
+    def __init__(self, cin, cout, k=3, stride=1, apply_norm=True, apply_act=True, act_layer=nn.ReLU):
+        super().__init__()
+        self.conv = create_conv2d(cin, cout, k, stride)
+        if apply_norm:
+            norm_act_layer = get_norm_act_layer(act_layer)
+            self.bn = norm_act_layer(cout, apply_act=apply_act, act_layer=act_layer)
+        else:
+            self.bn = nn.Sequential()
+
+    @property
+    def in_channels(self):
+        return self.conv.in_channels
+
+    def feature_info(self):
+        return dict(num_chs=self.conv.out_channels)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.bn(x)
+        return x
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = ConvNormAct(3, 16, stride=2)
+        self.mid = ConvNormAct(16, 16, act_layer=nn.Hardtanh)
+        self.plain = ConvNormAct(16, 16, apply_act=False)
+        self.head = ConvNormAct(16, 8, k=1, apply_norm=False)
+
+    def forward(self, x):
+        return self.head(self.plain(self.mid(self.stem(x))))
+
+
+def build():
+    return Net()
+'''
+
+
+def _module(text: str, name: str):
+    return load_module_from_source(textwrap.dedent(text), name)
+
+
+def _fixed(text: str) -> str:
+    fixed = fix_source(text, "norm_act.py", Settings(target="torch-eager"), unsafe=True).text
+    again = fix_source(fixed, "norm_act.py", Settings(target="torch-eager"), unsafe=True)
+    assert again.text == fixed and not again.applied  # idempotent
+    return fixed
+
+
+def _trained_like(model: nn.Module) -> nn.Module:
+    gen = torch.Generator().manual_seed(3)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
+    return model.eval()
+
+
+def _prepared(text: str, name: str):
+    original_mod, prepared_mod = _module(text, name), _module(_fixed(text), name + "_fixed")
+    assert_same_model(original_mod, prepared_mod, modes=("eval", "train"), inputs=(torch.randn(2, 3, 16, 16),))
+    torch.manual_seed(0)
+    original = _trained_like(original_mod.build())
+    model = prepared_mod.build()
+    model.load_state_dict(original.state_dict(), strict=True)
+    return original, model.eval(), prepared_mod
+
+
+def _sqnr(model: nn.Module, x: torch.Tensor, reference: torch.Tensor) -> float:
+    calibration = [torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    with torch.no_grad():
+        return sqnr_db(reference, readme_recipe()(model, calibration)(x))
+
+
+def test_conv_then_norm_act_subclass_fuses_and_quantizes_better():
+    fixed = _fixed(SOURCE)
+    assert 'fuse_by_type(self, ["conv", "bn"], is_qat)' in fixed
+    original, model, prepared_mod = _prepared(SOURCE, "norm_act_fold")
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        reference = original(x)
+        assert torch.equal(model(x), reference)
+        state = torch.get_rng_state()
+        model.fuse_model()
+        assert torch.equal(torch.get_rng_state(), state)  # the probe draws from its own generator
+        fused = model(x)
+    assert torch.allclose(fused, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert not [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    assert type(model.stem.conv) is nni.ConvReLU2d  # conv+bn+relu: one quantized op
+    assert type(model.mid.conv) is nn.Conv2d and type(model.mid.bn[1]) is nn.Hardtanh
+    assert model.mid.feature_info() == {"num_chs": 16}  # a construction setting read outside forward still works
+    structure = [(n, type(m)) for n, m in model.named_modules()]
+    model.fuse_model()
+    assert [(n, type(m)) for n, m in model.named_modules()] == structure
+
+    islands = prepared_mod.build()
+    islands.load_state_dict(original.state_dict(), strict=True)
+    for block in (islands.stem, islands.mid, islands.plain):  # what fuse_model() did before: float norms
+        block.bn = prepared_mod.FloatIsland(block.bn)
+    assert _sqnr(model, x, reference) > _sqnr(islands.eval(), x, reference) + 0.2
+
+
+def test_a_norm_subclass_doing_more_than_its_layers_is_left_float():
+    """The probe tells: a subclass that scales after its act (or acts before its norm) is not its layers."""
+    for change in ("        x = self.act(x)\n        return x * 2.0\n",
+                   "        return self.act(x) + self.running_mean.view(1, -1, 1, 1)\n"):
+        text = SOURCE.replace("        x = self.act(x)\n        return x\n", change)
+        assert text != SOURCE
+        original, model, _prepared_mod = _prepared(text, f"norm_act_other_{len(change)}")
+        x = torch.randn(2, 3, 16, 16)
+        with torch.no_grad():
+            reference = original(x)
+            model.fuse_model()
+            assert torch.allclose(model(x), reference, rtol=1e-5, atol=1e-5)
+        assert type(model.stem.conv) is nn.Conv2d and type(model.stem.bn).__name__ == "FloatIsland"
+        assert type(model.stem.bn.module).__name__ == "BatchNormAct2d"
+
+
+def test_qat_fusion_leaves_the_norm_subclass_alone():
+    _original, model, _prepared_mod = _prepared(SOURCE, "norm_act_qat")
+    model.train()
+    model.fuse_model(is_qat=True)
+    assert type(model.stem.bn).__name__ in ("BatchNormAct2d", "FloatIsland")
+    assert type(model.stem.conv) is nn.Conv2d
+
+
+def test_a_setting_read_in_forward_code_keeps_the_chain_unfused():
+    text = SOURCE.replace("        x = self.conv(x)\n        x = self.bn(x)\n        return x\n",
+                          "        x = self.conv(x)\n        x = self.bn(x)\n        return x[:, :self.conv.out_channels]\n")
+    assert text != SOURCE
+    assert 'fuse_by_type(self, ["conv", "bn"], is_qat)' not in _fixed(text)
