@@ -193,3 +193,63 @@ def test_a_setting_read_in_forward_code_keeps_the_chain_unfused():
                           "        x = self.conv(x)\n        x = self.bn(x)\n        return x[:, :self.conv.out_channels]\n")
     assert text != SOURCE
     assert 'fuse_by_type(self, ["conv", "bn"], is_qat)' not in _fixed(text)
+
+
+OVERRIDDEN = '''
+import torch
+import torch.nn as nn
+
+
+def make_conv(cin, cout):
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+def make_norm(kind, c):
+    return {"bn": nn.BatchNorm2d}[kind](c)
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = make_conv(c, c)
+        self.bn = make_norm("bn", c)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.bn(x)
+        return x
+
+
+class Tapped(Block):
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) + y  # reads the conv's own output: fusing would change it
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Block(3)
+        self.b = Tapped(3)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def build():
+    return Net()
+'''
+
+
+def test_a_subclass_running_another_forward_keeps_its_members_unfused():
+    """timm's CondConvResidual overrides InvertedResidual.forward: the base's run-time-typed chain is fused
+    behind a test that the base's forward runs, so the subclass (which reads an intermediate) stays."""
+    fixed = _fixed(OVERRIDDEN)
+    assert 'if type(self).forward is Block.forward:\n            fuse_by_type(self, ["conv", "bn"], is_qat)' in fixed
+    original, model, _prepared_mod = _prepared(OVERRIDDEN, "norm_act_overridden")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        model.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert type(model.a.bn) is nn.Identity and type(model.b.bn) is nn.BatchNorm2d

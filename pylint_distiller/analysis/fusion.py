@@ -209,12 +209,15 @@ class FusionAnalysis:
         if entry is None:
             return []
         overriding = [sub for sub in self._subclasses.get(info, []) if "forward" in sub.node.locals]
-        if overriding:  # a subclass runs another forward over the same members: only the chains it runs too
+        if overriding:  # a subclass runs another forward over the same members: only the chains it runs too,
+            # or a run-time-typed one behind a test that this class's forward is the one that runs
+            # (timm's CondConvResidual overrides InvertedResidual.forward: `_own_forward_chains`)
             theirs = [{c.names for c in self._forward_chains(sub)} for sub in overriding]
-            return [c for c in self._own_forward_chains(info, *entry) if all(c.names in t for t in theirs)]
+            return [c for c in self._own_forward_chains(info, *entry, overriding)
+                    if c.guard is not None or all(c.names in t for t in theirs)]
         return self._own_forward_chains(info, *entry)
 
-    def _own_forward_chains(self, info: ClassInfo, totals, calls) -> list[Chain]:
+    def _own_forward_chains(self, info: ClassInfo, totals, calls, overriding=()) -> list[Chain]:
         runs = self.walk.multiplicity.get(info, 1)
         own = [c for c in dict.fromkeys(calls) if self.walk.calls[c].owner is info]
         by_attr: dict[str, list[nodes.Call]] = {}
@@ -264,7 +267,16 @@ class FusionAnalysis:
                 part = found[start:start + len(spec.types)]
                 chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
                                     any(m.inferred for m in part)))
-        return [c for c in chains if self._same_elsewhere(info, c)]
+        out = [c for c in chains if not (overriding and c.by_type) and self._same_elsewhere(info, c)]
+        if overriding and isinstance(info.node.parent, nodes.Module):
+            # run-time-typed chains of a class whose subclasses run other forwards: fused only where this
+            # forward runs, so the subclasses' reads do not count
+            theirs = {sub.node for sub in overriding}
+            for chain in chains:
+                if chain.by_type and self._same_elsewhere(info, chain, theirs):
+                    chain.guard = f"type(self).forward is {info.node.name}.forward"
+                    out.append(chain)
+        return out
 
     def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
         """One instance, bound once, read by nothing but its calls, one per method (fusion replaces it;
@@ -294,11 +306,13 @@ class FusionAnalysis:
                 for k in [info] + self._subclasses.get(info, [])))
         return self._forward_code_cache[info]
 
-    def _same_elsewhere(self, info: ClassInfo, chain: Chain) -> bool:
+    def _same_elsewhere(self, info: ClassInfo, chain: Chain, skipped: frozenset | set = frozenset()) -> bool:
         """Every other method calling a member of `chain` runs the whole chain, linked the same way
         (timm's `forward_intermediates` repeats the stem of `forward_features`): `chain_readers`."""
         return chain_readers.same_chain_elsewhere(chain.names, set(chain.nodes),
-                                                  lambda name: self._chain_reads(info, name), self._producer, _LOOPS)
+                                                  lambda name: [u for u in self._chain_reads(info, name)
+                                                                if u.frame().parent not in skipped],
+                                                  self._producer, _LOOPS)
 
     def _chain_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """The member reads fusion must account for: all but construction settings outside forward code."""

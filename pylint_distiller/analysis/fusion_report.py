@@ -97,8 +97,11 @@ class FusionReporter:
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
         scans = [c for c in chains if c.scan and not c.by_type]
-        lines_by_type = [runtime_fusion.call_line(self.fuser, c.names, qat_param)
-                         for c in chains if c.by_type and self.fuser is not None]
+        lines_by_type = []
+        for chain in chains:
+            if chain.by_type and self.fuser is not None:
+                call = runtime_fusion.call_line(self.fuser, chain.names, qat_param)
+                lines_by_type += [f"if {chain.guard}:", "    " + call] if chain.guard else [call]
         chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
         shared = bool(qat_param) and any(c.spec.qat for c in chains + scans)
