@@ -253,3 +253,49 @@ def test_a_subclass_running_another_forward_keeps_its_members_unfused():
         model.fuse_model()
         assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
     assert type(model.a.bn) is nn.Identity and type(model.b.bn) is nn.BatchNorm2d
+
+
+IDENTITY_BETWEEN = '''
+import torch
+import torch.nn as nn
+
+
+def make_norm(kind, c):
+    return {"bn": nn.BatchNorm2d}[kind](c)
+
+
+class Block(nn.Module):
+    def __init__(self, c, drop_block=None, act_layer=nn.ReLU):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.bn1 = make_norm("bn", c)
+        self.drop_block = drop_block() if drop_block is not None else nn.Identity()
+        self.act1 = act_layer()
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.drop_block(x)
+        x = self.act1(x)
+        return x
+
+
+def build():
+    return nn.Sequential(Block(3), Block(3))
+'''
+
+
+def test_an_identity_between_bn_and_relu_does_not_break_the_chain():
+    """timm's ResNet blocks run `drop_block` (nn.Identity without drop) between bn and act: conv+bn+relu still
+    fuses into one op; the Identity stays where it was."""
+    fixed = _fixed(IDENTITY_BETWEEN)
+    assert 'fuse_by_type(self, ["conv1", "bn1", "drop_block", "act1"], is_qat)' in fixed
+    original, model, _prepared_mod = _prepared(IDENTITY_BETWEEN, "identity_between")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        for block in model:  # the root is a plain nn.Sequential: each block fuses itself
+            block.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert [type(m) for m in (model[0].conv1, model[0].bn1, model[0].drop_block, model[0].act1)] == \
+        [nni.ConvReLU2d, nn.Identity, nn.Identity, nn.Identity]
