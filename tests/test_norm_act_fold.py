@@ -299,3 +299,60 @@ def test_an_identity_between_bn_and_relu_does_not_break_the_chain():
         assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
     assert [type(m) for m in (model[0].conv1, model[0].bn1, model[0].drop_block, model[0].act1)] == \
         [nni.ConvReLU2d, nn.Identity, nn.Identity, nn.Identity]
+
+
+ZERO_INIT = '''
+import torch
+import torch.nn as nn
+
+
+def make_norm(kind, c):
+    return {"bn": nn.BatchNorm2d}[kind](c)
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.bn1 = make_norm("bn", c)
+        self.act1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+        self.bn2 = make_norm("bn", c)
+        self.act2 = nn.ReLU()
+
+    def zero_init_last(self):
+        if getattr(self.bn2, "weight", None) is not None:
+            nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x):
+        shortcut = x
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.act1(x)
+        x = self.conv2(x)
+        x = self.bn2(x)
+        x = x + shortcut
+        return self.act2(x)
+
+
+def build():
+    return nn.Sequential(Block(3), Block(3))
+'''
+
+
+def test_a_weight_init_read_outside_forward_does_not_block_fusion():
+    """timm's ResNet blocks read `self.bn2` in `zero_init_last()` (getattr, nn.init.zeros_): conv2+bn2 fuses,
+    as FX fuses it; a read that computes with the weight still blocks."""
+    fixed = _fixed(ZERO_INIT)
+    assert '"conv2", "bn2"' in fixed
+    original, model, _prepared_mod = _prepared(ZERO_INIT, "zero_init_last")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        for block in model:
+            block.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert not [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    model[0].zero_init_last()  # after fusion it meets an nn.Identity and skips
+    computed = ZERO_INIT.replace("nn.init.zeros_(self.bn2.weight)", "self.scale = self.bn2.weight.sum()")
+    assert computed != ZERO_INIT and '"conv2", "bn2"' not in _fixed(computed)

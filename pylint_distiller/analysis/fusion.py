@@ -317,7 +317,8 @@ class FusionAnalysis:
     def _chain_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """The member reads fusion must account for: all but construction settings outside forward code."""
         forward_code = self._forward_code(info)
-        return [u for u in self._member_reads(info, name) if not member_settings.settings_read(u, forward_code)]
+        return [u for u in self._member_reads(info, name)
+                if not member_settings.settings_read(u, forward_code, self.imports.qualify)]
 
     def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases
