@@ -356,3 +356,46 @@ def test_a_weight_init_read_outside_forward_does_not_block_fusion():
     model[0].zero_init_last()  # after fusion it meets an nn.Identity and skips
     computed = ZERO_INIT.replace("nn.init.zeros_(self.bn2.weight)", "self.scale = self.bn2.weight.sum()")
     assert computed != ZERO_INIT and '"conv2", "bn2"' not in _fixed(computed)
+
+
+OPTIONAL = '''
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, c, skip=True):
+        super().__init__()
+        if skip:
+            self.skip = nn.Conv2d(c, c, 1)
+            self.skipbn = nn.BatchNorm2d(c)
+        else:
+            self.skip = None
+        self.body = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        if self.skip is not None:
+            s = self.skip(x)
+            s = self.skipbn(s)
+        else:
+            s = x
+        return self.body(x) + s
+
+
+def build():
+    return nn.Sequential(Block(3), Block(3, skip=False))
+'''
+
+
+def test_a_none_test_of_a_member_does_not_block_fusion():
+    """xception's `if self.skip is not None:` reads the same after fusion: skip+skipbn fuses where it exists."""
+    fixed = _fixed(OPTIONAL)
+    assert 'fuse_by_type(self, ["skip", "skipbn"], is_qat)' in fixed
+    original, model, _prepared_mod = _prepared(OPTIONAL, "optional_skip")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        for block in model:
+            block.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert type(model[0].skipbn) is nn.Identity and model[1].skip is None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from astroid import nodes
 
-from pylint_distiller.analysis import chain_readers, member_settings
+from pylint_distiller.analysis import chain_readers, fusion_safe_reads
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.foreign_reads import ForeignReads
@@ -299,10 +299,10 @@ class FusionAnalysis:
             and all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in uses)
 
     def _forward_code(self, info: ClassInfo) -> set[nodes.FunctionDef]:
-        """The methods the forward of the class or of a same-file subclass reaches (`member_settings`)."""
+        """The methods the forward of the class or of a same-file subclass reaches (`fusion_safe_reads`)."""
         if info not in self._forward_code_cache:
             self._forward_code_cache[info] = set().union(*(
-                member_settings.forward_methods(k.node, [b.node for b in k.mro()])
+                fusion_safe_reads.forward_methods(k.node, [b.node for b in k.mro()])
                 for k in [info] + self._subclasses.get(info, [])))
         return self._forward_code_cache[info]
 
@@ -318,7 +318,7 @@ class FusionAnalysis:
         """The member reads fusion must account for: all but construction settings outside forward code."""
         forward_code = self._forward_code(info)
         return [u for u in self._member_reads(info, name)
-                if not member_settings.settings_read(u, forward_code, self.imports.qualify)]
+                if not fusion_safe_reads.safe_read(u, forward_code, self.imports.qualify)]
 
     def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases

@@ -1,19 +1,23 @@
-"""Reads of a member's constructor settings outside forward code, which do not stop its fusion.
+"""Reads of a chain member that do not stop its fusion (`FusionAnalysis._chain_reads`).
 
-timm's `ConvNormAct` has `in_channels`/`out_channels` properties returning `self.conv.in_channels`, and
-its efficientnet blocks' `feature_info()` reads `self.conv_pwl.in_channels`. Such a read is not a call,
-so `FusionAnalysis` took it for a reader that might see the member change, and left every
-conv+BatchNormAct2d of those models unfused (a float BatchNorm island after each conv). These reads are
-of construction-time settings, in methods the class's forward does not reach (builders and wrappers
-call them): fusion folds BatchNorm into the conv, which keeps them (`nn.Conv2d`); only a conv+relu
-fused into torch's `ConvReLU2d` (an nn.Sequential) lacks them until `convert`, and a read then raises
-AttributeError (loudly, never a wrong value). The same holds for weight-init reads outside forward code: timm's ResNet blocks' `zero_init_last()`
-runs `if getattr(self.bn2, 'weight', None) is not None: nn.init.zeros_(self.bn2.weight)`, which left
-every conv2+bn2 of timm's ResNets, HRNet and their kin unfused (FX fuses them). Initialisation runs
-before a checkpoint loads and `fuse_model()` after it; called after fusion, such a method meets an
-`nn.Identity` and skips (the `getattr` default) or raises. Any other read in forward code, or of
-anything else (`self.bn.weight` used in arithmetic, a subscript, a call, a store), still stops the
-fusion.
+Fusion replaces a chain's members: the first by the fused module, the others by nn.Identity. Any
+read of a member other than its chain call could see that, so every such read kept the chain
+unfused. Three kinds of read see no difference, and real models are full of them:
+
+* a test against None, anywhere (`if self.skip is not None:`, xception's optional shortcut,
+  repghost's `conv_dw`): fusion puts modules in place, never None;
+* outside forward code, a construction setting (`self.conv.in_channels` in timm's ConvNormAct
+  properties and its blocks' `feature_info()`): a conv fused with its BatchNorm keeps them; one
+  fused with its ReLU into torch's `ConvReLU2d` (an nn.Sequential) lacks them until `convert`, and
+  a read then raises AttributeError, loudly, never a wrong value;
+* outside forward code, weight init (`if getattr(self.bn2, 'weight', None) is not None:
+  nn.init.zeros_(self.bn2.weight)`, timm's ResNet blocks' `zero_init_last()`): initialisation runs
+  before a checkpoint loads and `fuse_model()` after it; run after fusion, it meets an nn.Identity
+  and skips (the getattr default) or raises.
+
+These had left every conv+BatchNormAct2d of timm's ConvNormAct and efficientnet blocks, and every
+conv2+bn2 of timm's ResNet and HRNet blocks, unfused (FX fuses them). Any other read (in forward
+code, `self.bn.weight` used in arithmetic, a subscript, a call, a store) still stops the fusion.
 """
 
 from __future__ import annotations
@@ -48,13 +52,17 @@ def forward_methods(klass: nodes.ClassDef, mro: list[nodes.ClassDef]) -> set[nod
     return seen
 
 
-def settings_read(use: nodes.Attribute, forward_code: set[nodes.FunctionDef], qualify) -> bool:
-    """`use` (`self.conv`), outside forward code, only loads a construction setting (`self.conv.in_channels`)
-    or serves weight init (`getattr(self.bn2, "weight", None)`, `nn.init.zeros_(self.bn2.weight)`);
+def safe_read(use: nodes.Attribute, forward_code: set[nodes.FunctionDef], qualify) -> bool:
+    """`use` (`self.conv`) is only tested against None, or, outside forward code, only loads a construction
+    setting (`self.conv.in_channels`) or serves weight init (`getattr(self.bn2, "weight", None)`, `nn.init.zeros_(self.bn2.weight)`);
     `qualify` names a call's function (`ImportMap.qualify`)."""
+    parent = use.parent
+    if isinstance(parent, nodes.Compare) and parent.left is use and len(parent.ops) == 1 \
+            and parent.ops[0][0] in ("is", "is not") and isinstance(parent.ops[0][1], nodes.Const) \
+            and parent.ops[0][1].value is None:
+        return True  # `if self.skip is not None:`, anywhere: fusion puts modules (never None) in its place
     if use.frame() in forward_code:
         return False
-    parent = use.parent
     if generated_read(parent) and parent.args[0] is use:  # `float_parameter(self.bn2, "weight")`, a fix's read
         return _initialised(parent, qualify)
     if isinstance(parent, nodes.Call):
