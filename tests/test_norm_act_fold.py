@@ -399,3 +399,40 @@ def test_a_none_test_of_a_member_does_not_block_fusion():
             block.fuse_model()
         assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
     assert type(model[0].skipbn) is nn.Identity and model[1].skip is None
+
+
+PROJECT = '''
+import torch
+import torch.nn as nn
+
+
+class Tree(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.project = nn.Identity()
+        if cin != cout:
+            self.project = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.body = nn.Conv2d(cin, cout, 3, padding=1)
+
+    def forward(self, x):
+        shortcut = self.project(x)
+        return self.body(x) + shortcut
+
+
+def build():
+    return nn.Sequential(Tree(3, 8), Tree(8, 8))
+'''
+
+
+def test_a_sequential_or_identity_member_fuses_where_it_is_a_sequential():
+    """timm's dla: `self.project = nn.Identity()`, or an nn.Sequential(conv, bn) when the widths differ."""
+    fixed = _fixed(PROJECT)
+    assert 'if isinstance(self.project, nn.Sequential):\n            fuse(self, [["project.0", "project.1"]]' in fixed
+    original, model, _prepared_mod = _prepared(PROJECT, "optional_project")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        for block in model:
+            block.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert type(model[0].project[1]) is nn.Identity and type(model[1].project) is nn.Identity

@@ -368,6 +368,10 @@ class FusionAnalysis:
                 continue  # indexed, iterated or handed on: an intermediate may be read
             chains += self._assigned_sequentials(name, fact.values)
         for name, fact in info.attrs.items():
+            if fact.kind == attrs.MODULE and len(fact.values) > 1 and not self._foreign_read(info, name) \
+                    and fact.in_own_init and self._called_whole(info, name):
+                chains += self._optional_sequentials(name, fact.values)
+        for name, fact in info.attrs.items():
             if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
                     and not self._foreign_read(info, name) and fact.in_own_init and self._called_whole(info, name):
                 chains += self._known_chains(fact.values[0], name + ".")
@@ -472,6 +476,21 @@ class FusionAnalysis:
                 chain.guard = f"len(self.{name}) == {length}"
                 out.append(chain)
         return out
+
+    def _optional_sequentials(self, name: str, values: list[nodes.NodeNG]) -> list[Chain]:
+        """`self.project = nn.Identity()`, and under a condition an `nn.Sequential(conv, bn)` literal (timm's
+        dla): the literals' chains, fused behind a test that the member is an nn.Sequential."""
+        literals = [v for v in values if isinstance(v, nodes.Call) and self.imports.qualify(v.func) == _SEQUENTIAL]
+        if not literals or any(not (isinstance(v, nodes.Call) and self.imports.qualify(v.func) == "torch.nn.Identity")
+                               for v in values if v not in literals):
+            return []
+        seq, needs = self.imports.render(_SEQUENTIAL)
+        if needs:
+            return []
+        chains = [c for c in self._assigned_sequentials(name, literals) if not c.inferred]  # a guard skips type tests
+        for chain in chains:
+            chain.guard = f"isinstance(self.{name}, {seq})" + (f" and {chain.guard}" if chain.guard else "")
+        return chains
 
     def _literal_chains(self, args, keywords, prefix: str) -> list[Chain]:
         """Chains among the positional modules of one `nn.Sequential(...)` call (and nested ones)."""
