@@ -436,3 +436,71 @@ def test_a_sequential_or_identity_member_fuses_where_it_is_a_sequential():
             block.fuse_model()
         assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
     assert type(model[0].project[1]) is nn.Identity and type(model[1].project) is nn.Identity
+
+
+DEEP_STEM = '''
+import torch
+import torch.nn as nn
+
+
+def make_norm(kind, c):
+    return {"bn": nn.BatchNorm2d}[kind](c)
+
+
+class Net(nn.Module):
+    def __init__(self, deep=True):
+        super().__init__()
+        if deep:
+            self.conv1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                                       nn.Conv2d(8, 8, 3, padding=1, bias=False))
+        else:
+            self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = make_norm("bn", 8)
+        self.act1 = nn.ReLU()
+        if deep:
+            self.maxpool = nn.Sequential(nn.MaxPool2d(2))
+        else:
+            self.maxpool = nn.MaxPool2d(2)
+        self.head = nn.Conv2d(8, 3, 1)
+
+    def forward_intermediates(self, x):
+        intermediates = []
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.act1(x)
+        intermediates.append(x)
+        x = self.maxpool(x)
+        return intermediates
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.act1(x)
+        x = self.maxpool(x)
+        return self.head(x)
+
+
+def build():
+    return nn.Sequential(Net(), Net(deep=False))
+'''
+
+
+def test_a_sequential_stem_joins_the_run_of_the_norm_and_act_after_it():
+    """timm resnest's deep stem: `self.conv1` is an nn.Sequential (or a conv), then bn1 and act1; the
+    Sequential's children join the run, so its last conv fuses with bn1+act1 (FX fuses across it too).
+    `forward_intermediates` taps act1's output before `maxpool`: the run stops before maxpool."""
+    fixed = _fixed(DEEP_STEM)
+    assert 'fuse_by_type(self, ["conv1", "bn1", "act1"], is_qat)' in fixed
+    original, model, _prepared_mod = _prepared(DEEP_STEM, "deep_stem")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        taps = [original[0].forward_intermediates(x)[0], original[1].forward_intermediates(x)[0]]
+        for block in model:
+            block.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+        for block, tap in zip(model, taps):
+            assert torch.allclose(block.forward_intermediates(x)[0], tap, rtol=1e-4, atol=1e-4 * tap.abs().max())
+    assert [type(m) for m in model[0].conv1] == [nni.ConvReLU2d, nn.Identity, nn.Identity, nni.ConvReLU2d]
+    assert type(model[1].conv1) is nni.ConvReLU2d
+    assert all(type(m.bn1) is nn.Identity and type(m.act1) is nn.Identity for m in model)

@@ -26,7 +26,7 @@ The findings and the `fuse_model()` fix built from these chains live in `fusion_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from astroid import nodes
 
@@ -35,7 +35,7 @@ from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.runtime_chains import plausible_chains, runtime_kinds
+from pylint_distiller.analysis.runtime_chains import CHAIN_TYPES, plausible_chains, runtime_kinds
 from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
@@ -237,7 +237,7 @@ class FusionAnalysis:
                 continue
             if self._private_member(info, attr, fact):
                 qname, inferred = self._ctor_type(fact.values[0])
-                if qname is not None:
+                if qname is not None and qname != _SEQUENTIAL:  # a Sequential's children join by run-time type
                     members[call] = _Member(attr, qname, inferred, call)
                     continue
             possible = runtime_kinds(self, info, attr, fact)
@@ -257,17 +257,27 @@ class FusionAnalysis:
             while run[-1] in succ:
                 run.append(succ[run[-1]])
             if any(c in loose for c in run):
-                specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,)) for c in run])
-                if specs:
-                    chains.append(Chain(tuple(linked[c].name for c in run), specs[0], tuple(run), True,
-                                        scan=specs, by_type=True))
+                # members of a class no chain has (the stem's maxpool) end a run-time-typed run
+                parts, part = [], []
+                for call in run + [None]:
+                    if call is None or call in members and members[call].qname not in CHAIN_TYPES:
+                        parts, part = parts + [part] * bool(part), []
+                    else:
+                        part.append(call)
+                for part in parts:
+                    specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,))
+                                              for c in part]) if any(c in loose for c in part) else ()
+                    if specs:
+                        chains.append(Chain(tuple(linked[c].name for c in part), specs[0], tuple(part), True,
+                                            scan=specs, by_type=True))
                 continue
             found = [members[c] for c in run]
             for start, spec in _segment(found):
                 part = found[start:start + len(spec.types)]
                 chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
                                     any(m.inferred for m in part)))
-        out = [c for c in chains if not (overriding and c.by_type) and self._same_elsewhere(info, c)]
+        out = [c for c in (self._repeated_part(info, c) for c in chains if not (overriding and c.by_type))
+               if c is not None]
         if overriding and isinstance(info.node.parent, nodes.Module):
             # run-time-typed chains of a class whose subclasses run other forwards: fused only where this
             # forward runs, so the subclasses' reads do not count
@@ -277,6 +287,17 @@ class FusionAnalysis:
                     chain.guard = f"type(self).forward is {info.node.name}.forward"
                     out.append(chain)
         return out
+
+    def _repeated_part(self, info: ClassInfo, chain: Chain) -> Chain | None:
+        """`chain`, or the longest start of a run-time-typed one that other methods repeat (timm ResNet's
+        `forward_intermediates` runs conv1 -> bn1 -> act1 and taps the result before `maxpool`)."""
+        if self._same_elsewhere(info, chain):
+            return chain
+        for end in range(len(chain.names) - 1, 1, -1) if chain.by_type else ():
+            part = replace(chain, names=chain.names[:end], nodes=chain.nodes[:end])
+            if self._same_elsewhere(info, part):
+                return part
+        return None
 
     def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
         """One instance, bound once, read by nothing but its calls, one per method (fusion replaces it;

@@ -108,7 +108,6 @@ class FusionReporter:
         lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
         for scan in scans:
             lines += scan_lines(scan, self.imports.render, "fuse" if shared else fuse, qat_param)
-        lines += lines_by_type
         for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
             group = [c for c in chains if c.guard == guard]
             body = []
@@ -123,6 +122,9 @@ class FusionReporter:
                 lines += body
             else:
                 lines += [f"if {guard}:"] + ["    " + line for line in body]
+        # after the chains fused by name: a run-time-typed run may take in an nn.Sequential's children,
+        # which these may have fused already (fuse_by_type skips what fusion left as nn.Identity)
+        lines += lines_by_type
         return lines, imports
 
     def _type_checked(self, chain: Chain) -> Chain | None:

@@ -21,7 +21,8 @@ from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
 from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSABLE_CHAINS, FusableChain
 
-_CHAIN_TYPES = frozenset(t for c in FUSABLE_CHAINS for t in c.types)
+CHAIN_TYPES = frozenset(t for c in FUSABLE_CHAINS for t in c.types)
+_SEQUENTIAL = "torch.nn.Sequential"
 
 
 def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bool:
@@ -36,11 +37,13 @@ def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bo
             if not isinstance(candidate, nodes.Call):
                 return False  # a module built elsewhere may be shared
             qname, _inferred = analysis._ctor_type(_copied(candidate, info, analysis))
+            if qname == _SEQUENTIAL:
+                return None  # its children join the run when fuse_by_type() runs: any type may end it
             if qname is not None:
                 found.add(qname)
             elif not _names_a_class(candidate.func, analysis):
                 return None  # a factory or a layer class passed in: any type
-    kinds = frozenset(found & _CHAIN_TYPES)
+    kinds = frozenset(found & CHAIN_TYPES)
     return kinds or False
 
 
