@@ -189,8 +189,8 @@ def test_qat_fusion_leaves_the_norm_subclass_alone():
 
 
 def test_a_setting_read_in_forward_code_keeps_the_chain_unfused():
-    text = SOURCE.replace("        x = self.conv(x)\n        x = self.bn(x)\n        return x\n",
-                          "        x = self.conv(x)\n        x = self.bn(x)\n        return x[:, :self.conv.out_channels]\n")
+    body = "        x = self.conv(x)\n        x = self.bn(x)\n"
+    text = SOURCE.replace(body + "        return x\n", body + "        return x[:, :self.conv.out_channels]\n")
     assert text != SOURCE
     assert 'fuse_by_type(self, ["conv", "bn"], is_qat)' not in _fixed(text)
 

@@ -54,7 +54,8 @@ def forward_methods(klass: nodes.ClassDef, mro: list[nodes.ClassDef]) -> set[nod
 
 def safe_read(use: nodes.Attribute, forward_code: set[nodes.FunctionDef], qualify) -> bool:
     """`use` (`self.conv`) is only tested against None, or, outside forward code, only loads a construction
-    setting (`self.conv.in_channels`) or serves weight init (`getattr(self.bn2, "weight", None)`, `nn.init.zeros_(self.bn2.weight)`);
+    setting (`self.conv.in_channels`) or serves weight init (`getattr(self.bn2, "weight", None)`,
+    `nn.init.zeros_(self.bn2.weight)`);
     `qualify` names a call's function (`ImportMap.qualify`)."""
     parent = use.parent
     if isinstance(parent, nodes.Compare) and parent.left is use and len(parent.ops) == 1 \
@@ -78,4 +79,5 @@ def safe_read(use: nodes.Attribute, forward_code: set[nodes.FunctionDef], qualif
 def _initialised(value: nodes.NodeNG, qualify) -> bool:
     """`value` (`self.bn2.weight`) is an argument of a `torch.nn.init` function."""
     call = value.parent
-    return isinstance(call, nodes.Call) and value in call.args and (qualify(call.func) or "").startswith("torch.nn.init.")
+    return isinstance(call, nodes.Call) and value in call.args \
+        and (qualify(call.func) or "").startswith("torch.nn.init.")
