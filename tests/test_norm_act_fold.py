@@ -504,3 +504,52 @@ def test_a_sequential_stem_joins_the_run_of_the_norm_and_act_after_it():
     assert [type(m) for m in model[0].conv1] == [nni.ConvReLU2d, nn.Identity, nn.Identity, nni.ConvReLU2d]
     assert type(model[1].conv1) is nni.ConvReLU2d
     assert all(type(m.bn1) is nn.Identity and type(m.act1) is nn.Identity for m in model)
+
+
+TV_STEM = '''
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, norm_layer=None):
+        super().__init__()
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = norm_layer(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(2)
+        self.layer1 = self._make_layer(8)
+        self.layer2 = self._make_layer(8)
+
+    def _make_layer(self, c):
+        return nn.Sequential(*[nn.Conv2d(c, c, 3, padding=1), nn.ReLU()])
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.maxpool(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        return x
+
+
+def build():
+    return Net()
+'''
+
+
+def test_a_stem_the_source_shows_still_fuses_beside_sequential_members():
+    """torchvision's ResNet: conv1 -> bn1 (norm_layer's default) -> relu -> maxpool -> layer1...; the
+    Sequential layers make a run-time-typed run, maxpool ends it, and the stem before it fuses by name."""
+    fixed = _fixed(TV_STEM)
+    assert 'fuse(self, [["conv1", "bn1", "relu"]], inplace=True)' in fixed
+    original, model, _prepared_mod = _prepared(TV_STEM, "tv_stem")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = original(x)
+        model.fuse_model()
+        assert torch.allclose(model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert type(model.conv1) is nni.ConvReLU2d and type(model.layer1[0]) is nni.ConvReLU2d

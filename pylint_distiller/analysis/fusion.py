@@ -265,17 +265,16 @@ class FusionAnalysis:
                     else:
                         part.append(call)
                 for part in parts:
+                    if not any(c in loose for c in part):
+                        chains += self._static_chains([members[c] for c in part])
+                        continue
                     specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,))
-                                              for c in part]) if any(c in loose for c in part) else ()
+                                              for c in part])
                     if specs:
                         chains.append(Chain(tuple(linked[c].name for c in part), specs[0], tuple(part), True,
                                             scan=specs, by_type=True))
                 continue
-            found = [members[c] for c in run]
-            for start, spec in _segment(found):
-                part = found[start:start + len(spec.types)]
-                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
-                                    any(m.inferred for m in part)))
+            chains += self._static_chains([members[c] for c in run])
         out = [c for c in (self._repeated_part(info, c) for c in chains if not (overriding and c.by_type))
                if c is not None]
         if overriding and isinstance(info.node.parent, nodes.Module):
@@ -287,6 +286,16 @@ class FusionAnalysis:
                     chain.guard = f"type(self).forward is {info.node.name}.forward"
                     out.append(chain)
         return out
+
+    @staticmethod
+    def _static_chains(found: list[_Member]) -> list[Chain]:
+        """The table chains of a run of members whose classes the source shows."""
+        chains = []
+        for start, spec in _segment(found):
+            part = found[start:start + len(spec.types)]
+            chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                any(m.inferred for m in part)))
+        return chains
 
     def _repeated_part(self, info: ClassInfo, chain: Chain) -> Chain | None:
         """`chain`, or the longest start of a run-time-typed one that other methods repeat (timm ResNet's
