@@ -11,7 +11,9 @@ never fused (legacy_xception, resnet, ...), while FX fuses them.
 Here a read of a member outside the forward walk is allowed when it is a call in another
 method that runs the same chain: one call per member there, none in a loop, each call
 taking the previous one's value as its only argument, read by nothing else. Any other read
-(`self.bn2.weight` in `zero_init_last`, a member handed on) still blocks the chain.
+(`self.bn2.weight / self.bn2.running_var` in a reparameterisation, a member handed on) still blocks
+the chain; a None test, and construction settings and weight-init reads outside forward code, do
+not (`fusion_safe_reads`).
 """
 
 from __future__ import annotations

@@ -26,17 +26,17 @@ The findings and the `fuse_model()` fix built from these chains live in `fusion_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from astroid import nodes
 
-from pylint_distiller.analysis import chain_readers
+from pylint_distiller.analysis import chain_readers, fusion_safe_reads
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.own_children_loop import own_children_loop
-from pylint_distiller.analysis.runtime_chains import plausible_chains, runtime_kinds
+from pylint_distiller.analysis.runtime_chains import CHAIN_TYPES, plausible_chains, runtime_kinds
 from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
 
@@ -113,6 +113,7 @@ class FusionAnalysis:
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
         self._reads_cache: dict[ClassInfo, dict[str, list[nodes.Attribute]]] = {}
         self._chains: dict[ClassInfo, list[Chain]] = {}
+        self._forward_code_cache: dict[ClassInfo, set[nodes.FunctionDef]] = {}
         for info in index.classes.values():
             for base in info.mro()[1:]:
                 self._subclasses.setdefault(base, []).append(info)
@@ -213,12 +214,15 @@ class FusionAnalysis:
         if entry is None:
             return []
         overriding = [sub for sub in self._subclasses.get(info, []) if "forward" in sub.node.locals]
-        if overriding:  # a subclass runs another forward over the same members: only the chains it runs too
+        if overriding:  # a subclass runs another forward over the same members: only the chains it runs too,
+            # or a run-time-typed one behind a test that this class's forward is the one that runs
+            # (timm's CondConvResidual overrides InvertedResidual.forward: `_own_forward_chains`)
             theirs = [{c.names for c in self._forward_chains(sub)} for sub in overriding]
-            return [c for c in self._own_forward_chains(info, *entry) if all(c.names in t for t in theirs)]
+            return [c for c in self._own_forward_chains(info, *entry, overriding)
+                    if c.guard is not None or all(c.names in t for t in theirs)]
         return self._own_forward_chains(info, *entry)
 
-    def _own_forward_chains(self, info: ClassInfo, totals, calls) -> list[Chain]:
+    def _own_forward_chains(self, info: ClassInfo, totals, calls, overriding=()) -> list[Chain]:
         runs = self.walk.multiplicity.get(info, 1)
         own = [c for c in dict.fromkeys(calls) if self.walk.calls[c].owner is info]
         by_attr: dict[str, list[nodes.Call]] = {}
@@ -238,7 +242,7 @@ class FusionAnalysis:
                 continue
             if self._private_member(info, attr, fact):
                 qname, inferred = self._ctor_type(fact.values[0])
-                if qname is not None:
+                if qname is not None and qname != _SEQUENTIAL:  # a Sequential's children join by run-time type
                     members[call] = _Member(attr, qname, inferred, call)
                     continue
             possible = runtime_kinds(self, info, attr, fact)
@@ -258,41 +262,98 @@ class FusionAnalysis:
             while run[-1] in succ:
                 run.append(succ[run[-1]])
             if any(c in loose for c in run):
-                specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,)) for c in run])
-                if specs:
-                    chains.append(Chain(tuple(linked[c].name for c in run), specs[0], tuple(run), True,
-                                        scan=specs, by_type=True))
+                # members of a class no chain has (the stem's maxpool) end a run-time-typed run
+                parts, part = [], []
+                for call in run + [None]:
+                    if call is None or call in members and members[call].qname not in CHAIN_TYPES:
+                        parts, part = parts + [part] * bool(part), []
+                    else:
+                        part.append(call)
+                for part in parts:
+                    if not any(c in loose for c in part):
+                        chains += self._static_chains([members[c] for c in part])
+                        continue
+                    specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,))
+                                              for c in part])
+                    if specs:
+                        chains.append(Chain(tuple(linked[c].name for c in part), specs[0], tuple(part), True,
+                                            scan=specs, by_type=True))
                 continue
-            found = [members[c] for c in run]
-            for start, spec in _segment(found):
-                part = found[start:start + len(spec.types)]
-                chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
-                                    any(m.inferred for m in part)))
-        return [c for c in chains if self._same_elsewhere(info, c)]
+            chains += self._static_chains([members[c] for c in run])
+        out = [c for c in (self._repeated_part(info, c) for c in chains if not (overriding and c.by_type))
+               if c is not None]
+        if overriding and isinstance(info.node.parent, nodes.Module):
+            # run-time-typed chains of a class whose subclasses run other forwards: fused only where this
+            # forward runs, so the subclasses' reads do not count
+            theirs = {sub.node for sub in overriding}
+            for chain in chains:
+                if chain.by_type and self._same_elsewhere(info, chain, theirs):
+                    chain.guard = f"type(self).forward is {info.node.name}.forward"
+                    out.append(chain)
+        return out
+
+    @staticmethod
+    def _static_chains(found: list[_Member]) -> list[Chain]:
+        """The table chains of a run of members whose classes the source shows."""
+        chains = []
+        for start, spec in _segment(found):
+            part = found[start:start + len(spec.types)]
+            chains.append(Chain(tuple(m.name for m in part), spec, tuple(m.node for m in part),
+                                any(m.inferred for m in part)))
+        return chains
+
+    def _repeated_part(self, info: ClassInfo, chain: Chain) -> Chain | None:
+        """`chain`, or the longest start of a run-time-typed one that other methods repeat (timm ResNet's
+        `forward_intermediates` runs conv1 -> bn1 -> act1 and taps the result before `maxpool`)."""
+        if self._same_elsewhere(info, chain):
+            return chain
+        for end in range(len(chain.names) - 1, 1, -1) if chain.by_type else ():
+            part = replace(chain, names=chain.names[:end], nodes=chain.nodes[:end])
+            if self._same_elsewhere(info, part):
+                return part
+        return None
 
     def _private_member(self, info: ClassInfo, attr: str, fact) -> bool:
         """One instance, bound once, read by nothing but its calls, one per method (fusion replaces it;
         `_same_elsewhere` then checks that the other methods chain it the same way)."""
         return len(fact.values) == 1 and self.sole_caller_member(info, attr, fact)
 
-    def sole_caller_member(self, info: ClassInfo, attr: str, fact) -> bool:
+    def sole_caller_member(self, info: ClassInfo, attr: str, fact, containers: bool = False) -> bool:
         """A module member no alias, other class or shared instance reaches, called at most once per method
-        (also the test of `runtime_chains` for members bound on several paths)."""
-        return (fact.kind in (attrs.MODULE, attrs.UNKNOWN) and not fact.alias_of
+        (also the test of `runtime_chains` for members bound on several paths; `containers`: an empty
+        `nn.Sequential()` on one path, timm's ConvNormAct `bn` without a norm, is a member too)."""
+        kinds = (attrs.MODULE, attrs.UNKNOWN, attrs.CONTAINER) if containers else (attrs.MODULE, attrs.UNKNOWN)
+        return (fact.kind in kinds and not fact.alias_of
                 and not self._foreign_read(info, attr) and self._called_once_per_method(info, attr)
                 and not any(attr in (a, o) for _v, a, o in info.shared))
 
     def _called_once_per_method(self, info: ClassInfo, attr: str) -> bool:
-        uses = self._member_reads(info, attr)
+        uses = self._chain_reads(info, attr)
         frames = [u.frame() for u in uses]
         return bool(uses) and len(set(frames)) == len(frames) \
             and all(isinstance(u.parent, nodes.Call) and u.parent.func is u for u in uses)
 
-    def _same_elsewhere(self, info: ClassInfo, chain: Chain) -> bool:
+    def _forward_code(self, info: ClassInfo) -> set[nodes.FunctionDef]:
+        """The methods the forward of the class or of a same-file subclass reaches (`fusion_safe_reads`)."""
+        if info not in self._forward_code_cache:
+            self._forward_code_cache[info] = set().union(*(
+                fusion_safe_reads.forward_methods(k.node, [b.node for b in k.mro()])
+                for k in [info] + self._subclasses.get(info, [])))
+        return self._forward_code_cache[info]
+
+    def _same_elsewhere(self, info: ClassInfo, chain: Chain, skipped: frozenset | set = frozenset()) -> bool:
         """Every other method calling a member of `chain` runs the whole chain, linked the same way
         (timm's `forward_intermediates` repeats the stem of `forward_features`): `chain_readers`."""
         return chain_readers.same_chain_elsewhere(chain.names, set(chain.nodes),
-                                                  lambda name: self._member_reads(info, name), self._producer, _LOOPS)
+                                                  lambda name: [u for u in self._chain_reads(info, name)
+                                                                if u.frame().parent not in skipped],
+                                                  self._producer, _LOOPS)
+
+    def _chain_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
+        """The member reads fusion must account for: all but construction settings outside forward code."""
+        forward_code = self._forward_code(info)
+        return [u for u in self._member_reads(info, name)
+                if not fusion_safe_reads.safe_read(u, forward_code, self.imports.qualify)]
 
     def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases
@@ -341,6 +402,10 @@ class FusionAnalysis:
             if not self._called_whole(info, name):
                 continue  # indexed, iterated or handed on: an intermediate may be read
             chains += self._assigned_sequentials(name, fact.values)
+        for name, fact in info.attrs.items():
+            if fact.kind == attrs.MODULE and len(fact.values) > 1 and not self._foreign_read(info, name) \
+                    and fact.in_own_init and self._called_whole(info, name):
+                chains += self._optional_sequentials(name, fact.values)
         for name, fact in info.attrs.items():
             if fact.kind == attrs.MODULE and len(fact.values) == 1 and self._known_layers(fact.values[0]) \
                     and not self._foreign_read(info, name) and fact.in_own_init and self._called_whole(info, name):
@@ -446,6 +511,21 @@ class FusionAnalysis:
                 chain.guard = f"len(self.{name}) == {length}"
                 out.append(chain)
         return out
+
+    def _optional_sequentials(self, name: str, values: list[nodes.NodeNG]) -> list[Chain]:
+        """`self.project = nn.Identity()`, and under a condition an `nn.Sequential(conv, bn)` literal (timm's
+        dla): the literals' chains, fused behind a test that the member is an nn.Sequential."""
+        literals = [v for v in values if isinstance(v, nodes.Call) and self.imports.qualify(v.func) == _SEQUENTIAL]
+        if not literals or any(not (isinstance(v, nodes.Call) and self.imports.qualify(v.func) == "torch.nn.Identity")
+                               for v in values if v not in literals):
+            return []
+        seq, needs = self.imports.render(_SEQUENTIAL)
+        if needs:
+            return []
+        chains = [c for c in self._assigned_sequentials(name, literals) if not c.inferred]  # a guard skips type tests
+        for chain in chains:
+            chain.guard = f"isinstance(self.{name}, {seq})" + (f" and {chain.guard}" if chain.guard else "")
+        return chains
 
     def _literal_chains(self, args, keywords, prefix: str) -> list[Chain]:
         """Chains among the positional modules of one `nn.Sequential(...)` call (and nested ones)."""

@@ -100,18 +100,18 @@ class FusionReporter:
 
         scans = [c for c in chains if c.scan and not c.by_type]
         lines_by_type = []
-        for c in chains:
-            if c.own_children and self.fuser is not None:
-                lines_by_type += runtime_fusion.children_lines(self.fuser, c.ends, qat_param)
-            elif c.by_type and self.fuser is not None:
-                lines_by_type.append(runtime_fusion.call_line(self.fuser, c.names, qat_param))
+        for chain in chains:
+            if chain.own_children and self.fuser is not None:
+                lines_by_type += runtime_fusion.children_lines(self.fuser, chain.ends, qat_param)
+            elif chain.by_type and self.fuser is not None:
+                call = runtime_fusion.call_line(self.fuser, chain.names, qat_param)
+                lines_by_type += [f"if {chain.guard}:", "    " + call] if chain.guard else [call]
         chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
         shared = bool(qat_param) and any(c.spec.qat for c in chains + scans)
         lines = [f"fuse = {fuse_qat} if {qat_param} else {fuse}"] if shared else []
         for scan in scans:
             lines += scan_lines(scan, self.imports.render, "fuse" if shared else fuse, qat_param)
-        lines += lines_by_type
         for guard in sorted({c.guard for c in chains}, key=lambda g: (g is not None, g or "")):
             group = [c for c in chains if c.guard == guard]
             body = []
@@ -126,6 +126,9 @@ class FusionReporter:
                 lines += body
             else:
                 lines += [f"if {guard}:"] + ["    " + line for line in body]
+        # after the chains fused by name: a run-time-typed run may take in an nn.Sequential's children,
+        # which these may have fused already (fuse_by_type skips what fusion left as nn.Identity)
+        lines += lines_by_type
         return lines, imports
 
     def _type_checked(self, chain: Chain) -> Chain | None:

@@ -21,12 +21,13 @@ from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
 from pylint_distiller.analysis.syntax import is_self_attr
 from pylint_distiller.catalogue import FUSABLE_CHAINS, FusableChain
 
-_CHAIN_TYPES = frozenset(t for c in FUSABLE_CHAINS for t in c.types)
+CHAIN_TYPES = frozenset(t for c in FUSABLE_CHAINS for t in c.types)
+_SEQUENTIAL = "torch.nn.Sequential"
 
 
 def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bool:
     """The chain types `self.<attr>` may have: a set, None (any: a factory's product), or False (no candidate)."""
-    if not fact.values or not analysis.sole_caller_member(info, attr, fact):
+    if not fact.values or not analysis.sole_caller_member(info, attr, fact, containers=True):
         return False
     found: set[str] = set()
     for value in fact.values:
@@ -36,11 +37,13 @@ def runtime_kinds(analysis, info, attr: str, fact) -> frozenset[str] | None | bo
             if not isinstance(candidate, nodes.Call):
                 return False  # a module built elsewhere may be shared
             qname, _inferred = analysis._ctor_type(_copied(candidate, info, analysis))
+            if qname == _SEQUENTIAL:
+                return None  # its children join the run when fuse_by_type() runs: any type may end it
             if qname is not None:
                 found.add(qname)
             elif not _names_a_class(candidate.func, analysis):
                 return None  # a factory or a layer class passed in: any type
-    kinds = frozenset(found & _CHAIN_TYPES)
+    kinds = frozenset(found & CHAIN_TYPES)
     return kinds or False
 
 
@@ -69,8 +72,7 @@ def plausible_chains(kinds: list[frozenset[str] | None]) -> tuple[FusableChain, 
         n = len(spec.types)
         for i in range(len(kinds) - n + 1):
             window = kinds[i:i + n]
-            if all(k is None or t in k for k, t in zip(window, spec.types)) \
-                    and not all(k is None for k in window):
+            if all(k is None or t in k for k, t in zip(window, spec.types)):
                 out.append(spec)
                 break
     return tuple(out)
