@@ -349,7 +349,8 @@ def _islands_title(island: str | None) -> str:
 #: what every message offering a walk with run-time islands says about them
 _ISLANDS_WHY = ("After fusing, its walk also runs each module whose run-time type eager cannot run on quantized "
                 "tensors (nn.SiLU, an unfused nn.BatchNorm1d, a subclass of nn.Conv2d that convert leaves float) "
-                "in a FloatIsland (DeQuantStub, module, QuantStub), so PTQ runs end to end")
+                "in a FloatIsland (DeQuantStub, module, QuantStub), so PTQ runs end to end, and each nn.GELU, "
+                "whose quantized result would keep its input's scale")
 
 
 def _scanned_targets(method: nodes.FunctionDef) -> set[str]:
