@@ -33,6 +33,7 @@ from astroid import nodes
 from pylint_distiller.analysis import chain_readers
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.fold_methods import fold_method
 from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.runtime_chains import plausible_chains, runtime_kinds
@@ -189,13 +190,14 @@ class FusionAnalysis:
     def _reads(self, info: ClassInfo) -> dict[str, list[nodes.Attribute]]:
         """`self.<attr>` nodes of the class's own methods other than `__init__` and `_load_from_state_dict`
         (torch's load hook: on a fused model only a fused checkpoint loads, so what it patches for older
-        checkpoints, torchvision MNASNet's `self.layers[idx] = layer`, never meets a fused member),
-        by name (one walk per class)."""
+        checkpoints, torchvision MNASNet's `self.layers[idx] = layer`, never meets a fused member)
+        and deploy-time fold methods (`fold_methods`: timm's `ConvNorm.fuse()`), by name (one walk per class)."""
         if info not in self._reads_cache:
             reads: dict[str, list[nodes.Attribute]] = {}
             for method in info.node.body:  # every def: `mymethods()` yields one per name (torchvision's
                 # DenseLayer has two `@torch.jit._overload_method` stubs before its real forward)
-                if isinstance(method, nodes.FunctionDef) and method.name not in ("__init__", "_load_from_state_dict"):
+                if isinstance(method, nodes.FunctionDef) and method.name not in ("__init__", "_load_from_state_dict") \
+                        and not fold_method(method, info.node, self.imports.qualify, self.walk.helper_calls.runs):
                     for node in method.nodes_of_class(nodes.Attribute):
                         if is_self_attr(node):
                             reads.setdefault(node.attrname, []).append(node)
