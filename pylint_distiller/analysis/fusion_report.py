@@ -97,7 +97,7 @@ class FusionReporter:
             return "[" + ", ".join("[" + ", ".join(f'"{n}"' for n in c.names) + "]" for c in group) + "]"
 
         scans = [c for c in chains if c.scan and not c.by_type]
-        lines_by_type = [runtime_fusion.call_line(self.fuser, c.names, qat_param)
+        lines_by_type = [runtime_fusion.call_line(self.fuser, c.names, qat_param, c.optional)
                          for c in chains if c.by_type and self.fuser is not None]
         chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
@@ -166,9 +166,11 @@ class FusionReporter:
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
             lines = sorted({n.lineno for n in chain.nodes})
             where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+            optional = (f"; {', '.join(f'self.{n}' for n in chain.optional)} may be None (`is not None` guards): "
+                        "the members present when it runs" if chain.optional else "")
             return (f"{' -> '.join(f'self.{n}' for n in chain.names)} ({where}), whose classes "
                     f"show only at run time and may run {kinds}: fused by {runtime_fusion.HELPER}() where their "
-                    f"exact types match")
+                    f"exact types match{optional}")
         if chain.scan:
             where = "self" if chain.names == ("",) else f"self.{chain.names[0]}"
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
