@@ -61,6 +61,11 @@ BLOCKING = {
         def probe(self, x):
             return self.linear(x).std()
 ''',
+    "runs_a_member_of_a_child": '''
+        @torch.no_grad()
+        def probe(self, x):
+            return self.linear.forward(x)
+''',
     "not_no_grad": '''
         def scale(self):
             return self.bn.weight.abs().max()

@@ -25,6 +25,11 @@ SOURCE = textwrap.dedent('''
     import torch.nn as nn
 
 
+    def _keep(conv):
+        """EfficientViM's `_fuse_depthwise_residual(self.dwconv1.conv)`: a helper that edits the conv in place."""
+        conv.weight.data.mul_(1.0)
+
+
     class ConvLayer2d(nn.Module):
         def __init__(self, cin, cout, norm=nn.BatchNorm2d, act_layer=nn.ReLU):
             super().__init__()
@@ -57,7 +62,7 @@ SOURCE = textwrap.dedent('''
         @torch.no_grad()
         def fuse(self):
             self.dwconv.fuse()
-            self.dwconv.conv.weight.mul_(1.0)
+            _keep(self.dwconv.conv)
             return self
 
         def forward(self, x):

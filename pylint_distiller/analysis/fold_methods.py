@@ -19,7 +19,8 @@ timm levit_128's stem, 2-3 dB per stem layer).
 Such a method does what `fuse_model()` does, by hand: it is the other way to the same folded
 model, not code the model runs. It is recognised narrowly: decorated `torch.no_grad` or
 `torch.inference_mode`, not run by forward code, referenced through `self` by no method of its
-class, and calling no member of `self` (it reads parameters and buffers; it runs nothing).
+class, and calling nothing through `self` but its children's methods of its own name (it reads
+parameters and buffers, and folds its children: `self.dwconv.fuse()`; it runs no module).
 Its reads then do not block fusion. The one thing that changes: after `fuse_model()`, calling
 that method too fails loudly (`nn.Identity` has no `weight`): a model is folded one way or
 the other, and `fuse_model()` changes nothing until it is called.
@@ -44,6 +45,13 @@ def _decorated_no_grad(method: nodes.FunctionDef, qualify) -> bool:
     return False
 
 
+def _rooted_at_self(node: nodes.NodeNG) -> bool:
+    """`self.a.b.c`, `self.blocks[0].conv`: an attribute chain that starts at `self`."""
+    while isinstance(node, (nodes.Attribute, nodes.Subscript)):
+        node = node.expr if isinstance(node, nodes.Attribute) else node.value
+    return isinstance(node, nodes.Name) and node.name == "self"
+
+
 def fold_method(method: nodes.FunctionDef, klass: nodes.ClassDef, qualify, runs) -> bool:
     """Is `method` of `klass` a deploy-time fold method (see the module docstring)?
 
@@ -52,8 +60,9 @@ def fold_method(method: nodes.FunctionDef, klass: nodes.ClassDef, qualify, runs)
     if method.name.startswith("forward") or not _decorated_no_grad(method, qualify) or runs(method):
         return False
     for node in method.nodes_of_class(nodes.Call):
-        if isinstance(node.func, nodes.Attribute) and is_self_attr(node.func):
-            return False  # it runs a member (or a method of its own): not a fold alone
+        if isinstance(node.func, nodes.Attribute) and _rooted_at_self(node.func) \
+                and (is_self_attr(node.func) or node.func.attrname != method.name):
+            return False  # it runs a member, a member's member or its own method: only `self.child.fuse()` folds
     for other in klass.mymethods():
         if other is not method and any(is_self_attr(n) and n.attrname == method.name
                                        for n in other.nodes_of_class(nodes.Attribute)):
