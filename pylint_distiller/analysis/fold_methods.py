@@ -19,8 +19,9 @@ timm levit_128's stem, 2-3 dB per stem layer).
 Such a method does what `fuse_model()` does, by hand: it is the other way to the same folded
 model, not code the model runs. It is recognised narrowly: decorated `torch.no_grad` or
 `torch.inference_mode`, not run by forward code, referenced through `self` by no method of its
-class, and calling nothing through `self` but its children's methods of its own name (it reads
-parameters and buffers, and folds its children: `self.dwconv.fuse()`; it runs no module).
+class, and calling nothing through `self` but its children's methods of its own name and tensor
+methods (it reads parameters and buffers, and folds its children: `self.dwconv.fuse()`,
+`self.alpha.detach().sigmoid()`; it runs no module).
 Its reads then do not block fusion. The one thing that changes: after `fuse_model()`, calling
 that method too fails loudly (`nn.Identity` has no `weight`): a model is folded one way or
 the other, and `fuse_model()` changes nothing until it is called.
@@ -31,8 +32,12 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.syntax import is_self_attr
+from pylint_distiller.catalogue import NON_TENSOR_METHODS, OPS
 
 _NO_GRAD = frozenset(("torch.no_grad", "torch.inference_mode"))
+#: tensor methods a fold runs on parameters and buffers (`self.alpha.detach().sigmoid()`, `w.copy_(...)`)
+_TENSOR_METHODS = frozenset({key.split(".", 1)[1] for key in OPS if key.startswith("Tensor.")} | NON_TENSOR_METHODS
+                            | {"detach", "clone", "copy_", "zero_", "fill_", "mul_", "add_", "div_", "sub_", "t"})
 
 
 def _decorated_no_grad(method: nodes.FunctionDef, qualify) -> bool:
@@ -60,9 +65,10 @@ def fold_method(method: nodes.FunctionDef, klass: nodes.ClassDef, qualify, runs)
     if method.name.startswith("forward") or not _decorated_no_grad(method, qualify) or runs(method):
         return False
     for node in method.nodes_of_class(nodes.Call):
-        if isinstance(node.func, nodes.Attribute) and _rooted_at_self(node.func) \
-                and (is_self_attr(node.func) or node.func.attrname != method.name):
-            return False  # it runs a member, a member's member or its own method: only `self.child.fuse()` folds
+        if isinstance(node.func, nodes.Attribute) and _rooted_at_self(node.func) and (is_self_attr(node.func) or (
+                node.func.attrname != method.name and node.func.attrname not in _TENSOR_METHODS)):
+            return False  # it runs a member, a member's member or its own method: only `self.child.fuse()` and
+            # tensor methods of parameters (`self.alpha.detach()`) fold
     for other in klass.mymethods():
         if other is not method and any(is_self_attr(n) and n.attrname == method.name
                                        for n in other.nodes_of_class(nodes.Attribute)):
