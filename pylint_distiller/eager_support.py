@@ -87,11 +87,23 @@ SUBCLASS_ISLAND_BASES = frozenset((
     "torch.nn.Hardswish", "torch.nn.InstanceNorm2d", "torch.nn.LayerNorm", "torch.nn.Linear", "torch.nn.PReLU",
 ))
 
+#: torch.nn modules that RUN on quantized tensors but give their result the INPUT's scale and zero
+#: point (no quantized module, a float forward whose kernel keeps the qparams: measured), where the
+#: result's range is another one: GELU maps [-a, b] to [-0.17, b], so its result keeps a grid sized
+#: for the negative half it no longer has. FX graph mode has no pattern for them (they are not in its
+#: x86 backend config): it runs them in float and quantizes the result at its own observed range.
+#: An island does the same, so these go into run-time islands too (measured: timm iformer_s
+#: 7.8 -> 10.0 dB, torchvision swin_v2_t 15.1 -> 17.5).
+INPUT_QPARAMS_MODULES = frozenset(("torch.nn.GELU",))
+#: functionals whose fix (torch-eager) is one of `INPUT_QPARAMS_MODULES`: functional -> module
+INPUT_QPARAMS_FUNCTIONALS = {"torch.nn.functional.gelu": "torch.nn.GELU"}
+
 #: What `fuse_model()` puts into a float island at run time, by the module's actual type (a type a
 #: factory or a caller chose, which the source does not show). Exact types: the float-only modules,
 #: except those a qconfig of their own makes quantizable, which get an island only when they carry
-#: none (`RUNTIME_ISLAND_UNLESS_CONFIGURED`); subclasses: of `SUBCLASS_ISLAND_BASES`.
-RUNTIME_ISLAND_MODULES = FLOAT_ONLY_MODULES - PER_TENSOR_WEIGHT_MODULES
+#: none (`RUNTIME_ISLAND_UNLESS_CONFIGURED`), and those eager runs at their input's qparams
+#: (`INPUT_QPARAMS_MODULES`); subclasses: of `SUBCLASS_ISLAND_BASES`.
+RUNTIME_ISLAND_MODULES = FLOAT_ONLY_MODULES - PER_TENSOR_WEIGHT_MODULES | INPUT_QPARAMS_MODULES
 RUNTIME_ISLAND_UNLESS_CONFIGURED = PER_TENSOR_WEIGHT_MODULES
 
 #: ``x.view(n, -1)`` on the output of a quantized conv runs (x86 returns it channels_last: it fails).

@@ -503,7 +503,13 @@ def test_generated_forward_bodies(seed, target):
     after = result.text
     compile(after, "<fixed>", "exec", dont_inherit=True)
     assert fix(after, target).text == after, "fix twice != fix once"
-    assert_only_edits_changed(before, after, result)
+    # an F.gelu becomes an nn.GELU member, whose class then gets fuse_model() (its GELU island) in a
+    # pass of its own: each stage is checked on its own, as for the corpus
+    middle, _ = fix_in_two_stages(before, target, False, "<string>")
+    if middle != after:
+        assert_only_methods_added(middle, after, fix(middle, target))
+    else:
+        assert_only_edits_changed(before, after, result)
     assert comments(before) <= comments(after)
     with stub_distiller_on_path():
         original = load_module_from_source(before, f"generated_{seed}")

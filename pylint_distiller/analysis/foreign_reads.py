@@ -19,7 +19,8 @@ from pylint_distiller.analysis.syntax import is_self_attr
 class ForeignReads:
     """Attribute names read as `<not self>.name` outside `__init__`, by the classes they may belong to."""
 
-    def __init__(self, module: nodes.Module, index, imports) -> None:
+    def __init__(self, module: nodes.Module, index, imports, skipped=lambda frame: False) -> None:
+        """`skipped(frame)`: a method whose reads do not count (a deploy-time fold method: `fold_methods`)."""
         self.index = index
         self.anywhere: set[str] = set()  # names read through a receiver of unknown class
         self.of_class: dict[str, list] = {}  # name -> ClassInfos whose instances the reads reach
@@ -27,7 +28,7 @@ class ForeignReads:
             if is_self_attr(node) or imports.qualify(node) is not None:
                 continue  # a member of its own class, or an imported name (`F.relu`)
             frame = node.frame()
-            if isinstance(frame, nodes.FunctionDef) and frame.name == "__init__":
+            if isinstance(frame, nodes.FunctionDef) and (frame.name == "__init__" or skipped(frame)):
                 continue
             owners = self._receiver_classes(node.expr, frame)
             if owners is None:

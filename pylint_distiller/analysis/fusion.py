@@ -30,9 +30,10 @@ from dataclasses import dataclass, replace
 
 from astroid import nodes
 
-from pylint_distiller.analysis import chain_readers, fusion_safe_reads
+from pylint_distiller.analysis import chain_readers, fusion_safe_reads, optional_chains
 from pylint_distiller.analysis import classes as attrs
 from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
+from pylint_distiller.analysis.fold_methods import fold_method
 from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.own_children_loop import own_children_loop
@@ -62,6 +63,8 @@ class Chain:
     #: names the children whose outputs the loop also reads (a run ends at one)
     own_children: bool = False
     ends: str | None = None
+    #: members an `if self.<m> is not None:` guards (`optional_chains`): fused by type when present
+    optional: tuple[str, ...] = ()
 
 
 @dataclass
@@ -107,7 +110,7 @@ class FusionAnalysis:
         self.walk = walk
         module = next(iter(index.classes)).root() if index.classes else None
         self._functions = {f.name: f for f in module.body if isinstance(f, nodes.FunctionDef)} if module else {}
-        self._foreign = ForeignReads(module, index, self.imports) if module else None
+        self._foreign = ForeignReads(module, index, self.imports, self._fold_method) if module else None
         self._sequential_calls = [c for c in module.nodes_of_class(nodes.Call)
                                   if self.imports.qualify(c.func) == _SEQUENTIAL] if module else []
         self._subclasses: dict[ClassInfo, list[ClassInfo]] = {}
@@ -184,6 +187,11 @@ class FusionAnalysis:
         return self.imports.qualify(value)
 
     # ------------------------------------------------------------ references
+    def _fold_method(self, method: nodes.FunctionDef) -> bool:
+        """A deploy-time fold method of a class (`fold_methods`): its member reads leave chains fusable."""
+        return isinstance(method.parent, nodes.ClassDef) and \
+            fold_method(method, method.parent, self.imports.qualify, self.walk.helper_calls.runs)
+
     def _foreign_read(self, info: ClassInfo, name: str) -> bool:
         """Code outside the class may read member `name` of its instances (`self.block.conv1`, `m.bn`)."""
         return self._foreign is not None and self._foreign.blocks(info, name)
@@ -195,13 +203,14 @@ class FusionAnalysis:
     def _reads(self, info: ClassInfo) -> dict[str, list[nodes.Attribute]]:
         """`self.<attr>` nodes of the class's own methods other than `__init__` and `_load_from_state_dict`
         (torch's load hook: on a fused model only a fused checkpoint loads, so what it patches for older
-        checkpoints, torchvision MNASNet's `self.layers[idx] = layer`, never meets a fused member),
-        by name (one walk per class)."""
+        checkpoints, torchvision MNASNet's `self.layers[idx] = layer`, never meets a fused member)
+        and deploy-time fold methods (`fold_methods`: timm's `ConvNorm.fuse()`), by name (one walk per class)."""
         if info not in self._reads_cache:
             reads: dict[str, list[nodes.Attribute]] = {}
             for method in info.node.body:  # every def: `mymethods()` yields one per name (torchvision's
                 # DenseLayer has two `@torch.jit._overload_method` stubs before its real forward)
-                if isinstance(method, nodes.FunctionDef) and method.name not in ("__init__", "_load_from_state_dict"):
+                if isinstance(method, nodes.FunctionDef) and method.name not in ("__init__", "_load_from_state_dict") \
+                        and not self._fold_method(method):
                     for node in method.nodes_of_class(nodes.Attribute):
                         if is_self_attr(node):
                             reads.setdefault(node.attrname, []).append(node)
@@ -252,7 +261,7 @@ class FusionAnalysis:
         linked = {**members, **loose}
         succ: dict[nodes.Call, nodes.Call] = {}
         for call in linked:
-            producer = self._producer(call, linked)
+            producer = self._producer(call, linked) or optional_chains.producer(call, linked)
             if producer is not None:
                 succ[producer] = call
         chains = []
@@ -261,7 +270,8 @@ class FusionAnalysis:
             run = [head]
             while run[-1] in succ:
                 run.append(succ[run[-1]])
-            if any(c in loose for c in run):
+            optional = optional_chains.optional_names(run)
+            if optional or any(c in loose for c in run):
                 # members of a class no chain has (the stem's maxpool) end a run-time-typed run
                 parts, part = [], []
                 for call in run + [None]:
@@ -270,14 +280,15 @@ class FusionAnalysis:
                     else:
                         part.append(call)
                 for part in parts:
-                    if not any(c in loose for c in part):
+                    optional = optional_chains.optional_names(part)
+                    if not optional and not any(c in loose for c in part):
                         chains += self._static_chains([members[c] for c in part])
                         continue
                     specs = plausible_chains([kinds[c] if c in loose else frozenset((members[c].qname,))
                                               for c in part])
                     if specs:
                         chains.append(Chain(tuple(linked[c].name for c in part), specs[0], tuple(part), True,
-                                            scan=specs, by_type=True))
+                                            scan=specs, by_type=True, optional=optional))
                 continue
             chains += self._static_chains([members[c] for c in run])
         out = [c for c in (self._repeated_part(info, c) for c in chains if not (overriding and c.by_type))
@@ -357,8 +368,10 @@ class FusionAnalysis:
 
     def _member_reads(self, info: ClassInfo, name: str) -> list[nodes.Attribute]:
         """Reads of `self.<name>` outside `__init__` in the class, its same-file subclasses and its bases
-        (an inherited forward's calls are its base's reads: senet's SEBottleneck runs Bottleneck.forward)."""
-        return self._self_uses(info, name) + [n for base in info.mro()[1:] for n in self._reads(base).get(name, ())]
+        (an inherited forward's calls are its base's reads: senet's SEBottleneck runs Bottleneck.forward),
+        but for the test of an optional link (`if self.norm is not None: x = self.norm(x)`: `optional_chains`)."""
+        reads = self._self_uses(info, name) + [n for base in info.mro()[1:] for n in self._reads(base).get(name, ())]
+        return [n for n in reads if not optional_chains.guard_test(n)]
 
     @staticmethod
     def _producer(call: nodes.Call, members) -> nodes.Call | None:

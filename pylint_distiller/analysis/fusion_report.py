@@ -104,7 +104,7 @@ class FusionReporter:
             if chain.own_children and self.fuser is not None:
                 lines_by_type += runtime_fusion.children_lines(self.fuser, chain.ends, qat_param)
             elif chain.by_type and self.fuser is not None:
-                call = runtime_fusion.call_line(self.fuser, chain.names, qat_param)
+                call = runtime_fusion.call_line(self.fuser, chain.names, qat_param, chain.optional)
                 lines_by_type += [f"if {chain.guard}:", "    " + call] if chain.guard else [call]
         chains = [self._type_checked(c) for c in chains if not c.scan]
         chains = [c for c in chains if c is not None]
@@ -179,9 +179,11 @@ class FusionReporter:
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
             lines = sorted({n.lineno for n in chain.nodes})
             where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+            optional = (f"; {', '.join(f'self.{n}' for n in chain.optional)} may be None (`is not None` guards): "
+                        "the members present when it runs" if chain.optional else "")
             return (f"{' -> '.join(f'self.{n}' for n in chain.names)} ({where}), whose classes "
                     f"show only at run time and may run {kinds}: fused by {runtime_fusion.HELPER}() where their "
-                    f"exact types match")
+                    f"exact types match{optional}")
         if chain.scan:
             where = "self" if chain.names == ("",) else f"self.{chain.names[0]}"
             kinds = " or ".join("+".join(t.rsplit(".", 1)[1] for t in s.types) for s in chain.scan)
@@ -362,7 +364,8 @@ def _islands_title(island: str | None) -> str:
 #: what every message offering a walk with run-time islands says about them
 _ISLANDS_WHY = ("After fusing, its walk also runs each module whose run-time type eager cannot run on quantized "
                 "tensors (nn.SiLU, an unfused nn.BatchNorm1d, a subclass of nn.Conv2d that convert leaves float) "
-                "in a FloatIsland (DeQuantStub, module, QuantStub), so PTQ runs end to end")
+                "in a FloatIsland (DeQuantStub, module, QuantStub), so PTQ runs end to end, and each nn.GELU, "
+                "whose quantized result would keep its input's scale")
 
 
 def _scanned_targets(method: nodes.FunctionDef) -> set[str]:

@@ -142,9 +142,12 @@ def sequential_scan_lines(helper: str, render) -> tuple[list[str], tuple[str, ..
             f"                {helper}(module, module._modules, is_qat)  # children in a row: fuse by exact type"], imports
 
 
-def call_line(helper: str, names: tuple[str, ...], qat_param: str | None) -> str:
-    """`fuse_by_type(self, ["conv", "bn", "act"], is_qat)`: one forward chain fused by run-time type."""
+def call_line(helper: str, names: tuple[str, ...], qat_param: str | None, optional: tuple[str, ...] = ()) -> str:
+    """`fuse_by_type(self, ["conv", "bn", "act"], is_qat)`: one forward chain fused by run-time type
+    (`optional`: the chain has members that may be None, and only the present ones run, in order)."""
     listed = ", ".join(f'"{n}"' for n in names)
+    if optional:
+        return f"{helper}(self, [n for n in [{listed}] if self._modules.get(n) is not None], {qat_param or 'False'})"
     return f"{helper}(self, [{listed}], {qat_param or 'False'})"
 
 

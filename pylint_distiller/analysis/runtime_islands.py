@@ -73,7 +73,8 @@ def definition(module: nodes.Module, render) -> tuple[tuple[Definition, ...], tu
         '    """A module eager quantization cannot run on quantized tensors, run in float (added by `fix --target torch-eager`).',
         "",
         "    fuse_model() puts every module whose run-time type needs it here: a type with no quantized",
-        "    kernel (float_only), a ConvTranspose without a qconfig of its own, or a subclass of a type",
+        "    kernel or one eager runs at its input's scale (float_only: nn.GELU's result needs its own),",
+        "    a ConvTranspose without a qconfig of its own, or a subclass of a type",
         "    convert swaps by exact type only (subclass_of: convert would leave the subclass's float code",
         "    running on quantized tensors). The input is dequantized, the module runs in float",
         "    (qconfig = None) and its result is quantized again, unless the input was float already",
@@ -220,6 +221,8 @@ def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
         if base is not None and name in called:
             return (f"self.{name} is a {value.func.as_string()}, a subclass of {base.replace('torch.nn.', 'nn.')} "
                     "that convert leaves float")
+        if fact.qname in E.INPUT_QPARAMS_MODULES and name in called:
+            return _input_qparams_reason(f"self.{name} is an {fact.qname.replace('torch.nn.', 'nn.')}")
         if name not in called or fact.kind not in (attrs.MODULE, attrs.UNKNOWN) or fact.qname:
             continue  # a known type, or not run as a module (`self.head_dim = getattr(config, ...)`)
         if isinstance(value, nodes.Call) and not (qualify(value.func) or "").startswith("torch.") \
@@ -227,6 +230,22 @@ def may_hold_islands(info: ClassInfo, qualify, container_kind) -> str | None:
             return f"self.{name} is built by {value.func.as_string()}(...), whose type shows only at run time"
         if name in passed_in:
             return f"self.{name} is passed in ({passed_in[name]}), so its type shows only at run time"
+    return _input_qparams_functional(info, qualify)
+
+
+def _input_qparams_reason(what: str) -> str:
+    return (f"{what}, which eager runs at its input's scale and zero point: in an island its result is "
+            "quantized at its own range, as FX graph mode does")
+
+
+def _input_qparams_functional(info: ClassInfo, qualify) -> str | None:
+    """`F.gelu(x)` in a method: the functional fix makes it an nn.GELU member, so the class holds one
+    (decided here too, so that a second `fix` of the prepared file adds no walk)."""
+    for call in nodes_in(info.node, nodes.Call):
+        module = E.INPUT_QPARAMS_FUNCTIONALS.get(qualify(call.func) or "") \
+            if isinstance(call.func, (nodes.Name, nodes.Attribute)) else None
+        if module is not None:
+            return _input_qparams_reason(f"its {call.func.as_string()} becomes an {module.replace('torch.nn.', 'nn.')}")
     return None
 
 
