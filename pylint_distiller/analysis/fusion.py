@@ -36,7 +36,8 @@ from pylint_distiller.analysis.classes import ClassInfo, ModuleIndex
 from pylint_distiller.analysis.fold_methods import fold_method
 from pylint_distiller.analysis.foreign_reads import ForeignReads
 from pylint_distiller.analysis.forward import ForwardAnalysis
-from pylint_distiller.analysis.own_children_loop import own_children_loop
+from pylint_distiller.analysis.fusion_chain import Chain
+from pylint_distiller.analysis.own_children_loop import own_children_chains
 from pylint_distiller.analysis.runtime_chains import CHAIN_TYPES, plausible_chains, runtime_kinds
 from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
 from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
@@ -44,27 +45,6 @@ from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, Fusabl
 _SEQUENTIAL = "torch.nn.Sequential"
 _LOOPS = REPEATING + (nodes.Lambda,)  # a member called in a lambda may run any number of times
 _LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
-
-
-@dataclass
-class Chain:
-    names: tuple[str, ...]  # member paths for fuse_modules: "conv1", "features.0"
-    spec: FusableChain
-    nodes: tuple[nodes.NodeNG, ...]  # the member calls (forward) or constructor calls (Sequential)
-    inferred: bool  # some member type was assumed from a default
-    guard: str | None = None  # a condition the fix tests first (`len(self.shortcut) == 2`)
-    #: a list-built Sequential (names = its attribute, "" for the class itself) whose children the
-    #: fix scans at run time for these chains (`fusion_lists`)
-    scan: tuple[FusableChain, ...] = ()
-    #: members whose classes show only at run time: `fuse_by_type()` fuses the runs whose exact
-    #: types match (`scan` holds the chains they may run, for the message)
-    by_type: bool = False
-    #: the class's own children, which its forward runs in a row (`own_children_loop`); `ends`
-    #: names the children whose outputs the loop also reads (a run ends at one)
-    own_children: bool = False
-    ends: str | None = None
-    #: members an `if self.<m> is not None:` guards (`optional_chains`): fused by type when present
-    optional: tuple[str, ...] = ()
 
 
 @dataclass
@@ -610,19 +590,10 @@ class FusionAnalysis:
         once their own file is prepared, so the class's fuse_model must reach them."""
         return {c.func.as_string() for c in info.node.nodes_of_class(nodes.Call) if self._known_layers(c)}
 
-    @staticmethod
-    def _own_children_chains(info: ClassInfo) -> list[Chain]:
-        found = own_children_loop(info)
-        if found is None:
-            return []
-        loop, ends = found
-        return [Chain(("",), _LONGEST_FIRST[0], (loop,), True, scan=tuple(_LONGEST_FIRST), by_type=True,
-                      own_children=True, ends=ends)]
-
     def chains(self, info: ClassInfo) -> list[Chain]:
         """The fusable chains of one module class, in source order (computed once per class)."""
         if info not in self._chains:
             self._chains[info] = sorted(self._forward_chains(info) + self._sequential_chains(info)
-                                        + self._own_children_chains(info),
+                                        + own_children_chains(info),
                                         key=lambda c: (c.nodes[0].lineno, c.nodes[0].col_offset))
         return self._chains[info]

@@ -23,10 +23,22 @@ from __future__ import annotations
 from astroid import nodes
 
 from pylint_distiller.analysis.classes import ClassInfo
+from pylint_distiller.analysis.fusion_chain import Chain
+from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
 
 #: `self.<method>()` calls that iterate the children in order, and whether they yield (name, module)
 _ITERATORS = {"items": True, "named_children": True, "children": False, "values": False}
 _NOT_CHILDREN_READERS = ("__init__", "forward", "fuse_model")
+
+
+def own_children_chains(info: ClassInfo) -> list[Chain]:
+    """The class's own children as one run-time-typed chain, when its forward runs them in a row."""
+    found = own_children_loop(info)
+    if found is None:
+        return []
+    loop, ends = found
+    return [Chain(("",), LONGEST_FIRST[0], (loop,), True, scan=tuple(LONGEST_FIRST), by_type=True,
+                  own_children=True, ends=ends)]
 
 
 def own_children_loop(info: ClassInfo) -> tuple[nodes.For, str | None] | None:
