@@ -47,7 +47,6 @@ from pylint_distiller.analysis.init_calls import runs_in_init_note
 from pylint_distiller.analysis.node_tables import nodes_in
 from pylint_distiller.analysis.island_template import IslandTemplate
 from pylint_distiller.analysis.operands import (
-    DEQUANT_STUB,
     QUANT_STUB,
     dequantized,
     float_on_some_path,
