@@ -39,12 +39,12 @@ from pylint_distiller.analysis.forward import ForwardAnalysis
 from pylint_distiller.analysis.fusion_chain import Chain
 from pylint_distiller.analysis.own_children_loop import own_children_chains
 from pylint_distiller.analysis.runtime_chains import CHAIN_TYPES, plausible_chains, runtime_kinds
-from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, parameter_default
-from pylint_distiller.catalogue import FUSABLE_CHAINS, KNOWN_SEQUENTIALS, FusableChain
+from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
+from pylint_distiller.analysis.syntax import REPEATING, in_loop, is_self_attr, own_method, parameter_default
+from pylint_distiller.catalogue import KNOWN_SEQUENTIALS, FusableChain
 
 _SEQUENTIAL = "torch.nn.Sequential"
 _LOOPS = REPEATING + (nodes.Lambda,)  # a member called in a lambda may run any number of times
-_LONGEST_FIRST = sorted(FUSABLE_CHAINS, key=lambda c: -len(c.types))
 
 
 @dataclass
@@ -59,18 +59,11 @@ def _mentions(stmt: nodes.NodeNG, name: str) -> int:
     return sum(1 for n in stmt.nodes_of_class((nodes.Name, nodes.AssignName)) if n.name == name)
 
 
-def _own_method(info: ClassInfo, name: str) -> nodes.FunctionDef | None:
-    for node in info.node.locals.get(name, ()):
-        if isinstance(node, nodes.FunctionDef) and node.parent is info.node:
-            return node
-    return None
-
-
 def _segment(members: list[_Member | None]) -> list[tuple[int, FusableChain]]:
     """Split a run of linked members into table chains, longest match first, left to right."""
     out, i = [], 0
     while i < len(members):
-        for spec in _LONGEST_FIRST:
+        for spec in LONGEST_FIRST:
             run = members[i:i + len(spec.types)]
             if len(run) == len(spec.types) and all(m is not None and m.qname == t for m, t in zip(run, spec.types)):
                 out.append((i, spec))
@@ -407,7 +400,7 @@ class FusionAnalysis:
         bases = info.node.bases
         if len(bases) == 1 and self.imports.qualify(bases[0]) == _SEQUENTIAL and "forward" not in info.node.locals \
                 and not self._subclasses.get(info):
-            init = _own_method(info, "__init__")
+            init = own_method(info.node, "__init__")
             if init is not None:
                 for stmt in init.body:
                     call = stmt.value if isinstance(stmt, nodes.Expr) else None
@@ -424,7 +417,7 @@ class FusionAnalysis:
         What a caller passes is only known at run time, so each chain is fused behind a test of the
         Sequential's exact child types: a different value is left alone, never fused wrongly.
         """
-        init = _own_method(info, "__init__")
+        init = own_method(info.node, "__init__")
         if init is None:
             return []
         params = {a.name for a in list(init.args.posonlyargs or []) + list(init.args.args or [])

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from astroid import nodes
 
-from pylint_distiller.analysis.fusion import _LONGEST_FIRST, _SEQUENTIAL, Chain, _own_method
+from pylint_distiller.analysis.fusion import _SEQUENTIAL, Chain
+from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
+from pylint_distiller.analysis.syntax import own_method
 from pylint_distiller.catalogue import FusableChain
 
 
@@ -81,12 +83,12 @@ class ListChains:
             if qname:
                 types.add(qname)
                 inferred = inferred or guessed
-        specs = tuple(s for s in _LONGEST_FIRST if set(s.types) <= types)
+        specs = tuple(s for s in LONGEST_FIRST if set(s.types) <= types)
         return specs, inferred
 
     def chains(self, info) -> list[Chain]:
         analysis = self.analysis
-        init = _own_method(info, "__init__")
+        init = own_method(info.node, "__init__")
         if init is None:
             return []
         out = []

@@ -25,6 +25,7 @@ from astroid import nodes
 from pylint_distiller.analysis.classes import ClassInfo
 from pylint_distiller.analysis.fusion_chain import Chain
 from pylint_distiller.analysis.runtime_fusion import LONGEST_FIRST
+from pylint_distiller.analysis.syntax import own_method
 
 #: `self.<method>()` calls that iterate the children in order, and whether they yield (name, module)
 _ITERATORS = {"items": True, "named_children": True, "children": False, "values": False}
@@ -43,7 +44,7 @@ def own_children_chains(info: ClassInfo) -> list[Chain]:
 
 def own_children_loop(info: ClassInfo) -> tuple[nodes.For, str | None] | None:
     """(the loop, the expression naming the children whose outputs it also reads, or None)."""
-    forward = _own(info, "forward")
+    forward = own_method(info.node, "forward")
     if forward is None or _children_read_elsewhere(info):
         return None
     for stmt in forward.body:
@@ -51,13 +52,6 @@ def own_children_loop(info: ClassInfo) -> tuple[nodes.For, str | None] | None:
             found = _chain_loop(stmt)
             if found is not None:
                 return stmt, found[0]
-    return None
-
-
-def _own(info: ClassInfo, name: str) -> nodes.FunctionDef | None:
-    for node in info.node.locals.get(name, ()):
-        if isinstance(node, nodes.FunctionDef) and node.parent is info.node:
-            return node
     return None
 
 

@@ -90,3 +90,11 @@ def in_loop(node: nodes.NodeNG, scope: nodes.NodeNG, kinds: tuple = REPEATING) -
             return True
         parent = parent.parent
     return False
+
+
+def own_method(klass: nodes.ClassDef, name: str) -> nodes.FunctionDef | None:
+    """The method `name` defined in `klass`'s own body (not inherited, not nested)."""
+    for node in klass.locals.get(name, ()):
+        if isinstance(node, nodes.FunctionDef) and node.parent is klass:
+            return node
+    return None
